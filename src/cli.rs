@@ -1,0 +1,266 @@
+//! The command line. Each subcommand is a small function; the daemon itself lives in `app`.
+
+use crate::app::{App, cancel_on_signal};
+use crate::config::{Config, Direction, PairConfig};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a mappings file that does not pass its checks.
+const EXIT_INVALID: u8 = 2;
+/// Exit code for a failure to start or run.
+const EXIT_FAILED: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boardsync",
+    version,
+    about = "Two-way sync between Miro boards and monday.com boards",
+    long_about = "boardsync keeps Miro boards and monday.com boards in step, both ways: sticky notes and \
+cards on Miro, items and columns on monday. You describe which boards go together and which fields \
+map to which columns in a mappings file (TOML; see docs/mappings.md), check it with `boardsync check`, \
+and run the daemon with `boardsync run`.",
+    after_help = "Times on the command line are RFC 3339, e.g. 2026-11-24T09:30:00Z."
+)]
+pub struct Cli {
+    /// The mappings file: daemon settings and board pairs (TOML).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "BOARDSYNC_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the sync daemon with the mappings file given by --config.
+    ///
+    /// It opens the store (DATABASE_URL or [daemon] database_url), serves the webhook receivers,
+    /// /healthz and /readyz on [daemon] listen (or BOARDSYNC_LISTEN), and stops cleanly on Ctrl-C
+    /// or SIGTERM. Logs go to standard error; RUST_LOG filters them and BOARDSYNC_LOG_FORMAT=json
+    /// makes them JSON.
+    Run,
+    /// Check a mappings file without running anything.
+    ///
+    /// Prints a summary of the pairs and fields when the file is valid (exit 0), or every problem
+    /// as FILE:LINE:COL: message (exit 2). Secrets are never printed.
+    Check {
+        /// The file to check; defaults to --config.
+        file: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { file } => match file.or(cli.config) {
+            Some(path) => check(&path),
+            None => missing_config("check"),
+        },
+        Command::Run => match cli.config {
+            Some(path) => run(&path),
+            None => missing_config("run"),
+        },
+    }
+}
+
+fn missing_config(command: &str) -> ExitCode {
+    eprintln!(
+        "boardsync {command}: no mappings file; pass --config FILE or set BOARDSYNC_CONFIG (mappings/example.toml is a start)"
+    );
+    ExitCode::from(EXIT_INVALID)
+}
+
+/// Loads the file, or prints every problem in it.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|err| {
+        eprintln!("{err}");
+        let n = err.problems.len();
+        eprintln!(
+            "{}: {n} problem{}",
+            path.display(),
+            if n == 1 { "" } else { "s" }
+        );
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            print!("{}", summary(&config));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result = runtime.block_on(async {
+        let app = App::build(config).await?;
+        let shutdown = CancellationToken::new();
+        cancel_on_signal(shutdown.clone());
+        app.run(shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One line a person can act on: the error and its causes, joined, each said once (some errors
+/// repeat their cause in their own message).
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&cause);
+        }
+    }
+    eprintln!("boardsync: error: {line}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// What `check` prints for a valid file: enough to see that boardsync read it as intended.
+pub fn summary(config: &Config) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let fields: usize = config.pairs.iter().map(|p| p.fields.len()).sum();
+    let _ = writeln!(
+        out,
+        "{}: valid; {} pair{}, {fields} field{}",
+        config.source.display(),
+        config.pairs.len(),
+        plural(config.pairs.len()),
+        plural(fields)
+    );
+    let d = &config.daemon;
+    let _ = writeln!(
+        out,
+        "daemon: listen {}; store {}; redis {}; public URL {}",
+        d.listen,
+        crate::store::redact(d.database_url.expose()),
+        if d.redis_url.is_some() {
+            "configured"
+        } else {
+            "off"
+        },
+        d.public_url.as_ref().map_or(
+            "not set (webhooks cannot reach this daemon)".to_owned(),
+            |u| { u.to_string() }
+        ),
+    );
+    let _ = writeln!(
+        out,
+        "miro: {}{}; monday: {} (API {})",
+        config.miro.api_url,
+        config
+            .miro
+            .org_id
+            .as_ref()
+            .map_or(String::new(), |o| format!(", org {o} (content logs)")),
+        config.monday.api_url,
+        config.monday.api_version
+    );
+    for pair in &config.pairs {
+        pair_summary(&mut out, pair);
+    }
+    out
+}
+
+fn pair_summary(out: &mut String, pair: &PairConfig) {
+    use std::fmt::Write;
+    let types: Vec<&str> = pair.miro_items.iter().map(|t| t.as_str()).collect();
+    let _ = writeln!(out, "\npair \"{}\" (/pairs/{})", pair.name, pair.slug);
+    let _ = writeln!(
+        out,
+        "  miro board {} [{}]  <->  monday board {}",
+        pair.miro_board,
+        types.join(", "),
+        pair.monday_board
+    );
+    let _ = writeln!(
+        out,
+        "  born on monday -> {} in {}; born on Miro -> {}; conflicts: {}; deletes: {}{}",
+        pair.miro_new_item,
+        pair.miro_frame
+            .as_ref()
+            .map_or("the board".to_owned(), |f| format!("frame {f}")),
+        pair.monday_group
+            .as_ref()
+            .map_or("the top group".to_owned(), |g| format!("group {g}")),
+        pair.conflict.as_str(),
+        pair.on_delete.as_str(),
+        if pair.sync_existing {
+            "; links existing items"
+        } else {
+            ""
+        }
+    );
+    if pair.miro_filter.frame.is_some() || pair.miro_filter.tag.is_some() {
+        let _ = writeln!(
+            out,
+            "  only Miro items{}{}",
+            pair.miro_filter
+                .frame
+                .as_ref()
+                .map_or(String::new(), |f| format!(" in frame {f}")),
+            pair.miro_filter
+                .tag
+                .as_ref()
+                .map_or(String::new(), |t| format!(" tagged {t}")),
+        );
+    }
+    if !pair.monday_filter.groups.is_empty() {
+        let _ = writeln!(
+            out,
+            "  only monday items in groups {}",
+            pair.monday_filter.groups.join(", ")
+        );
+    }
+    let width = pair.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in &pair.fields {
+        let arrow = match f.direction {
+            Direction::Both => "<->",
+            Direction::MiroToMonday => "-->",
+            Direction::MondayToMiro => "<--",
+        };
+        let values = if f.values.is_empty() {
+            String::new()
+        } else {
+            format!("  ({} value{})", f.values.len(), plural(f.values.len()))
+        };
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}  {arrow}  {}{values}",
+            f.name, f.miro, f.monday
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

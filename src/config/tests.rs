@@ -1,0 +1,223 @@
+//! Loading rules that need no binary: defaults, overrides, per-type fields and value maps.
+
+use super::*;
+use crate::domain::miro::ItemType;
+
+fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::parse(Path::new("m.toml"), text, &move |name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+}
+
+const BASE: &str = r##"
+[miro]
+token = "${MIRO_TOKEN}"
+
+[monday]
+token = "monday"
+
+[[pair]]
+name = "Roadmap"
+miro_board = "uXjVOfjiK8A="
+monday_board = "1771812698"
+miro_items = ["sticky_note", "card"]
+miro_new_item = "card"
+
+  [pair.fields]
+  title  = { miro = { sticky_note = "data.content", card = "data.title" }, monday = "name" }
+  status = { miro = { sticky_note = "style.fillColor" }, monday = "status", values = { red = "Stuck", light_green = "Done" } }
+  theme  = { miro = { card = "style.cardTheme" }, monday = "color", values = { "#2d9bf0" = "Blue" }, direction = "miro_to_monday" }
+"##;
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let c = parse_with(BASE, &[("MIRO_TOKEN", "abc")]).unwrap();
+    assert_eq!(c.daemon.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.daemon.database_url.expose(), DEFAULT_DATABASE_URL);
+    assert!(c.daemon.redis_url.is_none());
+    assert_eq!(c.daemon.shutdown_timeout, Duration::from_secs(5));
+    assert_eq!(c.miro.api_url.as_str(), "https://api.miro.com/");
+    assert_eq!(c.monday.api_version, DEFAULT_MONDAY_API_VERSION);
+    assert_eq!(c.ingress.body_limit, ByteSize(1 << 20));
+    assert_eq!(c.miro.token.expose(), "abc");
+    let p = &c.pairs[0];
+    assert_eq!(p.slug, "roadmap");
+    assert_eq!(p.monday_board.as_str(), "1771812698");
+    assert_eq!(p.conflict, ConflictPolicy::Newest);
+    assert_eq!(p.on_delete, DeletePolicy::Archive);
+    assert_eq!(p.miro_new_item, ItemType::Card);
+    assert!(!p.sync_existing);
+}
+
+#[test]
+fn environment_overrides_win_over_the_file() {
+    let text =
+        format!("[daemon]\nlisten = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://a.db\"\n{BASE}");
+    let c = parse_with(
+        &text,
+        &[
+            ("MIRO_TOKEN", "abc"),
+            ("BOARDSYNC_LISTEN", "0.0.0.0:7000"),
+            ("DATABASE_URL", "postgres://localhost/bs"),
+            ("REDIS_URL", "redis://localhost:6379"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.daemon.listen.to_string(), "0.0.0.0:7000");
+    assert_eq!(c.daemon.database_url.expose(), "postgres://localhost/bs");
+    assert_eq!(
+        c.daemon.redis_url.unwrap().expose(),
+        "redis://localhost:6379"
+    );
+}
+
+#[test]
+fn a_bad_override_is_named_by_its_variable() {
+    let err = parse_with(
+        BASE,
+        &[("MIRO_TOKEN", "abc"), ("BOARDSYNC_LISTEN", "everywhere")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "m.toml: BOARDSYNC_LISTEN=`everywhere` is not an address such as 127.0.0.1:8080"
+    );
+}
+
+#[test]
+fn per_type_fields_apply_only_to_their_types() {
+    let c = parse_with(BASE, &[("MIRO_TOKEN", "abc")]).unwrap();
+    let f = &c.pairs[0].fields;
+    let title = f.iter().find(|f| f.name == "title").unwrap();
+    assert_eq!(
+        title.miro.path_for(ItemType::StickyNote),
+        Some("data.content")
+    );
+    assert_eq!(title.miro.path_for(ItemType::Card), Some("data.title"));
+    let status = f.iter().find(|f| f.name == "status").unwrap();
+    assert_eq!(status.miro.path_for(ItemType::Card), None);
+}
+
+#[test]
+fn value_maps_translate_both_ways_in_file_order() {
+    let c = parse_with(BASE, &[("MIRO_TOKEN", "abc")]).unwrap();
+    let status = c.pairs[0]
+        .fields
+        .iter()
+        .find(|f| f.name == "status")
+        .unwrap();
+    assert_eq!(status.values[0], ("red".to_owned(), "Stuck".to_owned()));
+    assert_eq!(status.to_monday_value("light_green"), Some("Done"));
+    assert_eq!(status.to_miro_value("Stuck"), Some("red"));
+    assert_eq!(
+        status.to_monday_value("violet"),
+        None,
+        "unmapped colours do not sync"
+    );
+    let title = c.pairs[0]
+        .fields
+        .iter()
+        .find(|f| f.name == "title")
+        .unwrap();
+    assert_eq!(
+        title.to_monday_value("<p>x</p>"),
+        Some("<p>x</p>"),
+        "no map: copied as is"
+    );
+}
+
+#[test]
+fn two_colours_may_share_a_label_only_one_way() {
+    let ambiguous = BASE.replace(
+        "values = { red = \"Stuck\", light_green = \"Done\" }",
+        "values = { red = \"Stuck\", pink = \"Stuck\" }",
+    );
+    let err = parse_with(&ambiguous, &[("MIRO_TOKEN", "abc")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`red` and `pink` both map to \"Stuck\""),
+        "{err}"
+    );
+
+    let one_way = ambiguous.replace(
+        "values = { red = \"Stuck\", pink = \"Stuck\" }",
+        "values = { red = \"Stuck\", pink = \"Stuck\" }, direction = \"miro_to_monday\"",
+    );
+    assert!(parse_with(&one_way, &[("MIRO_TOKEN", "abc")]).is_ok());
+}
+
+#[test]
+fn boards_shared_by_pairs_need_filters_that_tell_them_apart() {
+    let pair = |name: &str, filter: &str| {
+        format!(
+            "[[pair]]\nname = \"{name}\"\nmiro_board = \"b=\"\nmonday_board = 1\n{filter}\nfields.t = {{ miro = \"data.content\", monday = \"name\" }}\n"
+        )
+    };
+    let head = "[miro]\ntoken = \"t\"\n[monday]\ntoken = \"t\"\n";
+    let apart = format!(
+        "{head}{}{}",
+        pair(
+            "a",
+            "miro_filter = { frame = \"1\" }\nmonday_filter = { groups = [\"g1\"] }"
+        ),
+        pair(
+            "b",
+            "miro_filter = { frame = \"2\" }\nmonday_filter = { groups = [\"g2\"] }"
+        )
+    );
+    assert!(
+        parse_with(&apart, &[]).is_ok(),
+        "{:?}",
+        parse_with(&apart, &[]).err()
+    );
+
+    let overlapping = format!(
+        "{head}{}{}",
+        pair(
+            "a",
+            "miro_filter = { frame = \"1\" }\nmonday_filter = { groups = [\"g1\", \"g2\"] }"
+        ),
+        pair(
+            "b",
+            "miro_filter = { frame = \"2\" }\nmonday_filter = { groups = [\"g2\"] }"
+        )
+    );
+    let err = parse_with(&overlapping, &[]).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("monday board 1 is also in pair \"a\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn landing_places_must_pass_the_pair_filters() {
+    let text = BASE.replace(
+        "miro_new_item = \"card\"",
+        "miro_new_item = \"card\"\nmiro_frame = \"9\"\nmonday_group = \"new\"\nmiro_filter = { frame = \"8\" }\nmonday_filter = { groups = [\"topics\"] }",
+    );
+    let err = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap_err();
+    let all = err.to_string();
+    assert_eq!(err.problems.len(), 2, "{all}");
+    assert!(
+        all.contains("`miro_frame` is 9, but `miro_filter` only takes items in frame 8"),
+        "{all}"
+    );
+    assert!(
+        all.contains("`monday_group` new is not among `monday_filter.groups`"),
+        "{all}"
+    );
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let c = parse_with(BASE, &[("MIRO_TOKEN", "very-secret-token")]).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("very-secret-token"));
+    assert!(debug.contains("Secret(***)"));
+}

@@ -1,0 +1,28 @@
+//! boardsync keeps Miro boards and monday.com boards in step, both ways.
+//!
+//! Changes come in through webhook receivers and pollers, become one normalised change each, and
+//! are stored in a durable inbox after dedupe. A processor applies the user's mapping (which item
+//! types, fields, values and directions), suppresses echoes of boardsync's own writes and settles
+//! conflicts, then writes link state and outbox rows in one transaction. A dispatcher drains the
+//! outbox into the Miro REST API and the monday GraphQL API, within both rate limits, retrying what
+//! can be retried and keeping what cannot as dead letters. A dashboard shows it all.
+//!
+//! ```text
+//! receivers / pollers ─> normalise ─> dedupe ─> inbox ─> processor ─> outbox ─> dispatcher ─> APIs
+//!                          store (SQLite | Postgres) <── dashboard, /metrics
+//! ```
+//!
+//! Modules:
+//! - [`config`] — the mappings file, loaded and checked with line and column for every problem;
+//! - [`domain`] — ids and the vocabulary the parts share;
+//! - [`store`] — every SQL statement, on SQLite and Postgres alike;
+//! - [`app`] — the daemon: its HTTP server, background tasks and shutdown;
+//! - [`cli`] — the command line;
+//! - [`telemetry`] — logging.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,139 @@
+//! Links: which Miro item goes with which monday item in a pair, and the last value synced for
+//! each field with its source timestamp. Echo suppression and conflict handling read these.
+
+use super::{Store, StoreError};
+use sqlx::Row;
+
+/// Whether a link is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Active,
+    /// Too many writes in a short time: no more writes until released.
+    Quarantined,
+    /// The item on one side is gone.
+    Orphaned,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Active => "active",
+            LinkState::Quarantined => "quarantined",
+            LinkState::Orphaned => "orphaned",
+        }
+    }
+
+    fn parse(s: &str) -> Result<LinkState, StoreError> {
+        match s {
+            "active" => Ok(LinkState::Active),
+            "quarantined" => Ok(LinkState::Quarantined),
+            "orphaned" => Ok(LinkState::Orphaned),
+            other => Err(StoreError::Corrupt(format!("unknown link state `{other}`"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemLink {
+    /// 0 until stored.
+    pub id: i64,
+    pub pair: String,
+    pub miro_item_id: String,
+    pub monday_item_id: String,
+    pub miro_type: String,
+    pub state: LinkState,
+    /// Field name → last synced value, source timestamp and fingerprint, as JSON.
+    pub fields: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, pair, miro_item_id, monday_item_id, miro_type, state, fields, created_at, updated_at";
+
+impl Store {
+    /// Stores a new link or updates the one with the same Miro item; returns its id.
+    pub async fn upsert_link(&self, link: &ItemLink) -> Result<i64, StoreError> {
+        let id = sqlx::query(
+            "INSERT INTO links (pair, miro_item_id, monday_item_id, miro_type, state, fields, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (pair, miro_item_id) DO UPDATE SET
+               monday_item_id = excluded.monday_item_id, miro_type = excluded.miro_type,
+               state = excluded.state, fields = excluded.fields, updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(&link.pair)
+        .bind(&link.miro_item_id)
+        .bind(&link.monday_item_id)
+        .bind(&link.miro_type)
+        .bind(link.state.as_str())
+        .bind(link.fields.to_string())
+        .bind(link.created_at)
+        .bind(link.updated_at)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("id")?;
+        Ok(id)
+    }
+
+    pub async fn link_by_miro(
+        &self,
+        pair: &str,
+        miro_item_id: &str,
+    ) -> Result<Option<ItemLink>, StoreError> {
+        self.link_where("miro_item_id", pair, miro_item_id).await
+    }
+
+    pub async fn link_by_monday(
+        &self,
+        pair: &str,
+        monday_item_id: &str,
+    ) -> Result<Option<ItemLink>, StoreError> {
+        self.link_where("monday_item_id", pair, monday_item_id)
+            .await
+    }
+
+    async fn link_where(
+        &self,
+        column: &'static str,
+        pair: &str,
+        item_id: &str,
+    ) -> Result<Option<ItemLink>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM links WHERE pair = $1 AND {column} = $2"
+        ))
+        .bind(pair)
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(item_link).transpose()
+    }
+
+    /// The number of links in a pair, by state.
+    pub async fn count_links(&self, pair: &str, state: LinkState) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND state = $2")
+                .bind(pair)
+                .bind(state.as_str())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+}
+
+fn item_link(row: &sqlx::any::AnyRow) -> Result<ItemLink, StoreError> {
+    let fields: String = row.try_get("fields")?;
+    Ok(ItemLink {
+        id: row.try_get("id")?,
+        pair: row.try_get("pair")?,
+        miro_item_id: row.try_get("miro_item_id")?,
+        monday_item_id: row.try_get("monday_item_id")?,
+        miro_type: row.try_get("miro_type")?,
+        state: LinkState::parse(&row.try_get::<String, _>("state")?)?,
+        fields: serde_json::from_str(&fields)
+            .map_err(|e| StoreError::Corrupt(format!("link fields: {e}")))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

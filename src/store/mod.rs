@@ -1,0 +1,213 @@
+//! The store: every SQL statement boardsync runs lives under this module.
+//!
+//! One interface, two backends: SQLite in a file (WAL mode) so a single machine needs no server,
+//! and Postgres so several replicas can share one. Both go through sqlx's `Any` driver with the
+//! same SQL text: `$1` placeholders, `ON CONFLICT`, `RETURNING` and upserts mean the same on both.
+//! Where they must differ (claiming outbox rows under concurrency), the statement says so.
+//!
+//! Times are Unix milliseconds passed in by the caller, so tests can drive a clock of their own.
+
+mod inbox;
+mod links;
+mod outbox;
+mod state;
+
+pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
+pub use links::{ItemLink, LinkState};
+pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};
+pub use state::HistoryEntry;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long opening the store may take before start-up gives up with an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite writer waits for another connection's write lock before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("`{0}` is not a database URL boardsync can use (sqlite://FILE or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("cannot reach the database at {url}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects to `url`, creating a SQLite file if there is none, and applies the migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url),
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|source| StoreError::Unreachable {
+                url: redact(&url),
+                source,
+            })?
+            .disable_statement_logging();
+        // One plain connection first: the pool retries until its timeout and then reports only
+        // that it timed out, where a person needs the cause ("connection refused", "no such
+        // database", a bad password).
+        let probe = options
+            .connect()
+            .await
+            .map_err(|source| StoreError::Unreachable {
+                url: redact(&url),
+                source,
+            })?;
+        let _ = probe.close().await;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers (the dashboard) run beside the one writer; NORMAL
+                        // syncs at checkpoints, so a killed process loses nothing committed and
+                        // a lost machine can lose the last moments. See docs/benchmarks.md.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute(
+                            format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Unreachable {
+                url: redact(&url),
+                source,
+            })?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers when the database does; `/readyz` asks this.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Waits for connections in use to be returned, then closes them.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn backend_of(url: &str) -> Option<Backend> {
+    let scheme = url.split_once(':')?.0;
+    match scheme {
+        "sqlite" => Some(Backend::Sqlite),
+        "postgres" | "postgresql" => Some(Backend::Postgres),
+        _ => None,
+    }
+}
+
+/// sqlx opens SQLite files read-write but does not create them unless asked; a daemon started
+/// for the first time should simply make its store.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A database URL fit for a message: any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/boardsync"),
+            "postgres://app:***@db:5432/boardsync"
+        );
+        assert_eq!(redact("sqlite://boardsync.db"), "sqlite://boardsync.db");
+    }
+
+    #[test]
+    fn sqlite_files_are_created_when_missing() {
+        assert_eq!(sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            sqlite_url("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(backend_of("mysql://x"), None);
+    }
+}

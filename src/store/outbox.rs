@@ -1,0 +1,241 @@
+//! The outbox: writes waiting to be made on Miro or monday. A row is claimed for a lease, then
+//! completed, rescheduled, or declared dead; dead rows stay, visible and replayable. Nothing here
+//! deletes a row that has not succeeded.
+
+use super::{Backend, Store, StoreError};
+use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    /// Claimed by a dispatcher until its lease runs out.
+    InFlight,
+    Done,
+    /// Out of attempts, or failed for good; kept until replayed or discarded.
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::InFlight => "in_flight",
+            OutboxStatus::Done => "done",
+            OutboxStatus::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> Result<OutboxStatus, StoreError> {
+        match s {
+            "pending" => Ok(OutboxStatus::Pending),
+            "in_flight" => Ok(OutboxStatus::InFlight),
+            "done" => Ok(OutboxStatus::Done),
+            "dead" => Ok(OutboxStatus::Dead),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown outbox status `{other}`"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutboxEntry {
+    pub pair: String,
+    /// `miro` or `monday`.
+    pub target: String,
+    /// The item written to; `None` for a create.
+    pub target_item: Option<String>,
+    pub link_id: Option<i64>,
+    pub operation: String,
+    pub payload: String,
+    /// Unique per intended write: enqueueing the same key twice stores one row.
+    pub idempotency_key: String,
+    pub due_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub pair: String,
+    pub target: String,
+    pub target_item: Option<String>,
+    pub link_id: Option<i64>,
+    pub operation: String,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub due_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, pair, target, target_item, link_id, operation, payload, idempotency_key, status, attempts, due_at, last_error, created_at, finished_at";
+
+impl Store {
+    /// Adds a write, or finds the row already holding its idempotency key; returns the row's id.
+    pub async fn enqueue(&self, entry: &NewOutboxEntry) -> Result<i64, StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (pair, target, target_item, link_id, operation, payload, idempotency_key, due_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&entry.pair)
+        .bind(&entry.target)
+        .bind(&entry.target_item)
+        .bind(entry.link_id)
+        .bind(&entry.operation)
+        .bind(&entry.payload)
+        .bind(&entry.idempotency_key)
+        .bind(entry.due_at)
+        .bind(entry.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query("SELECT id FROM outbox WHERE idempotency_key = $1")
+                .bind(&entry.idempotency_key)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("id")?,
+        )
+    }
+
+    /// Claims up to `limit` rows that are due at `now` (or whose earlier claim lapsed) until
+    /// `now + lease_ms`, counting an attempt for each. Two dispatchers never claim the same row:
+    /// Postgres skips rows another transaction holds; SQLite has a single writer.
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE outbox SET status = 'in_flight', claimed_until = $2, attempts = attempts + 1
+             WHERE id IN (
+               SELECT id FROM outbox
+               WHERE (status = 'pending' AND due_at <= $1) OR (status = 'in_flight' AND claimed_until <= $1)
+               ORDER BY due_at, id LIMIT $3 {lock})
+             RETURNING {COLUMNS}"
+        ))
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = rows
+            .iter()
+            .map(outbox_entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| (e.due_at, e.id));
+        Ok(entries)
+    }
+
+    pub async fn complete(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.settle(id, OutboxStatus::Done, None, None, now).await
+    }
+
+    /// Puts a claimed row back to wait until `due_at`, noting why.
+    pub async fn schedule_retry(
+        &self,
+        id: i64,
+        due_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.settle(id, OutboxStatus::Pending, Some(due_at), Some(error), due_at)
+            .await
+    }
+
+    pub async fn mark_dead(&self, id: i64, error: &str, now: i64) -> Result<(), StoreError> {
+        self.settle(id, OutboxStatus::Dead, None, Some(error), now)
+            .await
+    }
+
+    async fn settle(
+        &self,
+        id: i64,
+        status: OutboxStatus,
+        due_at: Option<i64>,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let finished = matches!(status, OutboxStatus::Done | OutboxStatus::Dead).then_some(now);
+        sqlx::query(
+            "UPDATE outbox SET status = $2, due_at = COALESCE($3, due_at), last_error = COALESCE($4, last_error),
+               claimed_until = NULL, finished_at = $5
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(due_at)
+        .bind(error)
+        .bind(finished)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Dead rows, newest first, optionally of one pair.
+    pub async fn dead_entries(&self, pair: Option<&str>) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE status = 'dead' AND ($1 IS NULL OR pair = $1)
+             ORDER BY finished_at DESC, id DESC"
+        ))
+        .bind(pair)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_entry).collect()
+    }
+
+    /// Makes dead rows (of one pair, or that died at or after `since`) pending again, due `now`,
+    /// with their attempts reset; returns how many.
+    pub async fn requeue_dead(
+        &self,
+        pair: Option<&str>,
+        since: Option<i64>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, due_at = $3, finished_at = NULL
+             WHERE status = 'dead' AND ($1 IS NULL OR pair = $1) AND ($2 IS NULL OR finished_at >= $2)",
+        )
+        .bind(pair)
+        .bind(since)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(outbox_entry).transpose()
+    }
+}
+
+fn outbox_entry(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        id: row.try_get("id")?,
+        pair: row.try_get("pair")?,
+        target: row.try_get("target")?,
+        target_item: row.try_get("target_item")?,
+        link_id: row.try_get("link_id")?,
+        operation: row.try_get("operation")?,
+        payload: row.try_get("payload")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        status: OutboxStatus::parse(&row.try_get::<String, _>("status")?)?,
+        attempts: row.try_get("attempts")?,
+        due_at: row.try_get("due_at")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}

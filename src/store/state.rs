@@ -1,0 +1,116 @@
+//! Poller cursors, and the history of what the daemon did with each change (for the dashboard),
+//! and pruning of what has outlived its retention.
+
+use super::{Store, StoreError};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub pair: String,
+    /// `miro` or `monday`: where the change came from.
+    pub origin: String,
+    /// The item's id on the side it came from.
+    pub item: String,
+    pub title: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Saves a poller position; the last write wins.
+    pub async fn record_cursor(&self, name: &str, value: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    pub async fn record_history(&self, entry: &HistoryEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO history (at, pair, origin, item, title, outcome, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(entry.at)
+        .bind(&entry.pair)
+        .bind(&entry.origin)
+        .bind(&entry.item)
+        .bind(&entry.title)
+        .bind(&entry.outcome)
+        .bind(&entry.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` history entries of a pair, newest first.
+    pub async fn recent_history(
+        &self,
+        pair: &str,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, pair, origin, item, title, outcome, detail FROM history
+             WHERE pair = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(pair)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    at: r.try_get("at")?,
+                    pair: r.try_get("pair")?,
+                    origin: r.try_get("origin")?,
+                    item: r.try_get("item")?,
+                    title: r.try_get("title")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes what is finished and older than `before`: done outbox rows, processed inbox
+    /// entries, history, and dedupe keys that expired by `now`. Pending and dead rows stay.
+    /// Returns how many rows went.
+    pub async fn prune(&self, before: i64, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut removed = 0;
+        for (sql, cutoff) in [
+            (
+                "DELETE FROM outbox WHERE status = 'done' AND finished_at < $1",
+                before,
+            ),
+            (
+                "DELETE FROM inbox WHERE status = 'done' AND processed_at < $1",
+                before,
+            ),
+            ("DELETE FROM history WHERE at < $1", before),
+            ("DELETE FROM dedupe_keys WHERE expires_at <= $1", now),
+        ] {
+            removed += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}

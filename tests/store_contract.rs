@@ -1,0 +1,466 @@
+//! The store's contract, run on both backends: every case below runs once on SQLite (a file in a
+//! temp dir) and once on Postgres (a database of its own), and must behave the same on both.
+
+mod common;
+
+use boardsync::store::{
+    Backend, HistoryEntry, InboxInsert, ItemLink, LinkState, NewInboxEntry, NewOutboxEntry,
+    OutboxStatus, Store,
+};
+use common::TestDb;
+use serde_json::json;
+use std::future::Future;
+
+/// A store on each backend, handed to one case, then removed.
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    case(store.clone()).await;
+    store.close().await;
+}
+
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::create().await;
+    let store = Store::open(&db.url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    case(store.clone()).await;
+    store.close().await;
+    db.drop_now().await;
+}
+
+/// Declares each case as a test on both backends.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $case() { super::on_sqlite(super::$case).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $case() { super::on_postgres(super::$case).await } )*
+        }
+    };
+}
+
+contract!(
+    an_event_is_stored_once_however_often_it_arrives,
+    concurrent_copies_of_one_event_store_exactly_one_row,
+    an_expired_dedupe_key_lets_the_event_in_again,
+    pending_inbox_entries_come_oldest_first_until_finished,
+    links_are_found_from_either_side_and_updated_in_place,
+    a_link_cannot_join_one_monday_item_to_two_miro_items,
+    enqueueing_the_same_write_twice_keeps_one_row,
+    due_rows_are_claimed_once_and_reclaimed_after_the_lease,
+    failed_rows_wait_for_their_retry_time,
+    dead_rows_stay_until_requeued,
+    cursors_keep_the_last_value,
+    history_lists_newest_first_per_pair,
+    pruning_removes_only_finished_old_rows,
+);
+
+fn event(key: &str, at: i64) -> NewInboxEntry {
+    NewInboxEntry {
+        dedupe_key: key.to_owned(),
+        source: "monday".to_owned(),
+        pair: Some("sprint".to_owned()),
+        board_id: "1771812698".to_owned(),
+        item_id: Some("9988".to_owned()),
+        kind: "updated".to_owned(),
+        change: json!({"fields": {"name": "Write docs"}}).to_string(),
+        raw_body: Some(b"{\"event\":{}}".to_vec()),
+        source_ts: Some(at - 5),
+        received_at: at,
+    }
+}
+
+fn write(key: &str, due_at: i64) -> NewOutboxEntry {
+    NewOutboxEntry {
+        pair: "sprint".to_owned(),
+        target: "miro".to_owned(),
+        target_item: Some("3458764517517819000".to_owned()),
+        link_id: None,
+        operation: "update".to_owned(),
+        payload: json!({"data": {"content": "<p>hi</p>"}}).to_string(),
+        idempotency_key: key.to_owned(),
+        due_at,
+        created_at: due_at,
+    }
+}
+
+fn link(miro: &str, monday: &str) -> ItemLink {
+    ItemLink {
+        id: 0,
+        pair: "sprint".to_owned(),
+        miro_item_id: miro.to_owned(),
+        monday_item_id: monday.to_owned(),
+        miro_type: "sticky_note".to_owned(),
+        state: LinkState::Active,
+        fields: json!({"title": {"value": "Plan", "ts": 100}}),
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+/// Opening a store runs the migrations; opening it again must find nothing to do and keep the data.
+async fn reopens_with_its_data(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    store
+        .insert_inbox(&event("k", 1_000), 10_000)
+        .await
+        .unwrap();
+    store.close().await;
+    let again = Store::open(url).await.unwrap();
+    assert_eq!(again.inbox_backlog().await.unwrap(), 1);
+    assert_eq!(
+        again
+            .insert_inbox(&event("k", 2_000), 10_000)
+            .await
+            .unwrap(),
+        InboxInsert::Duplicate,
+        "dedupe keys survive a restart"
+    );
+    again.close().await;
+}
+
+#[tokio::test]
+async fn a_sqlite_store_reopens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    reopens_with_its_data(&format!("sqlite://{}", dir.path().join("s.db").display())).await;
+}
+
+#[tokio::test]
+async fn a_postgres_store_reopens_with_its_data() {
+    let db = TestDb::create().await;
+    reopens_with_its_data(&db.url).await;
+    db.drop_now().await;
+}
+
+async fn an_event_is_stored_once_however_often_it_arrives(store: Store) {
+    let first = store
+        .insert_inbox(&event("trigger-1", 1_000), 10_000)
+        .await
+        .unwrap();
+    let InboxInsert::Stored(id) = first else {
+        panic!("first delivery must be stored, got {first:?}")
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            store
+                .insert_inbox(&event("trigger-1", 2_000), 10_000)
+                .await
+                .unwrap(),
+            InboxInsert::Duplicate
+        );
+    }
+    assert_eq!(store.inbox_backlog().await.unwrap(), 1);
+    let stored = store.inbox_entry(id).await.unwrap().unwrap();
+    assert_eq!(stored.dedupe_key, "trigger-1");
+    assert_eq!(stored.received_at, 1_000, "the first copy is the one kept");
+    assert_eq!(stored.item_id.as_deref(), Some("9988"));
+    assert_eq!(stored.source_ts, Some(995));
+}
+
+async fn concurrent_copies_of_one_event_store_exactly_one_row(store: Store) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_inbox(&event("burst", 1_000 + i), 10_000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), InboxInsert::Stored(_)) {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(store.inbox_backlog().await.unwrap(), 1);
+}
+
+async fn an_expired_dedupe_key_lets_the_event_in_again(store: Store) {
+    assert!(matches!(
+        store
+            .insert_inbox(&event("old", 1_000), 5_000)
+            .await
+            .unwrap(),
+        InboxInsert::Stored(_)
+    ));
+    assert_eq!(
+        store
+            .insert_inbox(&event("old", 4_999), 9_999)
+            .await
+            .unwrap(),
+        InboxInsert::Duplicate
+    );
+    let again = store
+        .insert_inbox(&event("old", 5_000), 9_000)
+        .await
+        .unwrap();
+    assert!(matches!(again, InboxInsert::Stored(_)), "got {again:?}");
+    assert_eq!(
+        store.inbox_backlog().await.unwrap(),
+        1,
+        "the old row gave up its key"
+    );
+}
+
+async fn pending_inbox_entries_come_oldest_first_until_finished(store: Store) {
+    for (i, key) in ["a", "b", "c"].iter().enumerate() {
+        store
+            .insert_inbox(&event(key, 1_000 + i as i64), 99_999)
+            .await
+            .unwrap();
+    }
+    let pending = store.pending_inbox(10).await.unwrap();
+    let keys: Vec<&str> = pending.iter().map(|e| e.dedupe_key.as_str()).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+    store
+        .finish_inbox(pending[0].id, "applied", None, 2_000)
+        .await
+        .unwrap();
+    store
+        .finish_inbox(pending[1].id, "failed", Some("boom"), 2_000)
+        .await
+        .unwrap();
+    let left = store.pending_inbox(10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].dedupe_key, "c");
+    let done = store.inbox_entry(pending[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.outcome.as_deref()),
+        ("done", Some("applied"))
+    );
+}
+
+async fn links_are_found_from_either_side_and_updated_in_place(store: Store) {
+    let id = store
+        .upsert_link(&link("3458764517517819000", "9988"))
+        .await
+        .unwrap();
+    let by_miro = store
+        .link_by_miro("sprint", "3458764517517819000")
+        .await
+        .unwrap()
+        .unwrap();
+    let by_monday = store
+        .link_by_monday("sprint", "9988")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_miro, by_monday);
+    assert_eq!(by_miro.id, id);
+    assert_eq!(by_miro.fields["title"]["value"], "Plan");
+    assert!(
+        store
+            .link_by_miro("other-pair", "3458764517517819000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut changed = by_miro.clone();
+    changed.fields = json!({"title": {"value": "Plan v2", "ts": 200}});
+    changed.state = LinkState::Quarantined;
+    changed.updated_at = 200;
+    assert_eq!(store.upsert_link(&changed).await.unwrap(), id, "same row");
+    let after = store
+        .link_by_monday("sprint", "9988")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.fields["title"]["value"], "Plan v2");
+    assert_eq!(after.state, LinkState::Quarantined);
+    assert_eq!(
+        store
+            .count_links("sprint", LinkState::Quarantined)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_links("sprint", LinkState::Active)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_link_cannot_join_one_monday_item_to_two_miro_items(store: Store) {
+    store.upsert_link(&link("1", "9988")).await.unwrap();
+    assert!(store.upsert_link(&link("2", "9988")).await.is_err());
+}
+
+async fn enqueueing_the_same_write_twice_keeps_one_row(store: Store) {
+    let a = store.enqueue(&write("w-1", 1_000)).await.unwrap();
+    let b = store.enqueue(&write("w-1", 5_000)).await.unwrap();
+    assert_eq!(a, b);
+    let claimed = store.claim_due(10_000, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].due_at, 1_000, "the first enqueue wins");
+}
+
+async fn due_rows_are_claimed_once_and_reclaimed_after_the_lease(store: Store) {
+    store.enqueue(&write("early", 1_000)).await.unwrap();
+    store.enqueue(&write("later", 2_000)).await.unwrap();
+    store.enqueue(&write("future", 9_000)).await.unwrap();
+
+    let claimed = store.claim_due(5_000, 1_000, 10).await.unwrap();
+    let keys: Vec<&str> = claimed.iter().map(|e| e.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["early", "later"]);
+    assert!(
+        claimed
+            .iter()
+            .all(|e| e.status == OutboxStatus::InFlight && e.attempts == 1)
+    );
+    assert!(
+        store.claim_due(5_500, 1_000, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+
+    store.complete(claimed[0].id, 5_600).await.unwrap();
+    let reclaimed = store.claim_due(6_000, 1_000, 10).await.unwrap();
+    assert_eq!(
+        reclaimed.len(),
+        1,
+        "the lapsed lease comes back, the completed row does not"
+    );
+    assert_eq!(reclaimed[0].idempotency_key, "later");
+    assert_eq!(reclaimed[0].attempts, 2);
+}
+
+async fn failed_rows_wait_for_their_retry_time(store: Store) {
+    let id = store.enqueue(&write("retry", 1_000)).await.unwrap();
+    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store.schedule_retry(id, 8_000, "HTTP 503").await.unwrap();
+    assert!(store.claim_due(7_999, 1_000, 10).await.unwrap().is_empty());
+    let again = store.claim_due(8_000, 1_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(again[0].attempts, 2);
+}
+
+async fn dead_rows_stay_until_requeued(store: Store) {
+    let id = store.enqueue(&write("doomed", 1_000)).await.unwrap();
+    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store
+        .mark_dead(id, "400 invalidParameters", 1_500)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due(100_000, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.prune(1_000_000, 1_000_000).await.unwrap();
+    let dead = store.dead_entries(Some("sprint")).await.unwrap();
+    assert_eq!(dead.len(), 1, "pruning never removes dead rows");
+    assert_eq!(dead[0].status, OutboxStatus::Dead);
+    assert!(store.dead_entries(Some("other")).await.unwrap().is_empty());
+
+    assert_eq!(
+        store.requeue_dead(None, Some(2_000), 3_000).await.unwrap(),
+        0,
+        "died before --since"
+    );
+    assert_eq!(
+        store
+            .requeue_dead(Some("sprint"), Some(1_500), 3_000)
+            .await
+            .unwrap(),
+        1
+    );
+    let back = store.claim_due(3_000, 1_000, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].attempts, 1, "attempts start over");
+}
+
+async fn cursors_keep_the_last_value(store: Store) {
+    assert_eq!(store.cursor("miro-scan:sprint").await.unwrap(), None);
+    store
+        .record_cursor("miro-scan:sprint", "abc", 1)
+        .await
+        .unwrap();
+    store
+        .record_cursor("miro-scan:sprint", "def", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cursor("miro-scan:sprint").await.unwrap().as_deref(),
+        Some("def")
+    );
+}
+
+async fn history_lists_newest_first_per_pair(store: Store) {
+    for (at, pair, outcome) in [
+        (1, "sprint", "applied"),
+        (3, "sprint", "echo"),
+        (2, "other", "stale"),
+    ] {
+        store
+            .record_history(&HistoryEntry {
+                at,
+                pair: pair.to_owned(),
+                origin: "miro".to_owned(),
+                item: "1".to_owned(),
+                title: Some("Plan".to_owned()),
+                outcome: outcome.to_owned(),
+                detail: None,
+            })
+            .await
+            .unwrap();
+    }
+    let recent = store.recent_history("sprint", 10).await.unwrap();
+    let outcomes: Vec<&str> = recent.iter().map(|h| h.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["echo", "applied"]);
+    assert_eq!(store.recent_history("sprint", 1).await.unwrap().len(), 1);
+}
+
+async fn pruning_removes_only_finished_old_rows(store: Store) {
+    let InboxInsert::Stored(old) = store
+        .insert_inbox(&event("old", 1_000), 2_000)
+        .await
+        .unwrap()
+    else {
+        panic!("stored")
+    };
+    store
+        .finish_inbox(old, "applied", None, 1_100)
+        .await
+        .unwrap();
+    store
+        .insert_inbox(&event("waiting", 1_000), 2_000)
+        .await
+        .unwrap();
+    let done = store.enqueue(&write("done", 1_000)).await.unwrap();
+    store.claim_due(1_000, 10, 10).await.unwrap();
+    store.complete(done, 1_200).await.unwrap();
+    let pending = store.enqueue(&write("pending", 1_000_000)).await.unwrap();
+
+    let removed = store.prune(5_000, 5_000).await.unwrap();
+    // the processed inbox row, the done outbox row, and both expired dedupe keys
+    assert_eq!(removed, 4);
+    assert!(store.inbox_entry(old).await.unwrap().is_none());
+    assert_eq!(
+        store.inbox_backlog().await.unwrap(),
+        1,
+        "unprocessed entries stay"
+    );
+    assert!(store.outbox_entry(done).await.unwrap().is_none());
+    assert!(store.outbox_entry(pending).await.unwrap().is_some());
+}
