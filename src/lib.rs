@@ -15,6 +15,7 @@
 //! Modules:
 //! - [`config`] — the mappings file, loaded and checked with line and column for every problem;
 //! - [`domain`] — ids and the vocabulary the parts share;
+//! - [`sandbox`] — local stand-ins for the Miro and monday APIs;
 //! - [`store`] — every SQL statement, on SQLite and Postgres alike;
 //! - [`app`] — the daemon: its HTTP server, background tasks and shutdown;
 //! - [`cli`] — the command line;
@@ -24,5 +25,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod sandbox;
 pub mod store;
 pub mod telemetry;
