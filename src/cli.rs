@@ -3,6 +3,7 @@
 use crate::app::{App, cancel_on_signal};
 use crate::config::{Config, Direction, PairConfig};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,41 @@ enum Command {
         /// The file to check; defaults to --config.
         file: Option<PathBuf>,
     },
+    /// Run local stand-ins for the Miro REST API and the monday GraphQL API.
+    ///
+    /// Nothing leaves this machine and no credentials are needed: any token of the form
+    /// sandbox-NAME is the user NAME (sandbox-app-NAME an app token of that user). It prints the
+    /// api_url values to paste into a mappings file; mappings/sandbox.toml is ready-made for the
+    /// default addresses. See docs/sandbox.md for its control API and what it does not imitate.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Where the Miro stand-in listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    miro_listen: SocketAddr,
+    /// Where the monday stand-in listens (its API is at /v2).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8082")]
+    monday_listen: SocketAddr,
+    /// A JSON file of users, boards and items to start with (docs/sandbox.md).
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Seconds between monday's retries of a failed webhook delivery (monday: 60).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    webhook_retry_interval: u64,
+    /// The Miro app client secret and monday app signing secret the sandbox signs with.
+    #[arg(long, default_value = crate::sandbox::DEFAULT_SECRET)]
+    secret: String,
+    /// Miro credits per token per minute.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    miro_credits: u64,
+    /// monday complexity points per token per minute.
+    #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+    monday_complexity: u64,
+    /// monday calls per token per UTC day (default: no cap).
+    #[arg(long, value_name = "N")]
+    monday_daily_cap: Option<u64>,
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +104,7 @@ pub fn main() -> ExitCode {
             Some(path) => run(&path),
             None => missing_config("run"),
         },
+        Command::Sandbox(args) => sandbox(args),
     }
 }
 
@@ -125,6 +162,73 @@ fn run(path: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+fn sandbox(args: SandboxArgs) -> ExitCode {
+    let seed = match &args.seed {
+        None => None,
+        Some(path) => match read_seed(path) {
+            Ok(seed) => Some(seed),
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+    };
+    let options = crate::sandbox::SandboxOptions {
+        miro_listen: args.miro_listen,
+        monday_listen: args.monday_listen,
+        secret: args.secret,
+        miro_credits: args.miro_credits,
+        monday_complexity: args.monday_complexity,
+        monday_daily_cap: args.monday_daily_cap,
+        webhook_retry_interval: std::time::Duration::from_secs(args.webhook_retry_interval),
+        seed,
+    };
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result = runtime.block_on(async {
+        let sandbox = crate::sandbox::Sandbox::start(options).await?;
+        println!(
+            "boardsync sandbox: local stand-ins for Miro and monday; any token sandbox-NAME works"
+        );
+        println!("paste into a mappings file (or use mappings/sandbox.toml):");
+        println!("  [miro]\n  api_url = \"{}\"", sandbox.miro_api_url());
+        println!("  [monday]\n  api_url = \"{}\"", sandbox.monday_api_url());
+        println!(
+            "control API: http://{}/_sandbox/ and http://{}/_sandbox/ (docs/sandbox.md)",
+            sandbox.miro_addr(),
+            sandbox.monday_addr()
+        );
+        println!("Ctrl-C stops it.");
+        let shutdown = CancellationToken::new();
+        cancel_on_signal(shutdown.clone());
+        shutdown.cancelled().await;
+        sandbox.stop().await;
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// The seed file, or a `FILE:LINE:COL: message` saying what is wrong with it.
+fn read_seed(path: &Path) -> Result<crate::sandbox::Seed, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the seed file: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            e.to_string().split(" at line").next().unwrap_or_default()
+        )
+    })
 }
 
 /// One line a person can act on: the error and its causes, joined, each said once (some errors

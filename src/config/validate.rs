@@ -277,13 +277,13 @@ impl<'r, 'a> Checker<'r, 'a> {
             if monday.is_empty() {
                 self.report
                     .at(f.monday.span(), "`monday` must name `name` or a column id");
-            } else if f.direction.to_monday() {
-                if let Some(first) = monday_columns.insert(monday.clone(), name.clone()) {
-                    self.report.at(
-                        f.monday.span(),
-                        format!("monday column `{monday}` is already written by field `{first}`; map it once, or make one of them direction = \"monday_to_miro\""),
-                    );
-                }
+            } else if f.direction.to_monday()
+                && let Some(first) = monday_columns.insert(monday.clone(), name.clone())
+            {
+                self.report.at(
+                    f.monday.span(),
+                    format!("monday column `{monday}` is already written by field `{first}`; map it once, or make one of them direction = \"monday_to_miro\""),
+                );
             }
             for t in types {
                 let Some(path) = miro.path_for(*t) else {
@@ -434,17 +434,17 @@ impl<'r, 'a> Checker<'r, 'a> {
                     "a value map entry needs a non-empty monday label",
                 );
             }
-            if f.direction.to_miro() {
-                if let Some(first) = by_label.insert(label.get_ref(), miro_value.get_ref()) {
-                    self.report.at(
-                        miro_value.span(),
-                        format!(
-                            "`{first}` and `{}` both map to \"{}\", so a change on monday cannot choose between them; set direction = \"miro_to_monday\" or give each its own label",
-                            miro_value.get_ref(),
-                            label.get_ref()
-                        ),
-                    );
-                }
+            if f.direction.to_miro()
+                && let Some(first) = by_label.insert(label.get_ref(), miro_value.get_ref())
+            {
+                self.report.at(
+                    miro_value.span(),
+                    format!(
+                        "`{first}` and `{}` both map to \"{}\", so a change on monday cannot choose between them; set direction = \"miro_to_monday\" or give each its own label",
+                        miro_value.get_ref(),
+                        label.get_ref()
+                    ),
+                );
             }
             out.push((miro_value.get_ref().clone(), label.get_ref().clone()));
         }
@@ -459,27 +459,28 @@ impl<'r, 'a> Checker<'r, 'a> {
         miro_filter: &MiroFilter,
         monday_filter: &MondayFilter,
     ) {
-        if let (Some(filter_frame), Some(frame)) = (&miro_filter.frame, &raw.miro_frame) {
-            if filter_frame != frame.get_ref() {
-                self.report.at(
-                    frame.span(),
-                    format!(
-                        "`miro_frame` is {}, but `miro_filter` only takes items in frame {filter_frame}; items born on monday would never sync back",
-                        frame.get_ref()
-                    ),
-                );
-            }
+        if let (Some(filter_frame), Some(frame)) = (&miro_filter.frame, &raw.miro_frame)
+            && filter_frame != frame.get_ref()
+        {
+            self.report.at(
+                frame.span(),
+                format!(
+                    "`miro_frame` is {}, but `miro_filter` only takes items in frame {filter_frame}; items born on monday would never sync back",
+                    frame.get_ref()
+                ),
+            );
         }
-        if let Some(group) = &raw.monday_group {
-            if !monday_filter.groups.is_empty() && !monday_filter.groups.contains(group.get_ref()) {
-                self.report.at(
-                    group.span(),
-                    format!(
-                        "`monday_group` {} is not among `monday_filter.groups`; items born on Miro would never sync back",
-                        group.get_ref()
-                    ),
-                );
-            }
+        if let Some(group) = &raw.monday_group
+            && !monday_filter.groups.is_empty()
+            && !monday_filter.groups.contains(group.get_ref())
+        {
+            self.report.at(
+                group.span(),
+                format!(
+                    "`monday_group` {} is not among `monday_filter.groups`; items born on Miro would never sync back",
+                    group.get_ref()
+                ),
+            );
         }
     }
 

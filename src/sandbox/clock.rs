@@ -46,7 +46,9 @@ mod tests {
 
     #[test]
     fn times_are_written_with_milliseconds() {
-        let t = DateTime::parse_from_rfc3339("2026-11-24T09:30:00.1Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-11-24T09:30:00.1Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(Clock::iso_millis(t), "2026-11-24T09:30:00.100Z");
     }
 }

@@ -122,7 +122,10 @@ pub async fn instrument(State(ctx): State<Instrumented>, req: Request, next: Nex
 pub fn routes(shared: &Shared, instruments: &Instruments) -> Router {
     Router::new()
         .route("/_sandbox/faults", get(get_faults).post(set_faults))
-        .route("/_sandbox/requests", get(get_requests).delete(clear_requests))
+        .route(
+            "/_sandbox/requests",
+            get(get_requests).delete(clear_requests),
+        )
         .with_state(instruments.clone())
         .merge(
             Router::new()

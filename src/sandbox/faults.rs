@@ -228,14 +228,20 @@ mod tests {
             Some(HttpFault::Status(429))
         );
         assert_eq!(f.for_request("GET /v2/boards/b/items"), None);
-        assert_eq!(f.for_webhook("http://x/sticky_notes"), None, "not a webhook rule");
+        assert_eq!(
+            f.for_webhook("http://x/sticky_notes"),
+            None,
+            "not a webhook rule"
+        );
     }
 
     #[test]
     fn the_same_seed_gives_the_same_faults() {
         let run = || {
             let f = faults(vec![rule(FaultKind::WebhookDrop, 0.5, None)]);
-            (0..64).map(|_| f.for_webhook("u").is_some()).collect::<Vec<_>>()
+            (0..64)
+                .map(|_| f.for_webhook("u").is_some())
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
     }
@@ -243,7 +249,19 @@ mod tests {
     #[test]
     fn impossible_rules_are_refused() {
         let f = Faults::default();
-        assert!(f.configure(FaultConfig { seed: None, rules: vec![rule(FaultKind::Http500, 1.5, None)] }).is_err());
-        assert!(f.configure(FaultConfig { seed: None, rules: vec![rule(FaultKind::Slow, 0.5, None)] }).is_err());
+        assert!(
+            f.configure(FaultConfig {
+                seed: None,
+                rules: vec![rule(FaultKind::Http500, 1.5, None)]
+            })
+            .is_err()
+        );
+        assert!(
+            f.configure(FaultConfig {
+                seed: None,
+                rules: vec![rule(FaultKind::Slow, 0.5, None)]
+            })
+            .is_err()
+        );
     }
 }

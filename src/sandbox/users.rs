@@ -95,8 +95,14 @@ mod tests {
         assert_eq!(users.resolve("sandbox-alice"), Some(alice.clone()));
         let app = users.resolve("sandbox-app-alice").unwrap();
         assert!(app.app);
-        assert_eq!(app.monday_id, alice.monday_id, "an app token acts as its user");
-        assert_ne!(users.resolve("sandbox-bob").unwrap().monday_id, alice.monday_id);
+        assert_eq!(
+            app.monday_id, alice.monday_id,
+            "an app token acts as its user"
+        );
+        assert_ne!(
+            users.resolve("sandbox-bob").unwrap().monday_id,
+            alice.monday_id
+        );
         assert!(alice.miro_id.parse::<u64>().unwrap() > 1 << 53);
     }
 

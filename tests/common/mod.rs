@@ -84,3 +84,77 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A webhook endpoint for tests: answers challenges by echoing them (as Miro and monday require),
+/// answers everything else with `status`, and keeps every request it received.
+pub struct Receiver {
+    pub url: String,
+    pub deliveries: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
+    pub status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub headers: axum::http::HeaderMap,
+    pub body: axum::body::Bytes,
+}
+
+impl Delivery {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON delivery")
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use axum::http::StatusCode;
+        use std::sync::atomic::AtomicU16;
+        use std::sync::{Arc, Mutex};
+        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (d, s) = (deliveries.clone(), status.clone());
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (d, s) = (d.clone(), s.clone());
+                async move {
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+                        && v.get("challenge").is_some()
+                        && v.as_object().is_some_and(|o| o.len() == 1)
+                    {
+                        return (StatusCode::OK, axum::Json(v)).into_response();
+                    }
+                    d.lock().unwrap().push(Delivery { headers, body });
+                    let code = s.load(Ordering::SeqCst);
+                    StatusCode::from_u16(code).unwrap().into_response()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver {
+            url,
+            deliveries,
+            status,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` deliveries have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Delivery> {
+        wait_for(
+            &format!("{n} webhook deliveries"),
+            Duration::from_secs(10),
+            || async {
+                let got = self.received();
+                (got.len() >= n).then_some(got)
+            },
+        )
+        .await
+    }
+}
+
+use axum::response::IntoResponse;
