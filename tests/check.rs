@@ -194,3 +194,15 @@ fn every_bad_file_exits_2_with_each_problem_at_its_line_and_column() {
         );
     }
 }
+
+#[test]
+fn the_sandbox_file_is_valid_without_any_variable() {
+    let out = boardsync(&["check", "mappings/sandbox.toml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("miro: http://127.0.0.1:8081/"), "{stdout}");
+    assert!(
+        stdout.contains("monday: http://127.0.0.1:8082/v2"),
+        "{stdout}"
+    );
+}

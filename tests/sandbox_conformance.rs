@@ -303,17 +303,12 @@ async fn the_monday_schema_is_a_subset_of_the_published_one() {
         &std::fs::read_to_string(refs.join("monday/monday-schema-2026-10.graphql")).unwrap(),
     );
     let sandbox = Sandbox::start(SandboxOptions::ephemeral()).await.unwrap();
-    let answer: Value = reqwest::Client::new()
-        .post(sandbox.monday_api_url())
-        .header("Authorization", "sandbox-alice")
-        .header("API-Version", "2026-10")
-        .json(&json!({ "query": sdl::INTROSPECTION }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = common::monday_query(
+        &sandbox.monday_api_url(),
+        "sandbox-alice",
+        sdl::INTROSPECTION,
+    )
+    .await;
     let ours = sdl::from_introspection(&answer);
     for must in [
         "Query",
@@ -370,16 +365,7 @@ fn matching_sample<'a>(
 }
 
 async fn gql(sandbox: &Sandbox, token: &str, query: &str) -> Value {
-    let answer: Value = reqwest::Client::new()
-        .post(sandbox.monday_api_url())
-        .header("Authorization", token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = common::monday_query(&sandbox.monday_api_url(), token, query).await;
     assert!(answer.get("errors").is_none(), "{query}: {answer}");
     answer["data"].clone()
 }

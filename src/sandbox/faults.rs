@@ -12,8 +12,11 @@ use std::sync::{Arc, Mutex};
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Answer 429 as the API does when over its limit.
+    #[serde(rename = "http_429")]
     Http429,
+    #[serde(rename = "http_500")]
     Http500,
+    #[serde(rename = "http_503")]
     Http503,
     /// Hold the request without answering until the client gives up.
     Timeout,
@@ -217,7 +220,7 @@ mod tests {
             .filter(|_| f.for_request("GET /v2/boards").is_some())
             .count();
         assert!((1_800..=2_200).contains(&fired), "fired {fired} of 10000");
-        assert_eq!(f.report()["injected"]["http503"], fired as u64);
+        assert_eq!(f.report()["injected"]["http_503"], fired as u64);
     }
 
     #[test]

@@ -158,3 +158,23 @@ impl Receiver {
 }
 
 use axum::response::IntoResponse;
+
+/// GETs `url` and reads the answer as JSON.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// Sends a GraphQL query to the monday stand-in at `url` as `token`; returns the whole answer.
+pub async fn monday_query(url: &str, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(url)
+        .header("Authorization", token)
+        .header("API-Version", "2026-10")
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

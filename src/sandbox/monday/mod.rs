@@ -295,33 +295,43 @@ async fn answer(
     }
     let response = run(ctx, &query, &req, user).await;
     if let Some(key) = key {
-        let status = response.0;
         let mut cache = ctx.idempotent.lock().expect("idempotency");
-        if status.is_success() {
-            cache.insert(
-                key,
-                Some(Replay {
-                    at: ctx.shared.clock.now_ms(),
-                    status: status.as_u16(),
-                    body: response.1.clone(),
-                }),
-            );
-        } else {
-            cache.remove(&key);
+        match &response {
+            Ok((body, _)) => {
+                let at = ctx.shared.clock.now_ms();
+                cache.insert(
+                    key,
+                    Some(Replay {
+                        at,
+                        status: 200,
+                        body: body.clone(),
+                    }),
+                );
+            }
+            // A refused call ran nothing: the key stays free for the retry.
+            Err(_) => {
+                cache.remove(&key);
+            }
         }
     }
-    let mut r = (
-        response.0,
-        [("content-type", "application/json")],
-        response.1,
-    )
-        .into_response();
-    r.extensions_mut().insert(Cost(response.2));
-    r
+    match response {
+        Ok((body, cost)) => {
+            let mut r =
+                (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+            r.extensions_mut().insert(Cost(cost));
+            r
+        }
+        Err(refused) => refused,
+    }
 }
 
-/// Charges the budgets and runs the query: (status, body, cost).
-async fn run(ctx: &MondayCtx, query: &str, req: &Value, user: User) -> (StatusCode, Vec<u8>, u64) {
+/// Charges the budgets and runs the query: its body and cost, or the 429 that refused it.
+async fn run(
+    ctx: &MondayCtx,
+    query: &str,
+    req: &Value,
+    user: User,
+) -> Result<(Vec<u8>, u64), Response> {
     let cost = estimate(query);
     let now = ctx.shared.clock.now();
     let now_ms = now.timestamp_millis();
@@ -365,11 +375,12 @@ async fn run(ctx: &MondayCtx, query: &str, req: &Value, user: User) -> (StatusCo
     let (budget_before, reset_in) = match limited {
         Ok(v) => v,
         Err((retry, code, message)) => {
-            let r = error_body(StatusCode::TOO_MANY_REQUESTS, code, message, Some(retry));
-            let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
-                .await
-                .unwrap_or_default();
-            return (StatusCode::TOO_MANY_REQUESTS, bytes.to_vec(), 0);
+            return Err(error_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                message,
+                Some(retry),
+            ));
         }
     };
     let mut request = async_graphql::Request::new(query)
@@ -400,9 +411,5 @@ async fn run(ctx: &MondayCtx, query: &str, req: &Value, user: User) -> (StatusCo
             json!({ "request_id": uuid::Uuid::new_v4().to_string() }),
         );
     }
-    (
-        StatusCode::OK,
-        serde_json::to_vec(&body).unwrap_or_default(),
-        cost,
-    )
+    Ok((serde_json::to_vec(&body).unwrap_or_default(), cost))
 }
