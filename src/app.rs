@@ -5,6 +5,10 @@
 //! `App` on port 0 and talk to it over real HTTP.
 
 use crate::config::Config;
+use crate::ingress::Ingress;
+use crate::ingress::dedupe::RedisDedupe;
+use crate::ingress::writer::InboxWriter;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use anyhow::Context;
 use axum::Router;
@@ -12,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,10 +24,23 @@ use tokio_util::sync::CancellationToken;
 /// How long `/readyz` waits for the store before it calls it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Which parts a daemon runs, so receivers and workers can be scaled apart on a shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// The webhook receivers and the inbox only.
+    Ingest,
+    /// Everything downstream of the inbox (processor, dispatcher, pollers), no receivers.
+    Worker,
+    /// Both.
+    #[default]
+    All,
+}
+
 /// What request handlers share. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub metrics: Metrics,
 }
 
 pub struct App {
@@ -33,15 +51,47 @@ pub struct App {
 }
 
 impl App {
-    /// Binds `config.daemon.listen` (port 0 picks a free port), opens and migrates the store.
-    pub async fn build(config: Config) -> anyhow::Result<App> {
+    /// Binds `config.daemon.listen` (port 0 picks a free port), opens and migrates the store,
+    /// connects to Redis when configured, and wires the parts `role` runs.
+    pub async fn build(config: Config, role: Role) -> anyhow::Result<App> {
         let listen = config.daemon.listen;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let store = Store::open(config.daemon.database_url.expose()).await?;
-        let state = AppState { store };
-        let router = router(state.clone(), &config);
+        let state = AppState {
+            store,
+            metrics: Metrics::default(),
+        };
+        let mut router = router(state.clone(), &config);
+        if role != Role::Worker {
+            let redis = match &config.daemon.redis_url {
+                None => None,
+                Some(url) => Some(
+                    RedisDedupe::connect(
+                        url.expose(),
+                        &config.ingress.redis_prefix,
+                        config.ingress.pending_ttl.0,
+                        config.ingress.dedupe_ttl.0,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot reach Redis at {}",
+                            crate::store::redact(url.expose())
+                        )
+                    })?,
+                ),
+            };
+            let writer = InboxWriter::spawn(state.store.clone());
+            let ingress = Ingress::new(
+                Arc::new(config.clone()),
+                writer,
+                redis,
+                state.metrics.clone(),
+            );
+            router = router.merge(ingress.routes());
+        }
         Ok(App {
             listener,
             router,
@@ -91,10 +141,19 @@ fn router(state: AppState, config: &Config) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(
             usize::try_from(config.ingress.body_limit.0).unwrap_or(usize::MAX),
         ))
         .with_state(state)
+}
+
+/// Every metric, in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
 }
 
 /// 200 while the process runs.

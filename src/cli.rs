@@ -1,6 +1,6 @@
 //! The command line. Each subcommand is a small function; the daemon itself lives in `app`.
 
-use crate::app::{App, cancel_on_signal};
+use crate::app::{App, Role, cancel_on_signal};
 use crate::config::{Config, Direction, PairConfig};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -47,7 +47,12 @@ enum Command {
     /// /healthz and /readyz on [daemon] listen (or BOARDSYNC_LISTEN), and stops cleanly on Ctrl-C
     /// or SIGTERM. Logs go to standard error; RUST_LOG filters them and BOARDSYNC_LOG_FORMAT=json
     /// makes them JSON.
-    Run,
+    Run {
+        /// Which parts to run: `ingest` (receivers and inbox), `worker` (everything after the
+        /// inbox), or `all`.
+        #[arg(long, value_enum, default_value_t = Role::All)]
+        role: Role,
+    },
     /// Check a mappings file without running anything.
     ///
     /// Prints a summary of the pairs and fields when the file is valid (exit 0), or every problem
@@ -100,8 +105,8 @@ pub fn main() -> ExitCode {
             Some(path) => check(&path),
             None => missing_config("check"),
         },
-        Command::Run => match cli.config {
-            Some(path) => run(&path),
+        Command::Run { role } => match cli.config {
+            Some(path) => run(&path, role),
             None => missing_config("run"),
         },
         Command::Sandbox(args) => sandbox(args),
@@ -139,7 +144,7 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path, role: Role) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -153,7 +158,7 @@ fn run(path: &Path) -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let result = runtime.block_on(async {
-        let app = App::build(config).await?;
+        let app = App::build(config, role).await?;
         let shutdown = CancellationToken::new();
         cancel_on_signal(shutdown.clone());
         app.run(shutdown).await

@@ -14,7 +14,9 @@
 //!
 //! Modules:
 //! - [`config`] — the mappings file, loaded and checked with line and column for every problem;
-//! - [`domain`] — ids and the vocabulary the parts share;
+//! - [`domain`] — ids, the normalised change, and the vocabulary the parts share;
+//! - [`ingress`] — the webhook receivers: verify, parse, dedupe, store, then answer;
+//! - [`metrics`] — the Prometheus metrics served at `/metrics`;
 //! - [`sandbox`] — local stand-ins for the Miro and monday APIs;
 //! - [`store`] — every SQL statement, on SQLite and Postgres alike;
 //! - [`app`] — the daemon: its HTTP server, background tasks and shutdown;
@@ -25,6 +27,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod ingress;
+pub mod metrics;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;

@@ -51,6 +51,7 @@ macro_rules! contract {
 }
 
 contract!(
+    a_batch_stores_each_new_key_once_and_known_outcomes_as_done,
     an_event_is_stored_once_however_often_it_arrives,
     concurrent_copies_of_one_event_store_exactly_one_row,
     an_expired_dedupe_key_lets_the_event_in_again,
@@ -78,6 +79,7 @@ fn event(key: &str, at: i64) -> NewInboxEntry {
         raw_body: Some(b"{\"event\":{}}".to_vec()),
         source_ts: Some(at - 5),
         received_at: at,
+        outcome: None,
     }
 }
 
@@ -463,4 +465,29 @@ async fn pruning_removes_only_finished_old_rows(store: Store) {
     );
     assert!(store.outbox_entry(done).await.unwrap().is_none());
     assert!(store.outbox_entry(pending).await.unwrap().is_some());
+}
+
+async fn a_batch_stores_each_new_key_once_and_known_outcomes_as_done(store: Store) {
+    let mut ignored = event("ignored", 1_000);
+    ignored.outcome = Some("ignored".to_owned());
+    let (a, b) = (event("a", 1_000), event("b", 1_000));
+    let results = store
+        .insert_inbox_batch(&[(&a, 9_000), (&b, 9_000), (&a, 9_000), (&ignored, 9_000)])
+        .await
+        .unwrap();
+    assert!(matches!(results[0], InboxInsert::Stored(_)));
+    assert!(matches!(results[1], InboxInsert::Stored(_)));
+    assert_eq!(
+        results[2],
+        InboxInsert::Duplicate,
+        "a key repeated within one batch"
+    );
+    assert!(matches!(results[3], InboxInsert::Stored(_)));
+    assert_eq!(
+        store.inbox_backlog().await.unwrap(),
+        2,
+        "the ignored event is not for the processor"
+    );
+    assert_eq!(store.count_inbox(Some("ignored")).await.unwrap(), 1);
+    assert_eq!(store.count_inbox(None).await.unwrap(), 3);
 }

@@ -168,6 +168,10 @@ pub(crate) struct RawMonday {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawIngress {
     pub body_limit: Option<ByteSize>,
+    pub dedupe_ttl: Option<Duration>,
+    pub keep_raw: Option<Duration>,
+    pub pending_ttl: Option<Duration>,
+    pub redis_prefix: Option<String>,
 }
 
 #[derive(Deserialize)]

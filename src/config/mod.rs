@@ -133,6 +133,15 @@ pub struct MondaySettings {
 pub struct IngressSettings {
     /// The largest request body the daemon reads; larger ones are answered 413.
     pub body_limit: ByteSize,
+    /// How long an event's dedupe key lives; an older event is stale and has no effect.
+    pub dedupe_ttl: Duration,
+    /// How long raw webhook bodies are kept, for debugging and replay.
+    pub keep_raw: Duration,
+    /// How long a Redis key stays `pending` while its event is being stored; a copy arriving in
+    /// that time waits for it.
+    pub pending_ttl: Duration,
+    /// The prefix of boardsync's Redis keys, so several deployments can share one Redis.
+    pub redis_prefix: String,
 }
 
 /// How a field conflict is settled when both sides changed it since the last sync.

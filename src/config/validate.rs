@@ -42,6 +42,19 @@ impl<'r, 'a> Checker<'r, 'a> {
         });
         let ingress = IngressSettings {
             body_limit: raw.ingress.body_limit.unwrap_or(ByteSize(1 << 20)),
+            dedupe_ttl: raw
+                .ingress
+                .dedupe_ttl
+                .unwrap_or(Duration::from_secs(7 * 86_400)),
+            keep_raw: raw
+                .ingress
+                .keep_raw
+                .unwrap_or(Duration::from_secs(7 * 86_400)),
+            pending_ttl: raw.ingress.pending_ttl.unwrap_or(Duration::from_secs(30)),
+            redis_prefix: raw
+                .ingress
+                .redis_prefix
+                .unwrap_or_else(|| "boardsync".to_owned()),
         };
         let pairs: Vec<PairConfig> = raw.pairs.iter().filter_map(|p| self.pair(p)).collect();
         self.pairs_apart(&raw.pairs);

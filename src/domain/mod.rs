@@ -5,6 +5,7 @@
 //! 2^53, and monday's ids are `ID` scalars in GraphQL; keeping both as text means nothing is ever
 //! rounded on the way through.
 
+pub mod change;
 pub mod miro;
 
 use serde::{Deserialize, Serialize};

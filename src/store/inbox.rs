@@ -18,6 +18,9 @@ pub struct NewInboxEntry {
     pub raw_body: Option<Vec<u8>>,
     pub source_ts: Option<i64>,
     pub received_at: i64,
+    /// Set when the receiver already knows the outcome (an ignored event type, a stale event):
+    /// the entry is stored as done and the processor never sees it.
+    pub outcome: Option<String>,
 }
 
 /// What happened to an insert.
@@ -56,47 +59,79 @@ impl Store {
         entry: &NewInboxEntry,
         expires_at: i64,
     ) -> Result<InboxInsert, StoreError> {
+        let mut results = self.insert_inbox_batch(&[(entry, expires_at)]).await?;
+        Ok(results.pop().expect("one result per entry"))
+    }
+
+    /// Stores several entries in one transaction (one commit for many webhooks), each unless its
+    /// dedupe key is alive, a key repeated within the batch included. All or nothing.
+    pub async fn insert_inbox_batch(
+        &self,
+        entries: &[(&NewInboxEntry, i64)],
+    ) -> Result<Vec<InboxInsert>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Write first, so that on SQLite the transaction takes the write lock at once.
-        let claimed = sqlx::query(
-            "INSERT INTO dedupe_keys (key, expires_at) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-             WHERE dedupe_keys.expires_at <= $3",
-        )
-        .bind(&entry.dedupe_key)
-        .bind(expires_at)
-        .bind(entry.received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            tx.rollback().await?;
-            return Ok(InboxInsert::Duplicate);
-        }
-        // An expired key may still have its old inbox row; it gives its key up to the new event.
-        sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
+        let mut results = Vec::with_capacity(entries.len());
+        for (entry, expires_at) in entries {
+            // Write first, so that on SQLite the transaction takes the write lock at once.
+            let claimed = sqlx::query(
+                "INSERT INTO dedupe_keys (key, expires_at) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE dedupe_keys.expires_at <= $3",
+            )
             .bind(&entry.dedupe_key)
+            .bind(expires_at)
+            .bind(entry.received_at)
             .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO inbox (dedupe_key, source, pair, board_id, item_id, kind, change, raw_body, source_ts, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(&entry.dedupe_key)
-        .bind(&entry.source)
-        .bind(&entry.pair)
-        .bind(&entry.board_id)
-        .bind(&entry.item_id)
-        .bind(&entry.kind)
-        .bind(&entry.change)
-        .bind(&entry.raw_body)
-        .bind(entry.source_ts)
-        .bind(entry.received_at)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                results.push(InboxInsert::Duplicate);
+                continue;
+            }
+            // An expired key may still have its old inbox row; it gives its key up to the new event.
+            sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
+                .bind(&entry.dedupe_key)
+                .execute(&mut *tx)
+                .await?;
+            let (status, processed_at) = match entry.outcome {
+                Some(_) => ("done", Some(entry.received_at)),
+                None => ("pending", None),
+            };
+            let id: i64 = sqlx::query(
+                "INSERT INTO inbox (dedupe_key, source, pair, board_id, item_id, kind, change, raw_body, source_ts, received_at, status, outcome, processed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            )
+            .bind(&entry.dedupe_key)
+            .bind(&entry.source)
+            .bind(&entry.pair)
+            .bind(&entry.board_id)
+            .bind(&entry.item_id)
+            .bind(&entry.kind)
+            .bind(&entry.change)
+            .bind(&entry.raw_body)
+            .bind(entry.source_ts)
+            .bind(entry.received_at)
+            .bind(status)
+            .bind(&entry.outcome)
+            .bind(processed_at)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            results.push(InboxInsert::Stored(id));
+        }
         tx.commit().await?;
-        Ok(InboxInsert::Stored(id))
+        Ok(results)
+    }
+
+    /// How many inbox entries there are with `outcome` (all when `None`).
+    pub async fn count_inbox(&self, outcome: Option<&str>) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM inbox WHERE ($1 IS NULL OR outcome = $1)")
+                .bind(outcome)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     /// Up to `limit` changes not yet processed, oldest first.

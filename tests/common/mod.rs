@@ -57,7 +57,8 @@ impl TestDb {
     }
 }
 
-async fn admin(sql: &str) {
+/// Runs `sql` on the test server's admin database.
+pub async fn admin(sql: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&postgres_server())
         .await

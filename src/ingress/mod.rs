@@ -1,0 +1,366 @@
+//! The webhook receivers, the daemon's front door: `POST /webhooks/miro`, `POST /webhooks/monday`
+//! and `POST /webhooks/monday/{secret}`.
+//!
+//! Each request is limited in size, answered at once if it is a challenge, authenticated over
+//! its raw bytes, parsed into normalised changes, deduplicated, and stored in the durable inbox;
+//! only then is it answered 200. A crash after the answer therefore loses nothing, and a copy
+//! of a delivery takes effect once. Receivers only authenticate, parse and persist: what a change
+//! means for the other board is decided by the processor.
+
+pub mod dedupe;
+mod miro;
+mod monday;
+pub mod writer;
+
+use crate::config::Config;
+use crate::domain::change::Change;
+use crate::metrics::Metrics;
+use crate::store::{InboxInsert, NewInboxEntry};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use dedupe::{Claim, RedisDedupe};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+use writer::InboxWriter;
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Unauthorized(&'static str),
+    Malformed(&'static str),
+}
+
+/// One event of a delivery: its dedupe key, and either its change or why it is ignored
+/// (board id, reason).
+pub struct Event {
+    pub key: String,
+    pub change: Option<Change>,
+    pub ignored: Option<(String, String)>,
+}
+
+/// What became of a request; also the `outcome` label of `boardsync_webhooks_received_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Accepted,
+    Duplicate,
+    Ignored,
+    Stale,
+    Unauthorized,
+    Malformed,
+    TooLarge,
+    Unavailable,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Stale => "stale",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Malformed => "malformed",
+            Outcome::TooLarge => "too_large",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Outcome::Accepted | Outcome::Duplicate | Outcome::Ignored | Outcome::Stale => {
+                StatusCode::OK
+            }
+            Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
+            Outcome::Malformed => StatusCode::BAD_REQUEST,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// What the receivers share.
+#[derive(Clone)]
+pub struct Ingress {
+    config: Arc<Config>,
+    writer: InboxWriter,
+    redis: Option<RedisDedupe>,
+    metrics: Metrics,
+}
+
+impl Ingress {
+    pub fn new(
+        config: Arc<Config>,
+        writer: InboxWriter,
+        redis: Option<RedisDedupe>,
+        metrics: Metrics,
+    ) -> Ingress {
+        Ingress {
+            config,
+            writer,
+            redis,
+            metrics,
+        }
+    }
+
+    pub fn routes(self) -> Router {
+        Router::new()
+            .route("/webhooks/miro", post(receive_miro))
+            .route("/webhooks/monday", post(receive_monday))
+            .route("/webhooks/monday/{secret}", post(receive_monday_secret))
+            .with_state(self)
+    }
+
+    /// The exact URL monday was given for a receiver path (the JWT's audience).
+    fn public_url(&self, path: &str) -> Option<String> {
+        let base = self.config.daemon.public_url.as_ref()?;
+        Some(format!("{}{path}", base.as_str().trim_end_matches('/')))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Miro,
+    Monday,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Miro => "miro",
+            Source::Monday => "monday",
+        }
+    }
+}
+
+async fn receive_miro(State(ing): State<Ingress>, headers: HeaderMap, body: Body) -> Response {
+    let secret = ing
+        .config
+        .miro
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned());
+    handle(ing, Source::Miro, body, move |bytes| {
+        miro::verify(&headers, bytes, secret.as_deref())
+    })
+    .await
+}
+
+async fn receive_monday(State(ing): State<Ingress>, headers: HeaderMap, body: Body) -> Response {
+    let secret = ing
+        .config
+        .monday
+        .signing_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned());
+    let audience = ing.public_url("/webhooks/monday");
+    handle(ing, Source::Monday, body, move |_| {
+        monday::verify_jwt(&headers, secret.as_deref(), audience.as_deref())
+    })
+    .await
+}
+
+async fn receive_monday_secret(
+    State(ing): State<Ingress>,
+    Path(given): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let configured = ing
+        .config
+        .monday
+        .webhook_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned());
+    let secret = ing
+        .config
+        .monday
+        .signing_secret
+        .as_ref()
+        .map(|s| s.expose().to_owned());
+    let audience = ing.public_url(&format!("/webhooks/monday/{given}"));
+    handle(ing, Source::Monday, body, move |_| {
+        // Either proof will do: the path secret (personal-token webhooks carry no JWT), or a JWT
+        // issued for this exact URL.
+        monday::verify_path_secret(&given, configured.as_deref())
+            .or_else(|_| monday::verify_jwt(&headers, secret.as_deref(), audience.as_deref()))
+    })
+    .await
+}
+
+/// The flow every receiver shares, timed and counted.
+async fn handle(
+    ing: Ingress,
+    source: Source,
+    body: Body,
+    verify: impl FnOnce(&[u8]) -> Result<(), Rejection>,
+) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "webhook",
+        source = source.as_str(),
+        delivery = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    let (outcome, response) = async {
+        let limit = usize::try_from(ing.config.ingress.body_limit.0).unwrap_or(usize::MAX);
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            return (
+                Some(Outcome::TooLarge),
+                plain(Outcome::TooLarge, "body too large"),
+            );
+        };
+        if let Some(echo) = challenge(&bytes) {
+            return (None, echo);
+        }
+        if let Err(Rejection::Unauthorized(why)) = verify(&bytes) {
+            tracing::warn!(reason = why, "refused");
+            return (
+                Some(Outcome::Unauthorized),
+                plain(Outcome::Unauthorized, why),
+            );
+        }
+        let events = match source {
+            Source::Miro => miro::parse(&bytes),
+            Source::Monday => monday::parse(&bytes),
+        };
+        let events = match events {
+            Ok(e) => e,
+            Err(Rejection::Malformed(why) | Rejection::Unauthorized(why)) => {
+                tracing::warn!(reason = why, bytes = bytes.len(), "malformed");
+                return (Some(Outcome::Malformed), plain(Outcome::Malformed, why));
+            }
+        };
+        let mut outcome = Outcome::Accepted;
+        for event in events {
+            tracing::Span::current().record("delivery", event.key.as_str());
+            let this = store(&ing, source, &bytes, event).await;
+            // The request's outcome is its worst event's.
+            if this == Outcome::Unavailable || outcome == Outcome::Accepted {
+                outcome = this;
+            }
+        }
+        (Some(outcome), plain(outcome, outcome.as_str()))
+    }
+    .instrument(span.clone())
+    .await;
+    if let Some(outcome) = outcome {
+        span.record("outcome", outcome.as_str());
+        ing.metrics
+            .webhooks_received
+            .with_label_values(&[source.as_str(), outcome.as_str()])
+            .inc();
+        ing.metrics
+            .webhook_ack_seconds
+            .with_label_values(&[source.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        span.in_scope(|| tracing::debug!(outcome = outcome.as_str(), "answered"));
+    }
+    response
+}
+
+fn plain(outcome: Outcome, message: &str) -> Response {
+    (outcome.status(), format!("{message}\n")).into_response()
+}
+
+/// `{"challenge": "..."}` is echoed before any authentication: both services send it unsigned
+/// when a subscription is made.
+fn challenge(bytes: &Bytes) -> Option<Response> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let obj = v.as_object()?;
+    (obj.len() == 1 && obj.get("challenge")?.is_string())
+        .then(|| (StatusCode::OK, axum::Json(v.clone())).into_response())
+}
+
+/// Dedupes and stores one event; answers only once it is committed.
+async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Outcome {
+    let now = chrono::Utc::now().timestamp_millis();
+    let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
+    let source_ts = match &event.change {
+        Some(c) => c.source_ts,
+        None => monday::trigger_time(body),
+    };
+    let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);
+    let (board, item, kind, change, known) = match (&event.change, &event.ignored) {
+        (Some(c), _) => (
+            c.board.clone(),
+            Some(c.item_id.clone()),
+            c.kind.as_str().to_owned(),
+            serde_json::to_string(c).expect("a change serialises"),
+            stale.then_some(Outcome::Stale),
+        ),
+        (None, Some((board, reason))) => (
+            board.clone(),
+            None,
+            "ignored".to_owned(),
+            serde_json::json!({ "ignored": reason }).to_string(),
+            Some(if stale {
+                Outcome::Stale
+            } else {
+                Outcome::Ignored
+            }),
+        ),
+        (None, None) => unreachable!("an event has a change or a reason to ignore it"),
+    };
+    let entry = NewInboxEntry {
+        dedupe_key: event.key.clone(),
+        source: source.as_str().to_owned(),
+        pair: pair_of(&ing.config, source, &board),
+        board_id: board,
+        item_id: item,
+        kind,
+        change,
+        raw_body: Some(body.to_vec()),
+        source_ts,
+        received_at: now,
+        outcome: known.map(|o| o.as_str().to_owned()),
+    };
+    let claimed = match &ing.redis {
+        None => false,
+        Some(redis) => match redis.claim(&event.key).await {
+            Ok(Claim::Mine) => true,
+            Ok(Claim::Done) => return Outcome::Duplicate,
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis is not answering");
+                return Outcome::Unavailable;
+            }
+        },
+    };
+    let result = ing.writer.insert(entry, now.saturating_add(ttl_ms)).await;
+    if let Some(redis) = &ing.redis
+        && claimed
+    {
+        match &result {
+            Ok(_) => {
+                if let Err(e) = redis.done(&event.key).await {
+                    // Stored all the same; the store's own key still catches a repeat.
+                    tracing::warn!(error = %e, "could not mark the event done in Redis");
+                }
+            }
+            Err(_) => redis.release(&event.key).await,
+        }
+    }
+    match result {
+        Ok(InboxInsert::Stored(_)) => known.unwrap_or(Outcome::Accepted),
+        Ok(InboxInsert::Duplicate) => Outcome::Duplicate,
+        Err(e) => {
+            tracing::warn!(error = %e, "the store is not answering");
+            Outcome::Unavailable
+        }
+    }
+}
+
+/// The pair a board belongs to, when exactly one pair has it on that side.
+fn pair_of(config: &Config, source: Source, board: &str) -> Option<String> {
+    let mut pairs = config.pairs.iter().filter(|p| match source {
+        Source::Miro => p.miro_board.as_str() == board,
+        Source::Monday => p.monday_board.as_str() == board,
+    });
+    let first = pairs.next()?;
+    pairs.next().is_none().then(|| first.slug.clone())
+}
