@@ -589,3 +589,78 @@ async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
     assert_eq!(d.stored(None).await, 1);
     assert_eq!(d.received("monday", "accepted").await, 1);
 }
+
+#[tokio::test]
+async fn a_worker_serves_no_receivers_but_still_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[daemon]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n[miro]\ntoken = \"t\"\n[monday]\ntoken = \"t\"\n",
+        dir.path().join("w.db").display()
+    );
+    let config = Config::parse(Path::new("w.toml"), &text, &|_| None).unwrap();
+    let app = App::build(config, Role::Worker).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run(stop.clone()));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.post(format!("{base}/webhooks/monday"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{path}"
+        );
+    }
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn metrics_are_valid_prometheus_text_with_the_ack_histogram() {
+    let d = Daemon::start(&Db::Sqlite, false, "30s").await;
+    assert_eq!(
+        d.monday(&monday_body(&uuid::Uuid::new_v4().simple().to_string()))
+            .await,
+        200
+    );
+    let r = d
+        .http
+        .get(format!("{}/metrics", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.contains("# TYPE boardsync_webhooks_received_total counter"));
+    assert!(text.contains("# TYPE boardsync_webhook_ack_seconds histogram"));
+    assert!(
+        text.contains("boardsync_webhook_ack_seconds_count{source=\"monday\"} 1"),
+        "{text}"
+    );
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(
+            value.parse::<f64>().is_ok(),
+            "every sample line ends in a number: {line}"
+        );
+    }
+}
