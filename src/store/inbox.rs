@@ -72,27 +72,39 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut results = Vec::with_capacity(entries.len());
         for (entry, expires_at) in entries {
-            // Write first, so that on SQLite the transaction takes the write lock at once.
-            let claimed = sqlx::query(
-                "INSERT INTO dedupe_keys (key, expires_at) VALUES ($1, $2)
-                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE dedupe_keys.expires_at <= $3",
+            // Write first, so that on SQLite the transaction takes the write lock at once. The
+            // common case, a new key, costs this one insert.
+            let fresh = sqlx::query(
+                "INSERT INTO dedupe_keys (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
             )
             .bind(&entry.dedupe_key)
             .bind(expires_at)
-            .bind(entry.received_at)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if claimed == 0 {
-                results.push(InboxInsert::Duplicate);
-                continue;
-            }
-            // An expired key may still have its old inbox row; it gives its key up to the new event.
-            sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
+            .rows_affected()
+                == 1;
+            if !fresh {
+                // A key past its expiry counts as new again, and its old inbox row gives the key
+                // up to the new event.
+                let renewed = sqlx::query(
+                    "UPDATE dedupe_keys SET expires_at = $2 WHERE key = $1 AND expires_at <= $3",
+                )
                 .bind(&entry.dedupe_key)
+                .bind(expires_at)
+                .bind(entry.received_at)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1;
+                if !renewed {
+                    results.push(InboxInsert::Duplicate);
+                    continue;
+                }
+                sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
+                    .bind(&entry.dedupe_key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let (status, processed_at) = match entry.outcome {
                 Some(_) => ("done", Some(entry.received_at)),
                 None => ("pending", None),
