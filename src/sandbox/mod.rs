@@ -104,6 +104,21 @@ pub struct Shared {
     pub tasks: TaskTracker,
 }
 
+impl Shared {
+    /// POSTs `{"challenge": "<challenge>"}` to `url`, as both services do before they create a
+    /// subscription; true when the answer is 200 with the same challenge.
+    pub async fn challenge_echoed(&self, url: &str, challenge: &str) -> bool {
+        let body = serde_json::json!({ "challenge": challenge });
+        match self.http.post(url).json(&body).send().await {
+            Ok(r) if r.status().as_u16() == 200 => r
+                .json::<serde_json::Value>()
+                .await
+                .is_ok_and(|v| v["challenge"] == body["challenge"]),
+            _ => false,
+        }
+    }
+}
+
 /// Per-API pieces of the control API: faults and the request log are kept per port.
 #[derive(Clone, Default)]
 pub struct Instruments {

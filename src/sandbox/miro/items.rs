@@ -14,25 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-const STICKY_COLORS: [&str; 16] = [
-    "gray",
-    "light_yellow",
-    "yellow",
-    "orange",
-    "light_green",
-    "green",
-    "dark_green",
-    "cyan",
-    "light_pink",
-    "pink",
-    "violet",
-    "red",
-    "light_blue",
-    "blue",
-    "dark_blue",
-    "black",
-];
-
 /// The base URL links in bodies point at: this sandbox, as the client reached it.
 pub(crate) fn base(headers: &HeaderMap) -> String {
     let host = headers
@@ -82,7 +63,7 @@ fn allowed(kind: &str, part: &str) -> &'static [&'static str] {
 
 fn enumerated(kind: &str, key: &str) -> Option<&'static [&'static str]> {
     Some(match (kind, key) {
-        ("sticky_note", "fillColor") => &STICKY_COLORS,
+        ("sticky_note", "fillColor") => &crate::domain::miro::STICKY_NOTE_COLORS,
         ("sticky_note", "shape") => &["square", "rectangle"],
         ("sticky_note" | "shape" | "text", "textAlign") => &["left", "right", "center"],
         ("sticky_note" | "shape", "textAlignVertical") => &["top", "middle", "bottom"],

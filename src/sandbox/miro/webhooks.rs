@@ -230,21 +230,7 @@ pub async fn create(State(ctx): State<Ctx>, Body(body): Body) -> Response {
         return not_found("Board");
     }
     let challenge = uuid::Uuid::new_v4().to_string();
-    let echoed = ctx
-        .shared
-        .http
-        .post(url)
-        .json(&json!({ "challenge": challenge }))
-        .send()
-        .await;
-    let ok = match echoed {
-        Ok(r) if r.status() == StatusCode::OK => r
-            .json::<Value>()
-            .await
-            .ok()
-            .is_some_and(|v| v["challenge"] == json!(challenge)),
-        _ => false,
-    };
+    let ok = ctx.shared.challenge_echoed(url, &challenge).await;
     if !ok {
         return invalid(
             "the callback URL did not answer the challenge with 200 and the same challenge",

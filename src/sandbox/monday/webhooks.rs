@@ -224,21 +224,7 @@ pub fn report(m: &MondayCtx, call: &Call, board: u64, happened: Vec<Happened>) {
 /// Sends `{"challenge": ...}` to `url`; the webhook is made only if it is echoed with 200.
 pub async fn challenge(m: &MondayCtx, url: &str) -> async_graphql::Result<()> {
     let challenge = uuid::Uuid::new_v4().simple().to_string();
-    let answer = m
-        .shared
-        .http
-        .post(url)
-        .json(&json!({ "challenge": challenge }))
-        .send()
-        .await;
-    let echoed = match answer {
-        Ok(r) if r.status().as_u16() == 200 => r
-            .json::<Value>()
-            .await
-            .ok()
-            .is_some_and(|v| v["challenge"] == json!(challenge)),
-        _ => false,
-    };
+    let echoed = m.shared.challenge_echoed(url, &challenge).await;
     if echoed {
         Ok(())
     } else {
