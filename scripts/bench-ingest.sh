@@ -30,10 +30,13 @@ export BENCH_JWT
 BENCH_NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 export BENCH_NOW
 
-run() { # NAME URL
+RUN=0
+run() { # NAME URL (each wrk run sends triggerUuids no earlier run sent)
+  export BENCH_RUN=$((RUN += 1))
   echo "### $1: saturation (wrk -t2 -c64 -d${DURATION}s)"
   wrk -t2 -c64 -d"${DURATION}s" --latency -s scripts/ingest.lua "$2" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
   echo "### $1: ~1,000 requests/s (wrk -t2 -c10, 10 ms between requests per connection)"
+  export BENCH_RUN=$((RUN += 1))
   BENCH_DELAY_MS=10 wrk -t2 -c10 -d"${DURATION}s" --latency -s scripts/ingest.lua "$2" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
 }
 
@@ -46,6 +49,9 @@ listen = "127.0.0.1:$PORT"
 public_url = "$PUBLIC"
 database_url = "$1"
 ${2:+redis_url = \"$2\"}
+[ingress]
+# Keys of this run only: earlier runs' keys in Redis would answer these events as duplicates.
+redis_prefix = "bench-$$-$(date +%s)"
 [miro]
 token = "t"
 [monday]

@@ -1,5 +1,5 @@
 -- wrk script for scripts/bench-ingest.sh: distinct monday deliveries (a triggerUuid of their own
--- per thread and request), each carrying the JWT in BENCH_JWT. monday signs no body, so one
+-- per run, thread and request: BENCH_RUN tells runs apart), each carrying the JWT in BENCH_JWT. monday signs no body, so one
 -- token fits every body. BENCH_DELAY_MS paces each connection for a fixed-rate run.
 local threads = {}
 
@@ -13,6 +13,7 @@ function init(args)
   token = os.getenv("BENCH_JWT")
   now = os.getenv("BENCH_NOW")
   pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+  run = tonumber(os.getenv("BENCH_RUN") or "0")
 end
 
 function delay()
@@ -21,7 +22,7 @@ end
 
 function request()
   counter = counter + 1
-  local trigger = string.format("%08x%024x", id, counter)
+  local trigger = string.format("%08x%08x%016x", run, id, counter)
   local body = string.format(
     '{"event":{"app":"monday","type":"update_column_value","triggerTime":"%s","subscriptionId":466701570,'
       .. '"isRetry":false,"userId":67214742,"originalTriggerUuid":null,"boardId":7786783342,"groupId":"topics",'

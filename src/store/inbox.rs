@@ -2,8 +2,39 @@
 //! arrival order. The dedupe key decides, in the same transaction as the insert, whether an event
 //! is new; so a repeat can never slip in twice, and a failed insert leaves no key behind.
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+
+/// Rows per multi-row insert: well inside SQLite's 32,766 and Postgres's 65,535 bound parameters.
+const MAX_ROWS_PER_STATEMENT: usize = 500;
+
+/// `($1, $2), ($3, $4), ...`: `rows` groups of `columns` numbered placeholders. SQLite gets plain
+/// `?` instead: it finds a numbered parameter by a linear search of the names, which makes binding
+/// thousands of them quadratic.
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
+        }
+        out.push(')');
+    }
+    out
+}
 
 /// A change to store. `change` is the normalised change as JSON; `raw_body` the request as received.
 #[derive(Debug, Clone)]
@@ -65,74 +96,118 @@ impl Store {
 
     /// Stores several entries in one transaction (one commit for many webhooks), each unless its
     /// dedupe key is alive, a key repeated within the batch included. All or nothing.
+    ///
+    /// The common case, every key new, costs two statements for the whole batch: one multi-row
+    /// insert of the keys (which reports the new ones) and one of the inbox rows. Only a key that
+    /// was there already costs statements of its own.
     pub async fn insert_inbox_batch(
         &self,
         entries: &[(&NewInboxEntry, i64)],
     ) -> Result<Vec<InboxInsert>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut results = Vec::with_capacity(entries.len());
+        // Keys first, so that on SQLite the transaction takes the write lock at once.
+        let mut fresh: HashSet<String> = HashSet::with_capacity(entries.len());
+        for chunk in entries.chunks(MAX_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO dedupe_keys (key, expires_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+                placeholders(self.backend, chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql);
+            for (entry, expires_at) in chunk {
+                query = query.bind(&entry.dedupe_key).bind(*expires_at);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                fresh.insert(row.try_get("key")?);
+            }
+        }
+        // Which entries get stored: the first of each new key, and any whose old key had expired.
+        let mut store = Vec::with_capacity(entries.len());
+        let mut claimed: HashSet<&str> = HashSet::with_capacity(entries.len());
         for (entry, expires_at) in entries {
-            // Write first, so that on SQLite the transaction takes the write lock at once. The
-            // common case, a new key, costs this one insert.
-            let fresh = sqlx::query(
-                "INSERT INTO dedupe_keys (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&entry.dedupe_key)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
+            let key = entry.dedupe_key.as_str();
+            let stored = if !claimed.insert(key) {
+                false
+            } else if fresh.contains(key) {
+                true
+            } else {
                 // A key past its expiry counts as new again, and its old inbox row gives the key
                 // up to the new event.
                 let renewed = sqlx::query(
                     "UPDATE dedupe_keys SET expires_at = $2 WHERE key = $1 AND expires_at <= $3",
                 )
-                .bind(&entry.dedupe_key)
+                .bind(key)
                 .bind(expires_at)
                 .bind(entry.received_at)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                     == 1;
-                if !renewed {
-                    results.push(InboxInsert::Duplicate);
-                    continue;
+                if renewed {
+                    sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                sqlx::query("DELETE FROM inbox WHERE dedupe_key = $1")
-                    .bind(&entry.dedupe_key)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let (status, processed_at) = match entry.outcome {
-                Some(_) => ("done", Some(entry.received_at)),
-                None => ("pending", None),
+                renewed
             };
-            let id: i64 = sqlx::query(
+            store.push(stored);
+        }
+        let rows: Vec<&NewInboxEntry> = entries
+            .iter()
+            .zip(&store)
+            .filter(|(_, stored)| **stored)
+            .map(|((entry, _), _)| *entry)
+            .collect();
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO inbox (dedupe_key, source, pair, board_id, item_id, kind, change, raw_body, source_ts, received_at, status, outcome, processed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-            )
-            .bind(&entry.dedupe_key)
-            .bind(&entry.source)
-            .bind(&entry.pair)
-            .bind(&entry.board_id)
-            .bind(&entry.item_id)
-            .bind(&entry.kind)
-            .bind(&entry.change)
-            .bind(&entry.raw_body)
-            .bind(entry.source_ts)
-            .bind(entry.received_at)
-            .bind(status)
-            .bind(&entry.outcome)
-            .bind(processed_at)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("id")?;
-            results.push(InboxInsert::Stored(id));
+                 VALUES {} RETURNING id, dedupe_key",
+                placeholders(self.backend, chunk.len(), 13)
+            );
+            let mut query = sqlx::query(&sql);
+            for entry in chunk {
+                let (status, processed_at) = match entry.outcome {
+                    Some(_) => ("done", Some(entry.received_at)),
+                    None => ("pending", None),
+                };
+                query = query
+                    .bind(&entry.dedupe_key)
+                    .bind(&entry.source)
+                    .bind(&entry.pair)
+                    .bind(&entry.board_id)
+                    .bind(&entry.item_id)
+                    .bind(&entry.kind)
+                    .bind(&entry.change)
+                    .bind(&entry.raw_body)
+                    .bind(entry.source_ts)
+                    .bind(entry.received_at)
+                    .bind(status)
+                    .bind(&entry.outcome)
+                    .bind(processed_at);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                ids.insert(row.try_get("dedupe_key")?, row.try_get("id")?);
+            }
         }
         tx.commit().await?;
-        Ok(results)
+        entries
+            .iter()
+            .zip(store)
+            .map(|((entry, _), stored)| {
+                if !stored {
+                    return Ok(InboxInsert::Duplicate);
+                }
+                ids.get(&entry.dedupe_key)
+                    .map(|id| InboxInsert::Stored(*id))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the inbox did not return an id for {}",
+                            entry.dedupe_key
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// How many inbox entries there are with `outcome` (all when `None`).

@@ -30,6 +30,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a SQLite writer waits for another connection's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+/// How often the write-ahead log is copied back into the SQLite file.
+const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +113,9 @@ impl Store {
                         // a lost machine can lose the last moments. See docs/benchmarks.md.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // Checkpoints run beside the writer (below), not inside a commit that
+                        // a webhook is waiting for.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                         conn.execute(
                             format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
                         )
@@ -127,6 +132,9 @@ impl Store {
             })?;
         let store = Store { pool, backend };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_wal(store.pool.clone()));
+        }
         Ok(store)
     }
 
@@ -152,6 +160,25 @@ impl Store {
     /// Waits for connections in use to be returned, then closes them.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Copies the SQLite write-ahead log into the database every so often, from its own connection,
+/// without blocking the writer (a passive checkpoint), until the pool closes. SQLite would
+/// otherwise checkpoint inside whichever commit crossed 1,000 pages, and the webhooks waiting on
+/// that commit would wait for the checkpoint's fsync too.
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut every = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        every.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
     }
 }
 
