@@ -10,6 +10,7 @@ use crate::ingress::dedupe::RedisDedupe;
 use crate::ingress::writer::InboxWriter;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::sync::Engine;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -41,6 +42,10 @@ pub enum Role {
 pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
+    pub config: Arc<Config>,
+    /// Problems found at start that did not stop the daemon (an API not answering, a webhook that
+    /// could not be made), shown on `/api/status`.
+    pub startup_problems: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub struct App {
@@ -48,6 +53,8 @@ pub struct App {
     router: Router,
     state: AppState,
     config: Config,
+    /// The sync engine, when the role runs it.
+    engine: Option<Engine>,
 }
 
 impl App {
@@ -58,10 +65,22 @@ impl App {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        App::build_on(listener, config, role).await
+    }
+
+    /// Like [`App::build`], on a listener already bound: for callers that must know the port
+    /// before they write the config (its `public_url`), such as tests and `boardsync demo`.
+    pub async fn build_on(
+        listener: TcpListener,
+        config: Config,
+        role: Role,
+    ) -> anyhow::Result<App> {
         let store = Store::open(config.daemon.database_url.expose()).await?;
         let state = AppState {
             store,
             metrics: Metrics::default(),
+            config: Arc::new(config.clone()),
+            startup_problems: Arc::default(),
         };
         let mut router = router(state.clone(), &config);
         if role != Role::Worker {
@@ -92,11 +111,19 @@ impl App {
             );
             router = router.merge(ingress.routes());
         }
+        let engine = (role != Role::Ingest).then(|| {
+            Engine::new(
+                state.store.clone(),
+                state.config.clone(),
+                state.metrics.clone(),
+            )
+        });
         Ok(App {
             listener,
             router,
             state,
             config,
+            engine,
         })
     }
 
@@ -110,6 +137,11 @@ impl App {
         &self.state
     }
 
+    /// The sync engine, when this role runs one: its `events` tell what was synced.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, lets requests in flight finish
     /// (for at most `[daemon] shutdown_timeout`) and closes the store.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -120,6 +152,16 @@ impl App {
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { stopping.cancelled().await });
         let server = tokio::spawn(async move { server.await });
+        let workers = tokio_util::task::TaskTracker::new();
+        if let Some(engine) = &self.engine {
+            start_engine(
+                engine,
+                &workers,
+                &shutdown,
+                self.state.startup_problems.clone(),
+            );
+        }
+        workers.close();
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         match tokio::time::timeout(grace, server).await {
@@ -131,10 +173,76 @@ impl App {
                 "requests still in flight after the shutdown timeout; stopping anyway"
             ),
         }
+        if tokio::time::timeout(grace, workers.wait()).await.is_err() {
+            tracing::warn!(
+                "background work still running after the shutdown timeout; stopping anyway"
+            );
+        }
         // Closing waits for connections in use; bounded so a stuck query cannot hold the exit.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.state.store.close()).await;
         Ok(())
     }
+}
+
+/// How long start-up tasks wait between tries of an API that does not answer.
+const STARTUP_RETRY: Duration = Duration::from_secs(5);
+
+/// Starts the processor, the dispatcher and the Miro scan, and, beside them, asks monday who
+/// boardsync is and makes the webhooks the mapping needs. An API that does not answer at start is
+/// logged, shown on `/api/status` and tried again; it never stops the daemon.
+fn start_engine(
+    engine: &Engine,
+    workers: &tokio_util::task::TaskTracker,
+    shutdown: &CancellationToken,
+    problems: Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    workers.spawn(crate::sync::processor::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
+    workers.spawn(crate::sync::dispatcher::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
+    workers.spawn(crate::sync::scan::run(engine.clone(), shutdown.clone()));
+    let engine = engine.clone();
+    let shutdown = shutdown.clone();
+    workers.spawn(async move {
+        let note = |problem: String| {
+            tracing::warn!(%problem, "start-up step failed; will try again");
+            let mut list = problems.lock().expect("problems lock");
+            if !list.contains(&problem) {
+                list.push(problem);
+            }
+        };
+        loop {
+            let mut ok = true;
+            if let Err(e) = engine.learn_monday_user().await {
+                note(format!("cannot ask monday who boardsync is: {e}"));
+                ok = false;
+            }
+            if engine.config.daemon.manage_subscriptions {
+                match crate::sync::subscriptions::sync(&engine).await {
+                    Ok(subs) => {
+                        let created = subs.iter().filter(|s| s.status == "created").count();
+                        tracing::info!(webhooks = subs.len(), created, "monday webhooks in place");
+                    }
+                    Err(e) => {
+                        note(format!("cannot make the monday webhooks: {e}"));
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                problems.lock().expect("problems lock").clear();
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(STARTUP_RETRY) => {}
+            }
+        }
+    });
 }
 
 fn router(state: AppState, config: &Config) -> Router {
@@ -142,6 +250,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/status", get(crate::status::api_status))
         .layer(DefaultBodyLimit::max(
             usize::try_from(config.ingress.body_limit.0).unwrap_or(usize::MAX),
         ))

@@ -16,6 +16,8 @@
 //! - [`config`] — the mappings file, loaded and checked with line and column for every problem;
 //! - [`domain`] — ids, the normalised change, and the vocabulary the parts share;
 //! - [`ingress`] — the webhook receivers: verify, parse, dedupe, store, then answer;
+//! - [`sync`] — the processor, the planner, the dispatcher, the Miro board scan, subscriptions;
+//! - [`clients`] — the Miro REST client and the monday GraphQL client;
 //! - [`metrics`] — the Prometheus metrics served at `/metrics`;
 //! - [`sandbox`] — local stand-ins for the Miro and monday APIs;
 //! - [`store`] — every SQL statement, on SQLite and Postgres alike;
@@ -25,10 +27,13 @@
 
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod ingress;
 pub mod metrics;
 pub mod sandbox;
+pub mod status;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 //! and read each one's counts.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -13,6 +13,14 @@ pub struct Metrics {
     pub webhooks_received: IntCounterVec,
     /// `boardsync_webhook_ack_seconds{source}`: from the request's arrival to its answer.
     pub webhook_ack_seconds: HistogramVec,
+    /// `boardsync_changes_total{pair,origin,outcome}`: processed changes.
+    pub changes: IntCounterVec,
+    /// `boardsync_api_calls_total{api,outcome}`: calls to Miro and monday.
+    pub api_calls: IntCounterVec,
+    /// `boardsync_outbox_depth{pair}`: writes waiting (pending or in flight).
+    pub outbox_depth: IntGaugeVec,
+    /// `boardsync_sync_lag_seconds{pair,origin}`: from a change at its source to its write applied.
+    pub sync_lag_seconds: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -37,21 +45,74 @@ impl Default for Metrics {
             &["source"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(webhooks_received.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(webhook_ack_seconds.clone()))
-            .expect("registered once");
+        let changes = IntCounterVec::new(
+            Opts::new(
+                "boardsync_changes_total",
+                "Changes processed, by pair, the side they came from, and outcome",
+            ),
+            &["pair", "origin", "outcome"],
+        )
+        .expect("valid metric");
+        let api_calls = IntCounterVec::new(
+            Opts::new(
+                "boardsync_api_calls_total",
+                "Write calls to the Miro and monday APIs, by outcome",
+            ),
+            &["api", "outcome"],
+        )
+        .expect("valid metric");
+        let outbox_depth = IntGaugeVec::new(
+            Opts::new(
+                "boardsync_outbox_depth",
+                "Writes waiting in the outbox (pending or in flight)",
+            ),
+            &["pair"],
+        )
+        .expect("valid metric");
+        let sync_lag_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "boardsync_sync_lag_seconds",
+                "Time from a change at its source to its write applied on the other side",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+            ]),
+            &["pair", "origin"],
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(webhooks_received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_ack_seconds.clone()),
+            Box::new(changes.clone()),
+            Box::new(api_calls.clone()),
+            Box::new(outbox_depth.clone()),
+            Box::new(sync_lag_seconds.clone()),
+        ] {
+            registry.register(metric).expect("registered once");
+        }
         Metrics {
             registry,
             webhooks_received,
             webhook_ack_seconds,
+            changes,
+            api_calls,
+            outbox_depth,
+            sync_lag_seconds,
         }
     }
 }
 
 impl Metrics {
+    pub fn change(&self, pair: &str, origin: &str, outcome: &str) {
+        self.changes
+            .with_label_values(&[pair, origin, outcome])
+            .inc();
+    }
+
+    pub fn api_call(&self, api: &str, outcome: &str) {
+        self.api_calls.with_label_values(&[api, outcome]).inc();
+    }
+
     /// Every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

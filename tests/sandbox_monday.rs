@@ -352,7 +352,7 @@ async fn webhooks_are_challenged_signed_and_retried_for_thirty_minutes() {
     let deliveries_url = format!("http://{}/_sandbox/webhooks", sandbox.monday_addr());
     common::wait_for(
         "the delivery to be given up",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || async {
             let d: Value = common::get_json(&deliveries_url).await;
             (d[0]["status"] == "failed").then_some(())

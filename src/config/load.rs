@@ -141,6 +141,7 @@ pub(crate) struct RawDaemon {
     pub database_url: Option<Spanned<String>>,
     pub redis_url: Option<Spanned<String>>,
     pub shutdown_timeout: Option<Duration>,
+    pub manage_subscriptions: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +236,20 @@ pub(crate) struct RawMiroFilter {
     pub tag: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSync {
+    pub max_writes_per_item: Option<u32>,
+    pub max_attempts: Option<u32>,
+    pub retention: Option<Duration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPoller {
+    pub interval: Option<Duration>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMondayFilter {
@@ -248,10 +263,12 @@ pub(crate) struct RawFile {
     pub miro: Option<RawMiro>,
     pub monday: Option<RawMonday>,
     pub ingress: RawIngress,
+    pub sync: RawSync,
+    pub poller: RawPoller,
     pub pairs: Vec<RawPair>,
 }
 
-const SECTIONS: &str = "`daemon`, `miro`, `monday`, `ingress`, `pair`";
+const SECTIONS: &str = "`daemon`, `miro`, `monday`, `ingress`, `sync`, `poller`, `pair`";
 
 pub(super) fn parse(
     file: &Path,
@@ -296,6 +313,8 @@ fn read_sections(root: DeTable<'_>, whole: Range<usize>, report: &mut Report<'_>
                 raw.monday = section(value, report);
             }
             "ingress" => raw.ingress = section(value, report).unwrap_or_default(),
+            "sync" => raw.sync = section(value, report).unwrap_or_default(),
+            "poller" => raw.poller = section(value, report).unwrap_or_default(),
             "pair" => match value.into_inner() {
                 DeValue::Array(pairs) => {
                     raw.pairs = pairs

@@ -39,6 +39,8 @@ pub struct Config {
     pub miro: MiroSettings,
     pub monday: MondaySettings,
     pub ingress: IngressSettings,
+    pub sync: SyncSettings,
+    pub poller: PollerSettings,
     pub pairs: Vec<PairConfig>,
 }
 
@@ -101,6 +103,8 @@ pub struct DaemonSettings {
     pub redis_url: Option<Secret>,
     /// How long a stopping daemon waits for work in flight before it exits anyway.
     pub shutdown_timeout: Duration,
+    /// Make the monday webhooks the mapping needs at start (`subscriptions sync`).
+    pub manage_subscriptions: bool,
 }
 
 /// `[miro]`
@@ -142,6 +146,24 @@ pub struct IngressSettings {
     pub pending_ttl: Duration,
     /// The prefix of boardsync's Redis keys, so several deployments can share one Redis.
     pub redis_prefix: String,
+}
+
+/// `[sync]`
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// More writes than this to one linked item within a minute quarantine the link: a loop breaker.
+    pub max_writes_per_item: u32,
+    /// Attempts an outbox row gets before it is dead (kept, shown, replayable).
+    pub max_attempts: u32,
+    /// How long finished outbox rows, processed inbox entries and history are kept.
+    pub retention: Duration,
+}
+
+/// `[poller]`
+#[derive(Debug, Clone)]
+pub struct PollerSettings {
+    /// How often each pair's Miro board is scanned for changes.
+    pub interval: Duration,
 }
 
 /// How a field conflict is settled when both sides changed it since the last sync.

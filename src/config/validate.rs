@@ -56,6 +56,17 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .redis_prefix
                 .unwrap_or_else(|| "boardsync".to_owned()),
         };
+        let sync = SyncSettings {
+            max_writes_per_item: raw.sync.max_writes_per_item.unwrap_or(30).max(1),
+            max_attempts: raw.sync.max_attempts.unwrap_or(10).max(1),
+            retention: raw
+                .sync
+                .retention
+                .unwrap_or(Duration::from_secs(30 * 86_400)),
+        };
+        let poller = PollerSettings {
+            interval: raw.poller.interval.unwrap_or(Duration::from_secs(5)),
+        };
         let pairs: Vec<PairConfig> = raw.pairs.iter().filter_map(|p| self.pair(p)).collect();
         self.pairs_apart(&raw.pairs);
         Some(Config {
@@ -64,6 +75,8 @@ impl<'r, 'a> Checker<'r, 'a> {
             miro: miro?,
             monday: monday?,
             ingress,
+            sync,
+            poller,
             pairs,
         })
     }
@@ -111,6 +124,7 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL.to_owned())),
             redis_url,
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+            manage_subscriptions: raw.manage_subscriptions.unwrap_or(true),
         }
     }
 

@@ -2,7 +2,10 @@
 //! types it syncs, which field paths each type has, and which fields take a fixed set of values (and
 //! so can carry a value map to a monday status label).
 
+use super::change::id_text;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The Miro item types boardsync can keep in step with monday items.
@@ -165,6 +168,24 @@ pub fn field_values(item_type: ItemType, path: &str) -> FieldValues {
         | (ItemType::Text, "style.color") => FieldValues::HexColor,
         _ => FieldValues::Free,
     }
+}
+
+/// An item as Miro returns it (or as its webhook carries it), flattened to the field paths the
+/// mapping names: `data.content`, `style.fillColor`, ..., and `parent` (the frame's id). Every
+/// source of Miro changes goes through this, so a path means the same wherever it came from.
+pub fn item_fields(item: &Value) -> BTreeMap<String, Value> {
+    let mut fields = BTreeMap::new();
+    for part in ["data", "style"] {
+        if let Some(o) = item[part].as_object() {
+            for (k, val) in o {
+                fields.insert(format!("{part}.{k}"), val.clone());
+            }
+        }
+    }
+    if let Some(parent) = item["parent"].get("id").and_then(id_text) {
+        fields.insert("parent".into(), Value::String(parent));
+    }
+    fields
 }
 
 #[cfg(test)]

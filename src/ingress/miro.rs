@@ -5,6 +5,7 @@
 use super::{Event, Rejection};
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, id_text, millis};
+use crate::domain::miro::item_fields;
 use axum::http::HeaderMap;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -86,17 +87,7 @@ fn kind(t: &str) -> Result<ChangeKind, Rejection> {
 fn whole_item(v: &Value) -> Result<Change, Rejection> {
     let e = &v["event"];
     let item = &e["item"];
-    let mut fields = BTreeMap::new();
-    for part in ["data", "style"] {
-        if let Some(o) = item[part].as_object() {
-            for (k, val) in o {
-                fields.insert(format!("{part}.{k}"), val.clone());
-            }
-        }
-    }
-    if let Some(parent) = item["parent"].get("id").and_then(id_text) {
-        fields.insert("parent".into(), Value::String(parent));
-    }
+    let fields = item_fields(item);
     let author = item["modifiedBy"]["id"]
         .as_str()
         .map(str::to_owned)

@@ -110,6 +110,31 @@ impl Store {
     }
 
     /// The number of links in a pair, by state.
+    pub(super) async fn links_where_state(
+        &self,
+        pair: &str,
+        state: LinkState,
+        limit: i64,
+    ) -> Result<Vec<ItemLink>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM links WHERE pair = $1 AND state = $2 ORDER BY updated_at DESC LIMIT $3"
+        ))
+        .bind(pair)
+        .bind(state.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_link).collect()
+    }
+
+    pub(super) async fn link_where_id(&self, id: i64) -> Result<Option<ItemLink>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM links WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(item_link).transpose()
+    }
+
     pub async fn count_links(&self, pair: &str, state: LinkState) -> Result<i64, StoreError> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND state = $2")

@@ -11,11 +11,13 @@ mod inbox;
 mod links;
 mod outbox;
 mod state;
+mod sync;
 
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
 pub use links::{ItemLink, LinkState};
 pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};
-pub use state::HistoryEntry;
+pub use state::{HistoryEntry, Snapshot};
+pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

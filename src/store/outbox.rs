@@ -77,22 +77,7 @@ const COLUMNS: &str = "id, pair, target, target_item, link_id, operation, payloa
 impl Store {
     /// Adds a write, or finds the row already holding its idempotency key; returns the row's id.
     pub async fn enqueue(&self, entry: &NewOutboxEntry) -> Result<i64, StoreError> {
-        sqlx::query(
-            "INSERT INTO outbox (pair, target, target_item, link_id, operation, payload, idempotency_key, due_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&entry.pair)
-        .bind(&entry.target)
-        .bind(&entry.target_item)
-        .bind(entry.link_id)
-        .bind(&entry.operation)
-        .bind(&entry.payload)
-        .bind(&entry.idempotency_key)
-        .bind(entry.due_at)
-        .bind(entry.created_at)
-        .execute(&self.pool)
-        .await?;
+        insert_outbox(&self.pool, entry, None).await?;
         Ok(
             sqlx::query("SELECT id FROM outbox WHERE idempotency_key = $1")
                 .bind(&entry.idempotency_key)
@@ -102,9 +87,6 @@ impl Store {
         )
     }
 
-    /// Claims up to `limit` rows that are due at `now` (or whose earlier claim lapsed) until
-    /// `now + lease_ms`, counting an attempt for each. Two dispatchers never claim the same row:
-    /// Postgres skips rows another transaction holds; SQLite has a single writer.
     pub async fn claim_due(
         &self,
         now: i64,
@@ -219,6 +201,34 @@ impl Store {
             .await?;
         row.as_ref().map(outbox_entry).transpose()
     }
+}
+
+/// Inserts a row unless its idempotency key is there already; `link_id` fills a row without one.
+pub(super) async fn insert_outbox<'c, E>(
+    executor: E,
+    entry: &NewOutboxEntry,
+    link_id: Option<i64>,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO outbox (pair, target, target_item, link_id, operation, payload, idempotency_key, due_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(&entry.pair)
+    .bind(&entry.target)
+    .bind(&entry.target_item)
+    .bind(entry.link_id.or(link_id))
+    .bind(&entry.operation)
+    .bind(&entry.payload)
+    .bind(&entry.idempotency_key)
+    .bind(entry.due_at)
+    .bind(entry.created_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 fn outbox_entry(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {

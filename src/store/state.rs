@@ -71,19 +71,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryEntry {
-                    at: r.try_get("at")?,
-                    pair: r.try_get("pair")?,
-                    origin: r.try_get("origin")?,
-                    item: r.try_get("item")?,
-                    title: r.try_get("title")?,
-                    outcome: r.try_get("outcome")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(history_entry).collect()
     }
 
     /// Deletes what is finished and older than `before`: done outbox rows, processed inbox
@@ -112,5 +100,112 @@ impl Store {
         }
         tx.commit().await?;
         Ok(removed)
+    }
+}
+
+pub(super) fn history_entry(r: &sqlx::any::AnyRow) -> Result<HistoryEntry, StoreError> {
+    Ok(HistoryEntry {
+        at: r.try_get("at")?,
+        pair: r.try_get("pair")?,
+        origin: r.try_get("origin")?,
+        item: r.try_get("item")?,
+        title: r.try_get("title")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// What a poller last saw of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub item_id: String,
+    pub version: String,
+    pub data: String,
+}
+
+impl Store {
+    /// Every item a poller saw on `side` of `pair` at its last completed scan.
+    pub async fn snapshots(&self, pair: &str, side: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT item_id, version, data FROM snapshots WHERE pair = $1 AND side = $2",
+        )
+        .bind(pair)
+        .bind(side)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Snapshot {
+                    item_id: r.try_get("item_id")?,
+                    version: r.try_get("version")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Advances the snapshot after a scan's changes are in the inbox: `seen` upserted, `gone`
+    /// removed, in one transaction.
+    pub async fn save_snapshots(
+        &self,
+        pair: &str,
+        side: &str,
+        seen: &[Snapshot],
+        gone: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in seen {
+            sqlx::query(
+                "INSERT INTO snapshots (pair, side, item_id, version, data, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (pair, side, item_id) DO UPDATE SET
+                   version = excluded.version, data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(pair)
+            .bind(side)
+            .bind(&s.item_id)
+            .bind(&s.version)
+            .bind(&s.data)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in gone {
+            sqlx::query("DELETE FROM snapshots WHERE pair = $1 AND side = $2 AND item_id = $3")
+                .bind(pair)
+                .bind(side)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Every cursor whose name starts with `prefix`, as (name, value).
+    pub async fn cursors_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, value FROM cursors WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    pub async fn forget_cursor(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cursors WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -1,0 +1,430 @@
+//! The Miro REST client: items by cursor, items by type (the only reads that include `style`),
+//! typed creates, partial updates and deletes, and tags. Every answer's credit headers feed a
+//! budget, so the client waits for the next window rather than drawing a 429 in steady state.
+
+use super::{ApiError, excerpt, http_date_ms, transport};
+use crate::domain::miro::{ItemType, item_fields};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+/// Credits a call of each Miro rate-limit level costs.
+pub const LEVEL_1: u64 = 50;
+pub const LEVEL_2: u64 = 100;
+/// Credits always left for other work: the budget waits for the next window below this.
+const CREDIT_RESERVE: u64 = 500;
+/// Items per page of the board listing (Miro's maximum).
+pub const PAGE_LIMIT: u32 = 50;
+
+/// An item as the listing or a typed read returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MiroItem {
+    #[serde(deserialize_with = "string_id")]
+    pub id: String,
+    #[serde(rename = "type")]
+    pub item_type: String,
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub style: Value,
+    #[serde(default)]
+    pub parent: Option<Value>,
+    #[serde(rename = "modifiedAt", default)]
+    pub modified_at: Option<String>,
+    #[serde(rename = "modifiedBy", default)]
+    pub modified_by: Option<Value>,
+    #[serde(rename = "createdAt", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "createdBy", default)]
+    pub created_by: Option<Value>,
+}
+
+impl MiroItem {
+    /// The item's fields under the paths the mapping names (`data.content`, `style.fillColor`...).
+    pub fn fields(&self) -> BTreeMap<String, Value> {
+        item_fields(&json!({ "data": self.data, "style": self.style, "parent": self.parent }))
+    }
+
+    pub fn modified_by(&self) -> Option<String> {
+        self.modified_by
+            .as_ref()
+            .and_then(|u| crate::domain::change::id_text(&u["id"]))
+    }
+
+    pub fn created_by(&self) -> Option<String> {
+        self.created_by
+            .as_ref()
+            .and_then(|u| crate::domain::change::id_text(&u["id"]))
+    }
+}
+
+/// One page of the board listing.
+#[derive(Debug, Deserialize)]
+pub struct ItemPage {
+    pub data: Vec<MiroItem>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TagList {
+    data: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tag {
+    #[serde(deserialize_with = "string_id")]
+    pub id: String,
+    pub title: String,
+}
+
+/// What the last answer said of the credit window, in local Unix ms.
+#[derive(Debug, Clone, Copy, Default)]
+struct Credits {
+    remaining: u64,
+    reset_at: i64,
+}
+
+#[derive(Clone)]
+pub struct MiroClient {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+    credits: Arc<Mutex<Option<Credits>>>,
+}
+
+impl std::fmt::Debug for MiroClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MiroClient")
+            .field("base", &self.base.as_str())
+            .finish()
+    }
+}
+
+impl MiroClient {
+    pub fn new(http: reqwest::Client, base: Url, token: &str) -> MiroClient {
+        MiroClient {
+            http,
+            base,
+            token: token.to_owned(),
+            credits: Arc::default(),
+        }
+    }
+
+    /// One page of the board's items, `limit` at most 50.
+    pub async fn list_items(
+        &self,
+        board: &str,
+        cursor: Option<&str>,
+    ) -> Result<ItemPage, ApiError> {
+        let mut query = vec![("limit", PAGE_LIMIT.to_string())];
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("v2/boards/{}/items", enc(board)),
+                &query,
+                None,
+                LEVEL_1,
+            )
+            .await?;
+        parse(v)
+    }
+
+    /// The item with its `style`, read through its type's endpoint.
+    pub async fn get_item(
+        &self,
+        board: &str,
+        item_type: ItemType,
+        id: &str,
+    ) -> Result<MiroItem, ApiError> {
+        let path = item_path(board, item_type, id);
+        parse(
+            self.call(reqwest::Method::GET, &path, &[], None, LEVEL_1)
+                .await?,
+        )
+    }
+
+    /// Whether an item of any type still exists: `NotFound` when Miro answers 404.
+    pub async fn item_exists(&self, board: &str, id: &str) -> Result<bool, ApiError> {
+        let path = format!("v2/boards/{}/items/{}", enc(board), enc(id));
+        match self
+            .call(reqwest::Method::GET, &path, &[], None, LEVEL_1)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates an item of `item_type` from `body` (`data`, `style`, `parent`...).
+    pub async fn create_item(
+        &self,
+        board: &str,
+        item_type: ItemType,
+        body: &Value,
+    ) -> Result<MiroItem, ApiError> {
+        let path = format!("v2/boards/{}/{}", enc(board), item_type.collection());
+        parse(
+            self.call(reqwest::Method::POST, &path, &[], Some(body), LEVEL_2)
+                .await?,
+        )
+    }
+
+    /// Changes the fields in `body` and nothing else.
+    pub async fn update_item(
+        &self,
+        board: &str,
+        item_type: ItemType,
+        id: &str,
+        body: &Value,
+    ) -> Result<MiroItem, ApiError> {
+        let path = item_path(board, item_type, id);
+        parse(
+            self.call(reqwest::Method::PATCH, &path, &[], Some(body), LEVEL_2)
+                .await?,
+        )
+    }
+
+    /// Deletes an item; one already gone counts as deleted.
+    pub async fn delete_item(
+        &self,
+        board: &str,
+        item_type: ItemType,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let path = item_path(board, item_type, id);
+        match self
+            .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_2)
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Attaches the tag titled `title` to an item, creating the tag on the board when missing.
+    pub async fn tag_item(&self, board: &str, id: &str, title: &str) -> Result<(), ApiError> {
+        let tags: TagList = parse(
+            self.call(
+                reqwest::Method::GET,
+                &format!("v2/boards/{}/tags", enc(board)),
+                &[("limit", "50".into())],
+                None,
+                LEVEL_1,
+            )
+            .await?,
+        )?;
+        let tag = match tags.data.into_iter().find(|t| t.title == title) {
+            Some(t) => t,
+            None => parse(
+                self.call(
+                    reqwest::Method::POST,
+                    &format!("v2/boards/{}/tags", enc(board)),
+                    &[],
+                    Some(&json!({ "title": title, "fillColor": "gray" })),
+                    LEVEL_1,
+                )
+                .await?,
+            )?,
+        };
+        self.call(
+            reqwest::Method::POST,
+            &format!("v2/boards/{}/items/{}", enc(board), enc(id)),
+            &[("tag_id", tag.id)],
+            None,
+            LEVEL_1,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        cost: u64,
+    ) -> Result<Value, ApiError> {
+        self.wait_for_credits(cost).await;
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ApiError::Rejected(format!("bad Miro URL {path}: {e}")))?;
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.note_credits(&headers);
+        let text = response.text().await.map_err(transport)?;
+        if status.is_success() {
+            if text.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&text)
+                .map_err(|e| ApiError::Rejected(format!("Miro's answer did not parse: {e}")));
+        }
+        Err(classify(status.as_u16(), &headers, &text))
+    }
+
+    /// Waits for the next credit window when the last answer left less than `cost` plus a reserve.
+    async fn wait_for_credits(&self, cost: u64) {
+        let wait = {
+            let credits = self.credits.lock().expect("credits lock");
+            match *credits {
+                Some(c) if c.remaining < cost + CREDIT_RESERVE => {
+                    c.reset_at - chrono::Utc::now().timestamp_millis()
+                }
+                _ => 0,
+            }
+        };
+        if wait > 0 {
+            tracing::debug!(
+                wait_ms = wait,
+                "Miro credits low; waiting for the next window"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+            if let Some(c) = self.credits.lock().expect("credits lock").as_mut() {
+                c.remaining = u64::MAX;
+            }
+        }
+    }
+
+    fn note_credits(&self, headers: &reqwest::header::HeaderMap) {
+        let number = |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.parse().ok() };
+        if let (Some(remaining), Some(reset)) =
+            (number("X-RateLimit-Remaining"), number("X-RateLimit-Reset"))
+        {
+            *self.credits.lock().expect("credits lock") = Some(Credits {
+                remaining: remaining.max(0) as u64,
+                reset_at: reset_at(headers, reset),
+            });
+        }
+    }
+}
+
+/// `X-RateLimit-Reset` (epoch seconds on Miro's clock) as local Unix ms: its distance from the
+/// answer's `Date` added to our clock, so a skewed clock on either side does not matter.
+fn reset_at(headers: &reqwest::header::HeaderMap, reset_epoch_s: i64) -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    let their_now = http_date_ms(headers).unwrap_or(now);
+    now + (reset_epoch_s * 1000 - their_now).clamp(0, 120_000)
+}
+
+/// Miro's answer as a decision: 429 waits for the window, 5xx and 423 back off, 404 is gone,
+/// every other 4xx is permanent.
+pub fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> ApiError {
+    let message = || format!("Miro answered {status}: {}", excerpt(body));
+    match status {
+        429 => {
+            let reset = headers
+                .get("X-RateLimit-Reset")
+                .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+            let retry_at = match reset {
+                Some(r) => reset_at(headers, r),
+                None => chrono::Utc::now().timestamp_millis() + 60_000,
+            };
+            ApiError::RateLimited {
+                retry_at,
+                reason: message(),
+            }
+        }
+        404 => ApiError::NotFound(message()),
+        408 | 423 | 500..=599 => ApiError::Transient(message()),
+        _ => ApiError::Rejected(message()),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::Rejected(format!("Miro's answer is not what boardsync expects: {e}"))
+    })
+}
+
+/// `v2/boards/{board}/{sticky_notes|cards|...}/{id}`.
+fn item_path(board: &str, item_type: ItemType, id: &str) -> String {
+    format!(
+        "v2/boards/{}/{}/{}",
+        enc(board),
+        item_type.collection(),
+        enc(id)
+    )
+}
+
+/// A path segment, percent-encoded (board ids end in `=`).
+fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// Miro sends ids as strings; accept numbers too, without going through a float.
+fn string_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = Value::deserialize(d)?;
+    crate::domain::change::id_text(&v)
+        .ok_or_else(|| serde::de::Error::custom("an id must be a string or an integer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn statuses_become_the_decision_the_dispatcher_makes() {
+        let none = HeaderMap::new();
+        assert!(matches!(classify(500, &none, ""), ApiError::Transient(_)));
+        assert!(matches!(classify(423, &none, ""), ApiError::Transient(_)));
+        assert!(matches!(classify(404, &none, ""), ApiError::NotFound(_)));
+        assert!(matches!(classify(400, &none, "bad"), ApiError::Rejected(_)));
+        assert!(matches!(
+            classify(429, &none, ""),
+            ApiError::RateLimited { .. }
+        ));
+    }
+
+    #[test]
+    fn a_rate_limit_waits_as_long_as_the_reset_is_after_the_answers_date() {
+        let mut headers = HeaderMap::new();
+        // Miro's clock says 10:00:00 and the window resets at 10:00:30: wait 30 s from our now,
+        // whatever our own clock says.
+        headers.insert(
+            "Date",
+            HeaderValue::from_static("Mon, 30 Nov 2026 10:00:00 GMT"),
+        );
+        let date = chrono::DateTime::parse_from_rfc2822("Mon, 30 Nov 2026 10:00:00 GMT").unwrap();
+        let reset = date.timestamp() + 30;
+        headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+        let before = chrono::Utc::now().timestamp_millis();
+        let ApiError::RateLimited { retry_at, .. } = classify(429, &headers, "") else {
+            panic!("429 is a rate limit");
+        };
+        let wait = retry_at - before;
+        assert!((29_000..=31_000).contains(&wait), "waited {wait} ms");
+    }
+
+    #[test]
+    fn ids_above_2_pow_53_survive_as_text() {
+        let item: MiroItem = serde_json::from_value(json!({
+            "id": 3458764517517819999u64, "type": "sticky_note",
+            "data": {"content": "<p>x</p>"}, "style": {"fillColor": "red"},
+            "parent": {"id": "3458764517517810000"}
+        }))
+        .unwrap();
+        assert_eq!(item.id, "3458764517517819999");
+        let fields = item.fields();
+        assert_eq!(fields["style.fillColor"], "red");
+        assert_eq!(fields["parent"], "3458764517517810000");
+    }
+}

@@ -1,0 +1,219 @@
+//! The monday GraphQL client. Each operation is a file under `schema/`, compiled against
+//! `schema/monday.graphql` (our checked subset of monday's schema) by graphql_client, so a query
+//! that asks for a field monday does not have fails the build, not the sync.
+//!
+//! monday answers application errors with HTTP 200 and `errors[].extensions.code`, and limits
+//! with 429 and `retry_in_seconds`; [`classify`] turns both into an [`ApiError`] in one place.
+
+mod operations;
+
+pub use operations::*;
+
+use super::{ApiError, excerpt, transport};
+use graphql_client::{GraphQLQuery, QueryBody};
+use serde_json::Value;
+use url::Url;
+
+/// The longest monday asks us to wait that we honour as given; longer waits are capped here and
+/// the call is simply tried again then.
+const MAX_RETRY_IN_SECONDS: i64 = 60;
+
+#[derive(Clone)]
+pub struct MondayClient {
+    http: reqwest::Client,
+    url: Url,
+    token: String,
+    api_version: String,
+}
+
+impl std::fmt::Debug for MondayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MondayClient")
+            .field("url", &self.url.as_str())
+            .finish()
+    }
+}
+
+impl MondayClient {
+    pub fn new(http: reqwest::Client, url: Url, token: &str, api_version: &str) -> MondayClient {
+        MondayClient {
+            http,
+            url,
+            token: token.to_owned(),
+            api_version: api_version.to_owned(),
+        }
+    }
+
+    /// Runs one operation. With `idempotency_key`, monday replays the first answer to a repeat
+    /// of the same mutation for 30 minutes instead of running it again.
+    pub async fn run<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        idempotency_key: Option<&str>,
+    ) -> Result<Q::ResponseData, ApiError> {
+        let body: QueryBody<Q::Variables> = Q::build_query(variables);
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header("Authorization", &self.token)
+            .header("API-Version", &self.api_version)
+            .json(&body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+        let text = response.text().await.map_err(transport)?;
+        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        if let Some(e) = classify(status, parsed.as_ref(), retry_after, &text) {
+            return Err(e);
+        }
+        let data = parsed
+            .as_ref()
+            .and_then(|v| v.get("data"))
+            .filter(|d| !d.is_null())
+            .ok_or_else(|| {
+                ApiError::Rejected(format!("monday answered without data: {}", excerpt(&text)))
+            })?;
+        serde_json::from_value(data.clone()).map_err(|e| {
+            ApiError::Rejected(format!(
+                "monday's answer is not what boardsync expects: {e}"
+            ))
+        })
+    }
+}
+
+/// monday's answer as a decision, or `None` when it succeeded. Reads both the current error format
+/// (`errors[].extensions.code`) and the legacy top-level `error_code`.
+pub fn classify(
+    status: u16,
+    body: Option<&Value>,
+    retry_after: Option<i64>,
+    text: &str,
+) -> Option<ApiError> {
+    let first_error = body.and_then(|b| b["errors"].get(0));
+    let code = first_error
+        .and_then(|e| e["extensions"]["code"].as_str())
+        .or_else(|| body.and_then(|b| b["error_code"].as_str()));
+    if (200..300).contains(&status) && code.is_none() && first_error.is_none() {
+        return None;
+    }
+    let message = format!(
+        "monday answered {status}{}: {}",
+        code.map(|c| format!(" {c}")).unwrap_or_default(),
+        first_error
+            .and_then(|e| e["message"].as_str())
+            .or_else(|| body.and_then(|b| b["error_message"].as_str()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| excerpt(text))
+    );
+    let retry_in = first_error
+        .and_then(|e| e["extensions"]["retry_in_seconds"].as_i64())
+        .or_else(|| body.and_then(|b| b["error_data"]["retry_in_seconds"].as_i64()))
+        .or(retry_after);
+    let now = chrono::Utc::now().timestamp_millis();
+    let wait = |secs: Option<i64>| ApiError::RateLimited {
+        retry_at: now
+            + secs
+                .unwrap_or(MAX_RETRY_IN_SECONDS)
+                .clamp(1, MAX_RETRY_IN_SECONDS)
+                * 1000,
+        reason: message.clone(),
+    };
+    Some(match code {
+        Some("DAILY_LIMIT_EXCEEDED") => ApiError::RateLimited {
+            retry_at: next_utc_midnight(now),
+            reason: message,
+        },
+        Some(
+            "COMPLEXITY_BUDGET_EXHAUSTED"
+            | "ComplexityException"
+            | "complexityBudgetExhausted"
+            | "maxConcurrencyExceeded"
+            | "FIELD_LIMIT_EXCEEDED"
+            | "IP_RATE_LIMIT_EXCEEDED"
+            | "RATE_LIMIT_EXCEEDED"
+            | "Rate Limit Exceeded",
+        ) => wait(retry_in),
+        _ if status == 429 => wait(retry_in),
+        Some("IDEMPOTENCY_CONFLICT" | "API_TEMPORARILY_BLOCKED") => ApiError::Transient(message),
+        Some("ResourceNotFoundException" | "InvalidItemIdException") => ApiError::NotFound(message),
+        _ if status == 404 => ApiError::NotFound(message),
+        _ if status == 423 || status == 408 || status >= 500 => ApiError::Transient(message),
+        _ => ApiError::Rejected(message),
+    })
+}
+
+fn next_utc_midnight(now_ms: i64) -> i64 {
+    const DAY: i64 = 86_400_000;
+    (now_ms / DAY + 1) * DAY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn application_errors_in_a_200_are_errors() {
+        let body = json!({"errors": [{"message": "label does not exist", "extensions": {"code": "ColumnValueException"}}]});
+        assert!(matches!(
+            classify(200, Some(&body), None, ""),
+            Some(ApiError::Rejected(m)) if m.contains("ColumnValueException")
+        ));
+        assert_eq!(
+            classify(200, Some(&json!({"data": {"me": null}})), None, ""),
+            None
+        );
+    }
+
+    #[test]
+    fn limits_wait_retry_in_seconds_and_the_daily_cap_waits_for_midnight() {
+        let now = chrono::Utc::now().timestamp_millis();
+        let body = json!({"errors": [{"message": "Complexity budget exhausted", "extensions": {"code": "COMPLEXITY_BUDGET_EXHAUSTED", "retry_in_seconds": 7}}]});
+        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&body), None, "")
+        else {
+            panic!("a limit");
+        };
+        assert!((6_000..=8_500).contains(&(retry_at - now)));
+        let legacy = json!({"error_code": "FIELD_LIMIT_EXCEEDED", "error_data": {"retry_in_seconds": 15}, "status_code": 429});
+        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&legacy), None, "")
+        else {
+            panic!("a limit");
+        };
+        assert!((14_000..=16_500).contains(&(retry_at - now)));
+        let daily = json!({"errors": [{"message": "daily", "extensions": {"code": "DAILY_LIMIT_EXCEEDED"}}]});
+        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&daily), None, "")
+        else {
+            panic!("a limit");
+        };
+        assert_eq!(retry_at % 86_400_000, 0);
+        assert!(retry_at > now && retry_at - now <= 86_400_000);
+    }
+
+    #[test]
+    fn conflicts_and_server_errors_are_transient_and_missing_items_are_gone() {
+        let conflict = json!({"errors": [{"message": "in use", "extensions": {"code": "IDEMPOTENCY_CONFLICT"}}]});
+        assert!(matches!(
+            classify(409, Some(&conflict), None, ""),
+            Some(ApiError::Transient(_))
+        ));
+        assert!(matches!(
+            classify(503, None, None, "oops"),
+            Some(ApiError::Transient(_))
+        ));
+        let gone = json!({"errors": [{"message": "Item not found", "extensions": {"code": "ResourceNotFoundException"}}]});
+        assert!(matches!(
+            classify(200, Some(&gone), None, ""),
+            Some(ApiError::NotFound(_))
+        ));
+        assert!(matches!(
+            classify(401, None, None, "no"),
+            Some(ApiError::Rejected(_))
+        ));
+    }
+}

@@ -1,0 +1,601 @@
+//! The dispatcher: claims due outbox rows, folds the rows for one item into as few API calls as
+//! the APIs allow (a burst of edits to one sticky note becomes one update), makes the calls, and
+//! settles each row: done, retried at the time the failure calls for, or dead (kept and shown).
+//!
+//! Creates are idempotent: monday gets an `Idempotency-Key` derived from the row, and a retried
+//! Miro create first looks for the item an earlier attempt may have made before making another.
+
+use super::plan::Write;
+use super::processor::PENDING_ID;
+use super::{Engine, now_ms};
+use crate::clients::ApiError;
+use crate::clients::monday::{
+    ArchiveItem, Board, ChangeValues, CreateItem, DeleteItem, archive_item, board, change_values,
+    create_item, delete_item,
+};
+use crate::config::PairConfig;
+use crate::domain::Side;
+use crate::domain::miro::ItemType;
+use crate::store::{ItemLink, LinkState, OutboxEntry, StoreError};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Rows claimed at a time.
+const CLAIM: i64 = 100;
+/// How long a claim holds before another dispatcher may take the row (a crashed one's rows).
+const LEASE_MS: i64 = 60_000;
+/// How long the dispatcher sleeps when nothing is due and nobody wakes it.
+const IDLE: Duration = Duration::from_millis(200);
+/// The first retry waits about this long; each further attempt doubles it, up to [`MAX_BACKOFF_MS`].
+const BASE_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 300_000;
+/// How long a write waits for the create of its item, which another row is making.
+const WAIT_FOR_CREATE_MS: i64 = 1_000;
+
+/// monday column types per board, read once.
+type ColumnTypes = Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
+
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    let columns = ColumnTypes::default();
+    loop {
+        let now = now_ms();
+        let claimed = match engine.store.claim_due(now, LEASE_MS, CLAIM).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim outbox rows");
+                Vec::new()
+            }
+        };
+        let n = claimed.len();
+        for group in group_by_item(claimed) {
+            if let Err(e) = dispatch(&engine, &columns, group).await {
+                tracing::warn!(error = %e, "cannot settle outbox rows; their lease will expire and they run again");
+            }
+        }
+        if n == 0 {
+            update_depth(&engine).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = engine.wake_dispatcher.notified() => {}
+                _ = tokio::time::sleep(IDLE) => {}
+            }
+        } else if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+async fn update_depth(engine: &Engine) {
+    for pair in &engine.config.pairs {
+        if let Ok((backlog, _)) = engine.store.outbox_counts(&pair.slug).await {
+            engine
+                .metrics
+                .outbox_depth
+                .with_label_values(&[&pair.name])
+                .set(backlog);
+        }
+    }
+}
+
+/// Rows for the same target item (by link, or by item id), each group in row order.
+fn group_by_item(rows: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
+    let mut groups: BTreeMap<(String, String), Vec<OutboxEntry>> = BTreeMap::new();
+    for row in rows {
+        let key = match (row.link_id, &row.target_item) {
+            (Some(link), _) => format!("link:{link}"),
+            (None, Some(item)) => format!("item:{item}"),
+            (None, None) => format!("row:{}", row.id),
+        };
+        groups
+            .entry((row.target.clone(), key))
+            .or_default()
+            .push(row);
+    }
+    let mut out: Vec<Vec<OutboxEntry>> = groups.into_values().collect();
+    for g in &mut out {
+        g.sort_by_key(|r| r.id);
+    }
+    out.sort_by_key(|g| g[0].id);
+    out
+}
+
+/// The calls one group of rows folds into.
+#[derive(Debug, Default)]
+struct Folded {
+    create: Option<Write>,
+    /// monday: column id → logical value; Miro: path → value.
+    monday_values: BTreeMap<String, String>,
+    miro_fields: BTreeMap<String, Value>,
+    /// Delete, archive or tag: the last of them, after the updates.
+    finish: Option<Write>,
+}
+
+fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
+    let mut f = Folded::default();
+    for row in rows {
+        let write: Write = serde_json::from_str(&row.payload)
+            .map_err(|e| format!("outbox row {} does not parse: {e}", row.id))?;
+        match write {
+            Write::CreateMonday { .. } | Write::CreateMiro { .. } if f.create.is_none() => {
+                f.create = Some(write)
+            }
+            Write::CreateMonday { .. } | Write::CreateMiro { .. } => {}
+            Write::UpdateMonday { values } => f.monday_values.extend(values),
+            Write::UpdateMiro { fields } => f.miro_fields.extend(fields),
+            Write::ArchiveMonday
+            | Write::DeleteMonday
+            | Write::DeleteMiro
+            | Write::TagMiro { .. } => f.finish = Some(write),
+        }
+    }
+    Ok(f)
+}
+
+async fn dispatch(
+    engine: &Engine,
+    columns: &ColumnTypes,
+    rows: Vec<OutboxEntry>,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let first = &rows[0];
+    let Some(pair) = engine.config.pair(&first.pair) else {
+        return settle_all(
+            engine,
+            &rows,
+            Err(ApiError::Rejected(format!(
+                "no pair `{}` in the mappings file",
+                first.pair
+            ))),
+        )
+        .await;
+    };
+    let target = if first.target == "miro" {
+        Side::Miro
+    } else {
+        Side::Monday
+    };
+    let link = match first.link_id {
+        Some(id) => engine.store.link_by_id(id).await?,
+        None => None,
+    };
+    let folded = match fold(&rows) {
+        Ok(f) => f,
+        Err(e) => return settle_all(engine, &rows, Err(ApiError::Rejected(e))).await,
+    };
+    let known_id = link
+        .as_ref()
+        .map(|l| match target {
+            Side::Miro => l.miro_item_id.clone(),
+            Side::Monday => l.monday_item_id.clone(),
+        })
+        .filter(|id| !id.starts_with(PENDING_ID))
+        .or_else(|| first.target_item.clone());
+    if link.is_none() && first.link_id.is_some() && folded.finish.is_none() {
+        // The link ended (its item was deleted) before these updates went out: nothing to write.
+        for row in &rows {
+            engine.store.complete(row.id, now).await?;
+        }
+        return Ok(());
+    }
+    if known_id.is_none() && folded.create.is_none() {
+        // Another row is creating the item; write once it exists.
+        for row in &rows {
+            engine
+                .store
+                .schedule_retry(
+                    row.id,
+                    now + WAIT_FOR_CREATE_MS,
+                    "waiting for the item to be created",
+                )
+                .await?;
+        }
+        return Ok(());
+    }
+    let result = match target {
+        Side::Monday => {
+            to_monday(
+                engine,
+                columns,
+                pair,
+                &rows,
+                link.as_ref(),
+                known_id,
+                folded,
+            )
+            .await
+        }
+        Side::Miro => to_miro(engine, pair, &rows, link.as_ref(), known_id, folded).await,
+    };
+    engine.metrics.api_call(
+        target.as_str(),
+        match &result {
+            Ok(()) => "ok",
+            Err(e) => e.kind(),
+        },
+    );
+    if let Err(ApiError::NotFound(why)) = &result
+        && let Some(l) = &link
+    {
+        // The other side is gone: the link is marked, the rows are done, nothing crashes.
+        tracing::info!(link = l.id, %why, "the linked item is gone; marking the link orphaned");
+        mark_orphaned(engine, l).await?;
+        for row in &rows {
+            engine.store.complete(row.id, now).await?;
+        }
+        return Ok(());
+    }
+    if result.is_ok() {
+        for row in &rows {
+            let lag = (now_ms() - row.created_at).max(0) as f64 / 1000.0;
+            engine
+                .metrics
+                .sync_lag_seconds
+                .with_label_values(&[&pair.name, target.other().as_str()])
+                .observe(lag);
+        }
+    }
+    settle_all(engine, &rows, result).await
+}
+
+async fn mark_orphaned(engine: &Engine, link: &ItemLink) -> Result<(), StoreError> {
+    let mut l = link.clone();
+    l.state = LinkState::Orphaned;
+    l.updated_at = now_ms();
+    engine.store.upsert_link(&l).await.map(|_| ())
+}
+
+/// Settles every row of a group the same way.
+async fn settle_all(
+    engine: &Engine,
+    rows: &[OutboxEntry],
+    result: Result<(), ApiError>,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let max_attempts = i64::from(engine.config.sync.max_attempts);
+    for row in rows {
+        match &result {
+            Ok(()) => engine.store.complete(row.id, now).await?,
+            Err(e) if e.is_retryable() && row.attempts < max_attempts => {
+                let due = match e {
+                    ApiError::RateLimited { retry_at, .. } => (*retry_at).max(now),
+                    _ => now + backoff(row.attempts),
+                };
+                tracing::info!(row = row.id, attempt = row.attempts, error = %e, retry_in_ms = due - now, "write failed; will retry");
+                engine
+                    .store
+                    .schedule_retry(row.id, due, &e.to_string())
+                    .await?;
+            }
+            Err(e) => {
+                tracing::warn!(row = row.id, attempts = row.attempts, error = %e, "write failed for good; kept as a dead letter");
+                engine.store.mark_dead(row.id, &e.to_string(), now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Exponential backoff with jitter: attempt 1 waits 0.5–1 s, attempt 2 1–2 s, ... up to 5 min.
+pub fn backoff(attempts: i64) -> i64 {
+    let exp = BASE_BACKOFF_MS.saturating_mul(1 << attempts.clamp(1, 20).saturating_sub(1));
+    let ceiling = exp.min(MAX_BACKOFF_MS);
+    rand::thread_rng().gen_range(ceiling / 2..=ceiling)
+}
+
+/// The key monday replays a create's answer for: the same for every attempt of the same row.
+fn idempotency_key(row: &OutboxEntry) -> String {
+    let digest = Sha256::digest(format!("{}\n{}", row.idempotency_key, row.payload).as_bytes());
+    hex::encode(&digest[..16])
+}
+
+async fn column_types(
+    engine: &Engine,
+    columns: &ColumnTypes,
+    board_id: &str,
+) -> Result<HashMap<String, String>, ApiError> {
+    if let Some(known) = columns.lock().expect("column cache").get(board_id) {
+        return Ok(known.clone());
+    }
+    let data = engine
+        .monday
+        .run::<Board>(
+            board::Variables {
+                ids: Some(vec![board_id.to_owned()]),
+            },
+            None,
+        )
+        .await?;
+    let types: HashMap<String, String> = data
+        .boards
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|b| b.columns.into_iter().flatten().flatten())
+        .map(|c| (c.id, column_type_name(&c.type_)))
+        .collect();
+    columns
+        .lock()
+        .expect("column cache")
+        .insert(board_id.to_owned(), types.clone());
+    Ok(types)
+}
+
+fn column_type_name(t: &board::ColumnType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "text".into())
+}
+
+/// monday's `column_values` JSON for logical values, `name` included as monday accepts it.
+fn monday_values(types: &HashMap<String, String>, values: &BTreeMap<String, String>) -> Value {
+    let mut out = Map::new();
+    for (column, logical) in values {
+        let ty = if column == "name" {
+            "name"
+        } else {
+            types.get(column).map_or("text", String::as_str)
+        };
+        out.insert(column.clone(), super::values::to_monday(ty, logical));
+    }
+    Value::Object(out)
+}
+
+async fn to_monday(
+    engine: &Engine,
+    columns: &ColumnTypes,
+    pair: &PairConfig,
+    rows: &[OutboxEntry],
+    link: Option<&ItemLink>,
+    known_id: Option<String>,
+    folded: Folded,
+) -> Result<(), ApiError> {
+    let board_id = pair.monday_board.as_str().to_owned();
+    let types = column_types(engine, columns, &board_id).await?;
+    let mut item_id = known_id;
+    let mut values = folded.monday_values;
+    if let Some(Write::CreateMonday {
+        name,
+        group,
+        values: created,
+    }) = folded.create
+        && item_id.is_none()
+    {
+        let mut all = created;
+        all.extend(std::mem::take(&mut values));
+        let name = all.remove("name").unwrap_or(name);
+        let row = rows
+            .iter()
+            .find(|r| r.operation == "create_monday")
+            .unwrap_or(&rows[0]);
+        let data = engine
+            .monday
+            .run::<CreateItem>(
+                create_item::Variables {
+                    board: board_id.clone(),
+                    group,
+                    name,
+                    values: Some(monday_values(&types, &all)),
+                },
+                Some(&idempotency_key(row)),
+            )
+            .await?;
+        let id = data
+            .create_item
+            .map(|i| i.id)
+            .ok_or_else(|| ApiError::Rejected("monday created no item".into()))?;
+        resolve(
+            engine,
+            link.map(|l| l.id).or(row.link_id),
+            Side::Monday,
+            &id,
+        )
+        .await?;
+        item_id = Some(id);
+    }
+    let item = item_id.ok_or_else(|| ApiError::Rejected("no monday item to write to".into()))?;
+    if !values.is_empty() {
+        engine
+            .monday
+            .run::<ChangeValues>(
+                change_values::Variables {
+                    board: board_id.clone(),
+                    item: Some(item.clone()),
+                    values: monday_values(&types, &values),
+                },
+                None,
+            )
+            .await?;
+    }
+    match folded.finish {
+        Some(Write::ArchiveMonday) => {
+            engine
+                .monday
+                .run::<ArchiveItem>(archive_item::Variables { item: Some(item) }, None)
+                .await
+                .map(|_| ())
+                .or_else(already_gone)?;
+        }
+        Some(Write::DeleteMonday) => {
+            engine
+                .monday
+                .run::<DeleteItem>(delete_item::Variables { item: Some(item) }, None)
+                .await
+                .map(|_| ())
+                .or_else(already_gone)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Deleting or archiving what is already gone has done its job.
+fn already_gone(e: ApiError) -> Result<(), ApiError> {
+    match e {
+        ApiError::NotFound(_) => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Records the id a create returned on the link that waited for it.
+async fn resolve(
+    engine: &Engine,
+    link_id: Option<i64>,
+    side: Side,
+    id: &str,
+) -> Result<(), ApiError> {
+    match link_id {
+        Some(link_id) => engine
+            .store
+            .resolve_link(link_id, side, id, now_ms())
+            .await
+            .map_err(store_error),
+        None => Ok(()),
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::Transient(format!("the store: {e}"))
+}
+
+/// A Miro request body from field paths: `data.content` → `{"data": {"content": ...}}`,
+/// `parent` → `{"parent": {"id": ...}}`.
+fn miro_body(fields: &BTreeMap<String, Value>) -> Value {
+    let mut body = Map::new();
+    for (path, value) in fields {
+        match path.split_once('.') {
+            Some((part, key)) => {
+                body.entry(part.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                    .expect("parts are objects")
+                    .insert(key.to_owned(), value.clone());
+            }
+            None if path == "parent" => {
+                body.insert("parent".into(), json!({ "id": value }));
+            }
+            None => {}
+        }
+    }
+    Value::Object(body)
+}
+
+async fn to_miro(
+    engine: &Engine,
+    pair: &PairConfig,
+    rows: &[OutboxEntry],
+    link: Option<&ItemLink>,
+    known_id: Option<String>,
+    folded: Folded,
+) -> Result<(), ApiError> {
+    let board = pair.miro_board.as_str();
+    let item_type = link
+        .and_then(|l| ItemType::parse(&l.miro_type))
+        .unwrap_or(pair.miro_new_item);
+    let mut item_id = known_id;
+    let mut fields = folded.miro_fields;
+    if let Some(Write::CreateMiro {
+        item_type: t,
+        frame,
+        fields: created,
+    }) = folded.create
+        && item_id.is_none()
+    {
+        let mut all = created;
+        all.extend(std::mem::take(&mut fields));
+        let row = rows
+            .iter()
+            .find(|r| r.operation == "create_miro")
+            .unwrap_or(&rows[0]);
+        let mut body = miro_body(&all);
+        if let Some(frame) = frame {
+            body["parent"] = json!({ "id": frame });
+        }
+        // A retry may follow a create whose answer was lost: find that item before making another.
+        let existing = if row.attempts > 1 {
+            find_created(engine, &pair.slug, board, t, &all, row.created_at).await?
+        } else {
+            None
+        };
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let item = engine.miro.create_item(board, t, &body).await?;
+                if let Some(me) = item.created_by() {
+                    engine.learn_own_user(Side::Miro, &me).await;
+                }
+                item.id
+            }
+        };
+        resolve(engine, link.map(|l| l.id).or(row.link_id), Side::Miro, &id).await?;
+        item_id = Some(id);
+    }
+    let item = item_id.ok_or_else(|| ApiError::Rejected("no Miro item to write to".into()))?;
+    if !fields.is_empty() && !matches!(folded.finish, Some(Write::DeleteMiro)) {
+        let updated = engine
+            .miro
+            .update_item(board, item_type, &item, &miro_body(&fields))
+            .await?;
+        if let Some(me) = updated.modified_by() {
+            engine.learn_own_user(Side::Miro, &me).await;
+        }
+    }
+    match folded.finish {
+        Some(Write::DeleteMiro) => engine.miro.delete_item(board, item_type, &item).await?,
+        Some(Write::TagMiro { title }) => engine.miro.tag_item(board, &item, &title).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An item of `item_type` that boardsync created on the board since `since` with these fields and
+/// that no link holds yet: the work of an attempt whose answer was lost.
+async fn find_created(
+    engine: &Engine,
+    pair: &str,
+    board: &str,
+    item_type: ItemType,
+    fields: &BTreeMap<String, Value>,
+    since: i64,
+) -> Result<Option<String>, ApiError> {
+    let own = engine.own_user(Side::Miro).await;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = engine.miro.list_items(board, cursor.as_deref()).await?;
+        for item in &page.data {
+            if item.item_type != item_type.as_str() {
+                continue;
+            }
+            let created = item
+                .created_at
+                .as_ref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(0);
+            if created + 60_000 < since {
+                continue;
+            }
+            if own.is_some() && item.created_by() != own {
+                continue;
+            }
+            let have = item.fields();
+            let same = fields
+                .iter()
+                .filter(|(path, _)| path.starts_with("data."))
+                .all(|(path, v)| have.get(path) == Some(v));
+            let unlinked = matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None));
+            if same && unlinked {
+                return Ok(Some(item.id.clone()));
+            }
+        }
+        match page.cursor {
+            Some(c) if !c.is_empty() => cursor = Some(c),
+            _ => return Ok(None),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The sync engine: the processor (inbox → link state + outbox), the dispatcher (outbox → API
+//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more) and the
+//! monday subscriptions the receivers depend on.
+//!
+//! ```text
+//! inbox ─> processor ─(plan: pure)─> links + outbox ─> dispatcher ─> Miro REST / monday GraphQL
+//!   ^                                                                     │
+//!   └──────── scan (Miro), webhooks (monday) ─── our own writes come back as echoes
+//! ```
+//!
+//! The parts share an [`Engine`]: the store, the clients, the config, and the wake-ups that let
+//! one part tell the next there is work without polling the store in a tight loop.
+
+pub mod dispatcher;
+pub mod fetch;
+pub mod plan;
+pub mod processor;
+pub mod scan;
+pub mod subscriptions;
+pub mod values;
+
+use crate::clients::miro::MiroClient;
+use crate::clients::monday::MondayClient;
+use crate::config::{Config, PairConfig};
+use crate::domain::Side;
+use crate::domain::change::Change;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use plan::{Outcome, Plan};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, broadcast};
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The store key under which boardsync keeps its own user id on `side`.
+pub fn own_user_key(side: Side) -> String {
+    format!("self:{side}")
+}
+
+/// A change the engine handled, for whoever listens (the demo's output, later the dashboard).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncEvent {
+    pub pair: String,
+    /// `miro -> monday` or `monday -> miro`.
+    pub direction: String,
+    pub item: String,
+    pub title: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// What the engine's parts share. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub metrics: Metrics,
+    pub miro: MiroClient,
+    pub monday: MondayClient,
+    pub wake_processor: Arc<Notify>,
+    pub wake_dispatcher: Arc<Notify>,
+    pub events: broadcast::Sender<SyncEvent>,
+    own_users: Arc<Mutex<HashMap<Side, String>>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, config: Arc<Config>, metrics: Metrics) -> Engine {
+        let http = crate::clients::http_client();
+        let miro = MiroClient::new(
+            http.clone(),
+            config.miro.api_url.clone(),
+            config.miro.token.expose(),
+        );
+        let monday = MondayClient::new(
+            http,
+            config.monday.api_url.clone(),
+            config.monday.token.expose(),
+            &config.monday.api_version,
+        );
+        Engine {
+            store,
+            config,
+            metrics,
+            miro,
+            monday,
+            wake_processor: Arc::default(),
+            wake_dispatcher: Arc::default(),
+            events: broadcast::channel(1024).0,
+            own_users: Arc::default(),
+        }
+    }
+
+    /// boardsync's own user id on `side`, once known (monday: asked at start; Miro: read off the
+    /// first item boardsync writes).
+    pub async fn own_user(&self, side: Side) -> Option<String> {
+        if let Some(id) = self.own_users.lock().expect("own users").get(&side) {
+            return Some(id.clone());
+        }
+        let id = self
+            .store
+            .cursor(&own_user_key(side))
+            .await
+            .ok()
+            .flatten()?;
+        self.own_users
+            .lock()
+            .expect("own users")
+            .insert(side, id.clone());
+        Some(id)
+    }
+
+    /// Records boardsync's own user id on `side`.
+    pub async fn learn_own_user(&self, side: Side, id: &str) {
+        let known = self
+            .own_users
+            .lock()
+            .expect("own users")
+            .get(&side)
+            .cloned();
+        if known.as_deref() == Some(id) {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .record_cursor(&own_user_key(side), id, now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot store boardsync's own user id");
+            return;
+        }
+        self.own_users
+            .lock()
+            .expect("own users")
+            .insert(side, id.to_owned());
+    }
+
+    /// Asks monday who boardsync is; retried by the caller's loop until it answers.
+    pub async fn learn_monday_user(&self) -> Result<(), crate::clients::ApiError> {
+        let me = self
+            .monday
+            .run::<crate::clients::monday::Me>(crate::clients::monday::me::Variables {}, None)
+            .await?;
+        if let Some(me) = me.me {
+            self.learn_own_user(Side::Monday, &me.id).await;
+        }
+        Ok(())
+    }
+
+    fn report(&self, pair: &PairConfig, change: &Change, planned: &Plan) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.events.send(SyncEvent {
+            pair: pair.name.clone(),
+            direction: format!("{} -> {}", change.side, change.side.other()),
+            item: change.item_id.clone(),
+            title: planned.title.clone(),
+            outcome: planned.outcome.as_str().into(),
+            detail: planned.detail.clone(),
+        });
+    }
+}
+
+impl Outcome {
+    /// Whether this outcome wrote something to the other side.
+    pub fn wrote(self) -> bool {
+        matches!(self, Outcome::Applied | Outcome::Conflict)
+    }
+}

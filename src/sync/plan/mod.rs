@@ -1,0 +1,633 @@
+//! The planner: what one change means for its pair, as a pure function of the change, the link
+//! state and the pair's mapping. No I/O happens here; the processor loads the link, calls
+//! [`plan`], and stores what it returns in one transaction. Every rule of the sync (direction,
+//! value maps, filters, order, echoes, conflicts, deletes, the loop breaker) lives in this file.
+
+use super::values;
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMapping, PairConfig};
+use crate::domain::Side;
+use crate::domain::change::{Change, ChangeKind};
+use crate::domain::miro::ItemType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How many of its own recent writes per field and side boardsync remembers to recognise echoes.
+const REMEMBERED_WRITES: usize = 8;
+/// The window of the loop breaker.
+const WRITE_WINDOW_MS: i64 = 60_000;
+/// The tag a Miro item gets when its monday item was archived (Miro has no archive).
+pub const ARCHIVED_TAG: &str = "archived";
+
+/// What the processor records for a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    Echo,
+    Stale,
+    Conflict,
+    Filtered,
+    Ignored,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Echo => "echo",
+            Outcome::Stale => "stale",
+            Outcome::Conflict => "conflict",
+            Outcome::Filtered => "filtered",
+            Outcome::Ignored => "ignored",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What a link remembers of one mapped field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldState {
+    /// The logical value both sides were last brought to.
+    pub value: Option<String>,
+    /// The source time of the newest change seen from each side.
+    pub miro_ts: i64,
+    pub monday_ts: i64,
+    /// The source time of the change that set `value`.
+    pub synced_ts: i64,
+    /// Logical values boardsync wrote to each side recently, oldest first: a change reporting
+    /// one of these is an echo of boardsync's own write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_miro: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_monday: Vec<String>,
+}
+
+impl FieldState {
+    fn ts(&mut self, side: Side) -> &mut i64 {
+        match side {
+            Side::Miro => &mut self.miro_ts,
+            Side::Monday => &mut self.monday_ts,
+        }
+    }
+
+    fn sent(&mut self, side: Side) -> &mut Vec<String> {
+        match side {
+            Side::Miro => &mut self.sent_miro,
+            Side::Monday => &mut self.sent_monday,
+        }
+    }
+
+    fn remember_write(&mut self, side: Side, logical: &str) {
+        let sent = self.sent(side);
+        sent.push(logical.to_owned());
+        if sent.len() > REMEMBERED_WRITES {
+            sent.remove(0);
+        }
+    }
+
+    /// Whether `logical` is a value boardsync wrote to `side`; forgets it and anything older.
+    fn take_echo(&mut self, side: Side, logical: &str) -> bool {
+        let sent = self.sent(side);
+        match sent.iter().rposition(|v| v == logical) {
+            Some(i) => {
+                sent.drain(..=i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The state a link keeps: per mapped field, and the times of recent writes (the loop breaker).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkFields {
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_writes: Vec<i64>,
+}
+
+/// A link as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkView {
+    pub miro_item_id: String,
+    pub monday_item_id: String,
+    pub miro_type: ItemType,
+    pub quarantined: bool,
+    pub fields: LinkFields,
+}
+
+/// One write to make, as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Write {
+    /// `values`: monday column id (or `name`) → logical value.
+    CreateMonday {
+        name: String,
+        group: Option<String>,
+        values: BTreeMap<String, String>,
+    },
+    UpdateMonday {
+        values: BTreeMap<String, String>,
+    },
+    ArchiveMonday,
+    DeleteMonday,
+    /// `fields`: Miro path → the value to write.
+    CreateMiro {
+        item_type: ItemType,
+        frame: Option<String>,
+        fields: BTreeMap<String, Value>,
+    },
+    UpdateMiro {
+        fields: BTreeMap<String, Value>,
+    },
+    DeleteMiro,
+    TagMiro {
+        title: String,
+    },
+}
+
+impl Write {
+    pub fn target(&self) -> Side {
+        match self {
+            Write::CreateMonday { .. }
+            | Write::UpdateMonday { .. }
+            | Write::ArchiveMonday
+            | Write::DeleteMonday => Side::Monday,
+            _ => Side::Miro,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Write::CreateMonday { .. } => "create_monday",
+            Write::UpdateMonday { .. } => "update_monday",
+            Write::ArchiveMonday => "archive_monday",
+            Write::DeleteMonday => "delete_monday",
+            Write::CreateMiro { .. } => "create_miro",
+            Write::UpdateMiro { .. } => "update_miro",
+            Write::DeleteMiro => "delete_miro",
+            Write::TagMiro { .. } => "tag_miro",
+        }
+    }
+}
+
+/// What becomes of the link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    /// Nothing beyond the field state in [`Plan::fields`].
+    Keep,
+    /// A new link; the other side's id is not known until its create is done.
+    Create { miro_type: ItemType },
+    /// The link ends (the item was deleted or archived on one side).
+    Remove,
+    /// Too many writes in a minute: no more writes until released.
+    Quarantine,
+}
+
+/// A field both sides changed since the last sync, and how it was settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub field: String,
+    pub winner: Side,
+    pub won: String,
+    pub lost: String,
+    pub miro_ts: i64,
+    pub monday_ts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+    pub fields: LinkFields,
+    pub link: LinkChange,
+    pub writes: Vec<Write>,
+    pub conflicts: Vec<Conflict>,
+    /// A human name for the item, for history and the demo's output.
+    pub title: Option<String>,
+}
+
+impl Plan {
+    fn nothing(outcome: Outcome, detail: impl Into<String>, fields: LinkFields) -> Plan {
+        Plan {
+            outcome,
+            detail: Some(detail.into()),
+            fields,
+            link: LinkChange::Keep,
+            writes: Vec::new(),
+            conflicts: Vec::new(),
+            title: None,
+        }
+    }
+}
+
+/// The context a change is planned in.
+pub struct Context<'a> {
+    pub pair: &'a PairConfig,
+    /// boardsync's own user on the change's side, when known.
+    pub own_user: Option<&'a str>,
+    pub max_writes_per_item: u32,
+    pub now: i64,
+}
+
+/// What `change` means for its pair, given the link of its item (if any).
+pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan {
+    let from = change.side;
+    let own = cx.own_user.is_some() && change.author.as_deref() == cx.own_user;
+    let ts = change.source_ts.unwrap_or(cx.now);
+    let Some(link) = link else {
+        return plan_unlinked(change, own, ts, cx);
+    };
+    let mut fields = link.fields.clone();
+    if link.quarantined {
+        return Plan::nothing(
+            Outcome::Filtered,
+            "the link is quarantined; release it to sync again",
+            fields,
+        );
+    }
+    match change.kind {
+        ChangeKind::Deleted | ChangeKind::Archived => {
+            return plan_removal(change.kind, from, fields, cx.pair.on_delete);
+        }
+        ChangeKind::Commented | ChangeKind::Moved => {
+            return Plan::nothing(Outcome::Ignored, "not synced yet", fields);
+        }
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored => {}
+    }
+    if from == Side::Miro && !in_miro_scope(change, cx.pair) {
+        return Plan::nothing(Outcome::Filtered, "outside the pair's Miro frame", fields);
+    }
+
+    let mut values_out: BTreeMap<String, String> = BTreeMap::new();
+    let mut miro_out: BTreeMap<String, Value> = BTreeMap::new();
+    let mut to_self: BTreeMap<String, String> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    let (mut echoes, mut stale, mut filtered) = (0, 0, 0);
+    for field in &cx.pair.fields {
+        let Some(logical) = logical_value(change, field, link.miro_type) else {
+            continue;
+        };
+        let Some(logical) = logical else {
+            filtered += 1;
+            continue;
+        };
+        let state = fields.fields.entry(field.name.clone()).or_default();
+        if state.take_echo(from, &logical) {
+            let t = state.ts(from);
+            *t = (*t).max(ts);
+            echoes += 1;
+            continue;
+        }
+        if ts <= *state.ts(from) {
+            stale += 1;
+            continue;
+        }
+        *state.ts(from) = ts;
+        if state.value.as_deref() == Some(logical.as_str()) {
+            continue;
+        }
+        let allowed = match from {
+            Side::Miro => field.direction.to_monday(),
+            Side::Monday => field.direction.to_miro(),
+        };
+        if !allowed {
+            filtered += 1;
+            continue;
+        }
+        if ts < state.synced_ts {
+            // The other side changed this field after this edit was made, and this edit had not
+            // reached it: both changed it since the last sync.
+            let other_value = state.value.clone().unwrap_or_default();
+            let winner = match cx.pair.conflict {
+                ConflictPolicy::Newest => from.other(),
+                ConflictPolicy::Miro => Side::Miro,
+                ConflictPolicy::Monday => Side::Monday,
+            };
+            let (miro_ts, monday_ts) = match from {
+                Side::Miro => (ts, state.synced_ts),
+                Side::Monday => (state.synced_ts, ts),
+            };
+            if winner == from {
+                conflicts.push(Conflict {
+                    field: field.name.clone(),
+                    winner,
+                    won: logical.clone(),
+                    lost: other_value,
+                    miro_ts,
+                    monday_ts,
+                });
+                // Fall through: the change is applied as usual below.
+            } else {
+                conflicts.push(Conflict {
+                    field: field.name.clone(),
+                    winner,
+                    won: other_value.clone(),
+                    lost: logical.clone(),
+                    miro_ts,
+                    monday_ts,
+                });
+                // Bring this side back to the winning value.
+                state.remember_write(from, &other_value);
+                to_self.insert(field.name.clone(), other_value);
+                continue;
+            }
+        }
+        state.value = Some(logical.clone());
+        state.synced_ts = ts;
+        state.remember_write(from.other(), &logical);
+        match from {
+            Side::Miro => {
+                values_out.insert(field.monday.clone(), logical);
+            }
+            Side::Monday => {
+                let Some(miro_path) = field.miro.path_for(link.miro_type) else {
+                    continue;
+                };
+                match values::to_miro(field, miro_path, &logical) {
+                    Some(v) => {
+                        miro_out.insert(miro_path.to_owned(), v);
+                    }
+                    None => filtered += 1,
+                }
+            }
+        }
+    }
+
+    let mut writes = Vec::new();
+    if !values_out.is_empty() {
+        writes.push(Write::UpdateMonday { values: values_out });
+    }
+    if !miro_out.is_empty() {
+        writes.push(Write::UpdateMiro { fields: miro_out });
+    }
+    if !to_self.is_empty() {
+        writes.push(match from {
+            Side::Miro => Write::UpdateMiro {
+                fields: to_self
+                    .iter()
+                    .filter_map(|(name, v)| {
+                        let field = cx.pair.fields.iter().find(|f| &f.name == name)?;
+                        let path = field.miro.path_for(link.miro_type)?;
+                        Some((path.to_owned(), values::to_miro(field, path, v)?))
+                    })
+                    .collect(),
+            },
+            Side::Monday => Write::UpdateMonday {
+                values: to_self
+                    .iter()
+                    .filter_map(|(name, v)| {
+                        let field = cx.pair.fields.iter().find(|f| &f.name == name)?;
+                        Some((field.monday.clone(), v.clone()))
+                    })
+                    .collect(),
+            },
+        });
+    }
+    let title = title_of(change, cx.pair, link.miro_type).or_else(|| {
+        fields
+            .fields
+            .get(title_field(cx.pair)?)
+            .and_then(|s| s.value.clone())
+    });
+    if !writes.is_empty() {
+        fields
+            .recent_writes
+            .retain(|t| cx.now - t < WRITE_WINDOW_MS);
+        fields.recent_writes.push(cx.now);
+        if fields.recent_writes.len() > cx.max_writes_per_item as usize {
+            return Plan {
+                outcome: Outcome::Filtered,
+                detail: Some(format!(
+                    "more than {} writes to this item within a minute: quarantined as a likely loop",
+                    cx.max_writes_per_item
+                )),
+                fields,
+                link: LinkChange::Quarantine,
+                writes: Vec::new(),
+                conflicts,
+                title,
+            };
+        }
+    }
+    let outcome = if !conflicts.is_empty() {
+        Outcome::Conflict
+    } else if !writes.is_empty() {
+        Outcome::Applied
+    } else if echoes > 0 {
+        Outcome::Echo
+    } else if stale > 0 {
+        Outcome::Stale
+    } else if filtered > 0 {
+        Outcome::Filtered
+    } else {
+        Outcome::Ignored
+    };
+    let detail = (outcome == Outcome::Ignored).then(|| "no mapped field changed".to_owned());
+    Plan {
+        outcome,
+        detail,
+        fields,
+        link: LinkChange::Keep,
+        writes,
+        conflicts,
+        title,
+    }
+}
+
+/// A change to an item boardsync has no link for: it is born (or enters the pair) and gets a twin.
+fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan {
+    let pair = cx.pair;
+    let none = LinkFields::default();
+    if own {
+        // The twin boardsync itself just created, reported before its link was recorded.
+        return Plan::nothing(Outcome::Echo, "an item boardsync created", none);
+    }
+    match change.kind {
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored => {}
+        _ => return Plan::nothing(Outcome::Ignored, "the item is not linked", none),
+    }
+    let miro_type = match change.side {
+        Side::Miro => {
+            let Some(t) = change.item_type.as_deref().and_then(ItemType::parse) else {
+                return Plan::nothing(Outcome::Filtered, "not an item type boardsync syncs", none);
+            };
+            if !pair.miro_items.contains(&t) {
+                return Plan::nothing(
+                    Outcome::Filtered,
+                    format!("the pair does not sync {}", t.as_str()),
+                    none,
+                );
+            }
+            if !in_miro_scope(change, pair) {
+                return Plan::nothing(Outcome::Filtered, "outside the pair's Miro frame", none);
+            }
+            t
+        }
+        Side::Monday => {
+            if !pair.monday_filter.groups.is_empty() {
+                let group = change.fields.get("group").and_then(Value::as_str);
+                if !group.is_some_and(|g| pair.monday_filter.groups.iter().any(|x| x == g)) {
+                    return Plan::nothing(
+                        Outcome::Filtered,
+                        "outside the pair's monday groups",
+                        none,
+                    );
+                }
+            }
+            pair.miro_new_item
+        }
+    };
+    if change.incomplete {
+        return Plan::nothing(
+            Outcome::Ignored,
+            "the change does not carry the item's fields",
+            none,
+        );
+    }
+    let mut fields = LinkFields::default();
+    let mut monday_values = BTreeMap::new();
+    let mut miro_fields = BTreeMap::new();
+    for field in &pair.fields {
+        let Some(Some(logical)) = logical_value(change, field, miro_type) else {
+            continue;
+        };
+        let allowed = match change.side {
+            Side::Miro => field.direction.to_monday(),
+            Side::Monday => field.direction.to_miro(),
+        };
+        let state = fields.fields.entry(field.name.clone()).or_default();
+        *state.ts(change.side) = ts;
+        if !allowed {
+            continue;
+        }
+        state.value = Some(logical.clone());
+        state.synced_ts = ts;
+        state.remember_write(change.side.other(), &logical);
+        match change.side {
+            Side::Miro => {
+                monday_values.insert(field.monday.clone(), logical);
+            }
+            Side::Monday => {
+                if let Some(path) = field.miro.path_for(miro_type)
+                    && let Some(v) = values::to_miro(field, path, &logical)
+                {
+                    miro_fields.insert(path.to_owned(), v);
+                }
+            }
+        }
+    }
+    let title = title_of(change, pair, miro_type);
+    let write = match change.side {
+        Side::Miro => {
+            let name = monday_values
+                .remove("name")
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| title.clone().filter(|t| !t.trim().is_empty()))
+                .unwrap_or_else(|| format!("Miro {}", miro_type.as_str().replace('_', " ")));
+            Write::CreateMonday {
+                name: name.chars().take(255).collect(),
+                group: pair.monday_group.clone(),
+                values: monday_values,
+            }
+        }
+        Side::Monday => Write::CreateMiro {
+            item_type: miro_type,
+            frame: pair.miro_frame.clone(),
+            fields: miro_fields,
+        },
+    };
+    fields.recent_writes.push(cx.now);
+    Plan {
+        outcome: Outcome::Applied,
+        detail: Some("created on the other side".into()),
+        fields,
+        link: LinkChange::Create { miro_type },
+        writes: vec![write],
+        conflicts: Vec::new(),
+        title,
+    }
+}
+
+fn plan_removal(kind: ChangeKind, from: Side, fields: LinkFields, policy: DeletePolicy) -> Plan {
+    let writes = match (policy, from) {
+        (DeletePolicy::Ignore, _) => vec![],
+        (DeletePolicy::Delete, Side::Miro) => vec![Write::DeleteMonday],
+        (DeletePolicy::Delete, Side::Monday) => vec![Write::DeleteMiro],
+        (DeletePolicy::Archive, Side::Miro) => vec![Write::ArchiveMonday],
+        (DeletePolicy::Archive, Side::Monday) => vec![Write::TagMiro {
+            title: ARCHIVED_TAG.into(),
+        }],
+    };
+    Plan {
+        outcome: Outcome::Applied,
+        detail: Some(format!(
+            "{} on {from}; on_delete = {}: {}",
+            kind.as_str(),
+            policy.as_str(),
+            if writes.is_empty() {
+                "unlinked"
+            } else {
+                "unlinked, and the twin follows"
+            }
+        )),
+        fields,
+        link: LinkChange::Remove,
+        writes,
+        conflicts: Vec::new(),
+        title: None,
+    }
+}
+
+/// The field's logical value on the change's side (`Some(None)` when the value map has no entry
+/// for it), or `None` when the change does not carry the field.
+fn logical_value(
+    change: &Change,
+    field: &FieldMapping,
+    miro_type: ItemType,
+) -> Option<Option<String>> {
+    match change.side {
+        Side::Miro => {
+            let path = field.miro.path_for(miro_type)?;
+            Some(values::from_miro(field, path, change.fields.get(path)?))
+        }
+        Side::Monday => Some(values::from_monday(change.fields.get(&field.monday)?)),
+    }
+}
+
+fn in_miro_scope(change: &Change, pair: &PairConfig) -> bool {
+    match &pair.miro_filter.frame {
+        None => true,
+        Some(frame) => match change.fields.get("parent") {
+            Some(Value::String(p)) => p == frame,
+            // A change that does not say where the item is (a partial update) keeps its scope.
+            None => change.kind != ChangeKind::Created,
+            Some(_) => false,
+        },
+    }
+}
+
+/// The name of the field that maps to the monday item name, if any.
+fn title_field(pair: &PairConfig) -> Option<&str> {
+    pair.fields
+        .iter()
+        .find(|f| f.monday == "name")
+        .map(|f| f.name.as_str())
+}
+
+fn title_of(change: &Change, pair: &PairConfig, miro_type: ItemType) -> Option<String> {
+    match change.side {
+        Side::Monday => change.fields.get("name").and_then(values::from_monday),
+        Side::Miro => {
+            let field = pair.fields.iter().find(|f| f.monday == "name")?;
+            let path = field.miro.path_for(miro_type)?;
+            values::from_miro(field, path, change.fields.get(path)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! The processor: takes inbox entries in arrival order, loads each one's link, asks the planner,
+//! and stores the outcome, the link state and the outbox rows in one transaction. It never calls
+//! an API to write; only to read an item whose change did not carry its fields.
+
+use super::Engine;
+use super::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
+use crate::config::PairConfig;
+use crate::domain::Side;
+use crate::domain::change::Change;
+use crate::domain::miro::ItemType;
+use crate::store::{
+    HistoryEntry, InboxEntry, ItemLink, LinkState, LinkWrite, NewConflict, NewOutboxEntry,
+    ProcessedChange, StoreError,
+};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Entries taken from the inbox at a time.
+const BATCH: i64 = 200;
+/// How long the processor sleeps when the inbox is empty and nobody wakes it.
+const IDLE: Duration = Duration::from_millis(200);
+/// The prefix of a link's other-side id while the create that makes it is in flight.
+pub const PENDING_ID: &str = "pending:";
+
+/// Runs until `shutdown`.
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    loop {
+        let handled = match engine.store.pending_inbox(BATCH).await {
+            Ok(entries) => {
+                let n = entries.len();
+                for entry in entries {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    if let Err(e) = process(&engine, &entry).await {
+                        tracing::warn!(entry = entry.id, error = %e, "cannot record a processed change; will try again");
+                        break;
+                    }
+                }
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the inbox");
+                0
+            }
+        };
+        if handled == 0 {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = engine.wake_processor.notified() => {}
+                _ = tokio::time::sleep(IDLE) => {}
+            }
+        }
+    }
+}
+
+/// Plans and records one entry.
+pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<(), StoreError> {
+    let now = super::now_ms();
+    let (pair, mut change) = match locate(engine, entry) {
+        Ok(found) => found,
+        Err((outcome, why)) => return finish(engine, entry, None, outcome, why, now).await,
+    };
+    if change.incomplete
+        && let Err(e) = super::fetch::complete(engine, pair, &mut change).await
+    {
+        tracing::info!(entry = entry.id, error = %e, "cannot read the item the change is about; will try again");
+        return Ok(());
+    }
+    let link = match change.side {
+        Side::Miro => {
+            engine
+                .store
+                .link_by_miro(&pair.slug, &change.item_id)
+                .await?
+        }
+        Side::Monday => {
+            engine
+                .store
+                .link_by_monday(&pair.slug, &change.item_id)
+                .await?
+        }
+    };
+    let view = link.as_ref().map(view_of);
+    let own = engine.own_user(change.side).await;
+    let cx = Context {
+        pair,
+        own_user: own.as_deref(),
+        max_writes_per_item: engine.config.sync.max_writes_per_item,
+        now,
+    };
+    let planned = plan::plan(&change, view.as_ref(), &cx);
+    record(engine, entry, pair, &change, link.as_ref(), planned, now).await
+}
+
+/// The pair and the change of an entry, or the outcome of an entry that has neither.
+fn locate<'a>(
+    engine: &'a Engine,
+    entry: &InboxEntry,
+) -> Result<(&'a PairConfig, Change), (Outcome, String)> {
+    let change: Change = serde_json::from_str(&entry.change).map_err(|e| {
+        (
+            Outcome::Failed,
+            format!("the stored change does not parse: {e}"),
+        )
+    })?;
+    let pair = match &entry.pair {
+        Some(slug) => engine.config.pair(slug),
+        None => engine.config.pairs.iter().find(|p| match change.side {
+            Side::Miro => p.miro_board.as_str() == change.board,
+            Side::Monday => p.monday_board.as_str() == change.board,
+        }),
+    }
+    .ok_or((Outcome::Ignored, "no pair has this board".to_owned()))?;
+    Ok((pair, change))
+}
+
+async fn finish(
+    engine: &Engine,
+    entry: &InboxEntry,
+    pair: Option<&PairConfig>,
+    outcome: Outcome,
+    why: String,
+    now: i64,
+) -> Result<(), StoreError> {
+    let pair_name = pair.map(|p| p.slug.clone()).unwrap_or_default();
+    engine
+        .store
+        .record_processed(&ProcessedChange {
+            entry_id: entry.id,
+            outcome: outcome.as_str().into(),
+            error: (outcome == Outcome::Failed).then(|| why.clone()),
+            now,
+            link: LinkWrite::None,
+            outbox: Vec::new(),
+            history: HistoryEntry {
+                at: now,
+                pair: pair_name,
+                origin: entry.source.clone(),
+                item: entry.item_id.clone().unwrap_or_default(),
+                title: None,
+                outcome: outcome.as_str().into(),
+                detail: Some(why),
+            },
+            conflicts: Vec::new(),
+        })
+        .await?;
+    engine.metrics.change(
+        pair.map_or("", |p| &p.name),
+        &entry.source,
+        outcome.as_str(),
+    );
+    Ok(())
+}
+
+fn view_of(link: &ItemLink) -> LinkView {
+    LinkView {
+        miro_item_id: link.miro_item_id.clone(),
+        monday_item_id: link.monday_item_id.clone(),
+        miro_type: ItemType::parse(&link.miro_type).unwrap_or(ItemType::StickyNote),
+        quarantined: link.state == LinkState::Quarantined,
+        fields: serde_json::from_value::<LinkFields>(link.fields.clone()).unwrap_or_default(),
+    }
+}
+
+async fn record(
+    engine: &Engine,
+    entry: &InboxEntry,
+    pair: &PairConfig,
+    change: &Change,
+    link: Option<&ItemLink>,
+    planned: Plan,
+    now: i64,
+) -> Result<(), StoreError> {
+    let fields = serde_json::to_value(&planned.fields).expect("link state serialises");
+    let link_write = match (&planned.link, link) {
+        (LinkChange::Keep, Some(l)) => LinkWrite::Update {
+            id: l.id,
+            state: l.state,
+            fields,
+        },
+        (LinkChange::Keep, None) => LinkWrite::None,
+        (LinkChange::Quarantine, Some(l)) => LinkWrite::Update {
+            id: l.id,
+            state: LinkState::Quarantined,
+            fields,
+        },
+        (LinkChange::Remove, Some(l)) => LinkWrite::Remove { id: l.id },
+        (LinkChange::Create { miro_type }, _) => {
+            let pending = format!("{PENDING_ID}{}", entry.id);
+            let (miro_item_id, monday_item_id) = match change.side {
+                Side::Miro => (change.item_id.clone(), pending),
+                Side::Monday => (pending, change.item_id.clone()),
+            };
+            LinkWrite::Create {
+                pair: pair.slug.clone(),
+                miro_item_id,
+                monday_item_id,
+                miro_type: miro_type.as_str().into(),
+                fields,
+            }
+        }
+        (_, None) => LinkWrite::None,
+    };
+    let outbox = planned
+        .writes
+        .iter()
+        .enumerate()
+        .map(|(i, write)| {
+            let target = write.target();
+            let target_item = link.and_then(|l| {
+                let id = match target {
+                    Side::Miro => &l.miro_item_id,
+                    Side::Monday => &l.monday_item_id,
+                };
+                (!id.starts_with(PENDING_ID)).then(|| id.clone())
+            });
+            NewOutboxEntry {
+                pair: pair.slug.clone(),
+                target: target.as_str().into(),
+                target_item,
+                link_id: link.map(|l| l.id),
+                operation: write.name().into(),
+                payload: serde_json::to_string(write).expect("a write serialises"),
+                idempotency_key: format!("inbox:{}:{i}", entry.id),
+                due_at: now,
+                created_at: change.source_ts.unwrap_or(now),
+            }
+        })
+        .collect::<Vec<_>>();
+    let conflicts = planned
+        .conflicts
+        .iter()
+        .map(|c| NewConflict {
+            item: change.item_id.clone(),
+            field: c.field.clone(),
+            winner: c.winner.as_str().into(),
+            won: c.won.clone(),
+            lost: c.lost.clone(),
+            miro_ts: c.miro_ts,
+            monday_ts: c.monday_ts,
+        })
+        .collect();
+    let outcome = planned.outcome.as_str();
+    let wrote = !outbox.is_empty();
+    engine
+        .store
+        .record_processed(&ProcessedChange {
+            entry_id: entry.id,
+            outcome: outcome.into(),
+            error: None,
+            now,
+            link: link_write,
+            outbox,
+            history: HistoryEntry {
+                at: now,
+                pair: pair.slug.clone(),
+                origin: change.side.as_str().into(),
+                item: change.item_id.clone(),
+                title: planned.title.clone(),
+                outcome: outcome.into(),
+                detail: planned.detail.clone(),
+            },
+            conflicts,
+        })
+        .await?;
+    engine
+        .metrics
+        .change(&pair.name, change.side.as_str(), outcome);
+    if wrote {
+        engine.wake_dispatcher.notify_one();
+    }
+    if planned.outcome != Outcome::Echo {
+        engine.report(pair, change, &planned);
+    }
+    tracing::debug!(pair = %pair.name, side = %change.side, item = %change.item_id, outcome, "processed");
+    Ok(())
+}

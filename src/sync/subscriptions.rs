@@ -1,0 +1,244 @@
+//! The monday webhooks the mapping needs: one per board and event, pointing at this daemon's
+//! receiver. boardsync records the id of each webhook it makes (monday's `webhooks` query does
+//! not say where a webhook points), so `sync` is idempotent and `prune` deletes only its own.
+
+use super::{Engine, now_ms};
+use crate::clients::ApiError;
+use crate::clients::monday::{
+    CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, webhooks,
+};
+use std::collections::{BTreeMap, HashSet};
+
+/// The events whose webhooks carry what the processor needs.
+pub const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
+    create_webhook::WebhookEventType::create_item,
+    create_webhook::WebhookEventType::change_column_value,
+    create_webhook::WebhookEventType::change_name,
+    create_webhook::WebhookEventType::item_deleted,
+    create_webhook::WebhookEventType::item_archived,
+];
+
+const KEY_PREFIX: &str = "webhook:monday:";
+
+fn event_name(e: &create_webhook::WebhookEventType) -> String {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn key(board: &str, event: &str) -> String {
+    format!("{KEY_PREFIX}{board}:{event}")
+}
+
+/// One line of `subscriptions list` / the result of `sync` and `prune`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub board: String,
+    pub event: String,
+    pub id: String,
+    /// `kept`, `created`, `deleted`, `missing` (recorded but gone on monday), `foreign` (on the
+    /// board, not made by boardsync).
+    pub status: &'static str,
+}
+
+/// The URL monday delivers to.
+pub fn receiver_url(engine: &Engine) -> Result<String, ApiError> {
+    let base = engine.config.daemon.public_url.as_ref().ok_or_else(|| {
+        ApiError::Rejected(
+            "[daemon] public_url is not set, so monday cannot reach boardsync's receiver".into(),
+        )
+    })?;
+    let base = base.as_str().trim_end_matches('/');
+    Ok(match &engine.config.monday.webhook_secret {
+        Some(secret) => format!("{base}/webhooks/monday/{}", secret.expose()),
+        None => format!("{base}/webhooks/monday"),
+    })
+}
+
+/// Makes every webhook the mapping needs that is not there yet.
+pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+    let url = receiver_url(engine)?;
+    let mut out = Vec::new();
+    let boards: Vec<String> = engine
+        .config
+        .pairs
+        .iter()
+        .map(|p| p.monday_board.as_str().to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for board in boards {
+        let live = live_ids(engine, &board).await?;
+        for event in &MONDAY_EVENTS {
+            let name = event_name(event);
+            let recorded = engine
+                .store
+                .cursor(&key(&board, &name))
+                .await
+                .map_err(store_error)?;
+            if let Some(id) = recorded.filter(|id| live.contains(id)) {
+                out.push(Subscription {
+                    board: board.clone(),
+                    event: name,
+                    id,
+                    status: "kept",
+                });
+                continue;
+            }
+            let made = engine
+                .monday
+                .run::<CreateWebhook>(
+                    create_webhook::Variables {
+                        board: board.clone(),
+                        url: url.clone(),
+                        event: event.clone(),
+                    },
+                    None,
+                )
+                .await?;
+            let id = made
+                .create_webhook
+                .map(|w| w.id)
+                .ok_or_else(|| ApiError::Rejected("monday made no webhook".into()))?;
+            engine
+                .store
+                .record_cursor(&key(&board, &name), &id, now_ms())
+                .await
+                .map_err(store_error)?;
+            out.push(Subscription {
+                board: board.clone(),
+                event: name,
+                id,
+                status: "created",
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the webhooks boardsync made that the mapping no longer needs.
+pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+    let needed: HashSet<String> = engine
+        .config
+        .pairs
+        .iter()
+        .flat_map(|p| {
+            MONDAY_EVENTS
+                .iter()
+                .map(|e| key(p.monday_board.as_str(), &event_name(e)))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, id) in engine
+        .store
+        .cursors_with_prefix(KEY_PREFIX)
+        .await
+        .map_err(store_error)?
+    {
+        if needed.contains(&name) {
+            continue;
+        }
+        match engine
+            .monday
+            .run::<DeleteWebhook>(delete_webhook::Variables { id: id.clone() }, None)
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        engine
+            .store
+            .forget_cursor(&name)
+            .await
+            .map_err(store_error)?;
+        let (board, event) = split_key(&name);
+        out.push(Subscription {
+            board,
+            event,
+            id,
+            status: "deleted",
+        });
+    }
+    Ok(out)
+}
+
+/// Every webhook on the mapped boards, and whether boardsync made it.
+pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+    let ours: BTreeMap<String, String> = engine
+        .store
+        .cursors_with_prefix(KEY_PREFIX)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(name, id)| (id, name))
+        .collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for pair in &engine.config.pairs {
+        for hook in board_webhooks(engine, pair.monday_board.as_str()).await? {
+            seen.insert(hook.id.clone());
+            out.push(Subscription {
+                board: hook.board_id,
+                event: serde_json::to_value(&hook.event)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                status: if ours.contains_key(&hook.id) {
+                    "kept"
+                } else {
+                    "foreign"
+                },
+                id: hook.id,
+            });
+        }
+    }
+    for (id, name) in ours {
+        if !seen.contains(&id) {
+            let (board, event) = split_key(&name);
+            out.push(Subscription {
+                board,
+                event,
+                id,
+                status: "missing",
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn board_webhooks(
+    engine: &Engine,
+    board: &str,
+) -> Result<Vec<webhooks::WebhooksWebhooks>, ApiError> {
+    let data = engine
+        .monday
+        .run::<Webhooks>(
+            webhooks::Variables {
+                board: board.to_owned(),
+            },
+            None,
+        )
+        .await?;
+    Ok(data.webhooks.into_iter().flatten().flatten().collect())
+}
+
+async fn live_ids(engine: &Engine, board: &str) -> Result<HashSet<String>, ApiError> {
+    Ok(board_webhooks(engine, board)
+        .await?
+        .into_iter()
+        .map(|w| w.id)
+        .collect())
+}
+
+fn split_key(name: &str) -> (String, String) {
+    let rest = name.trim_start_matches(KEY_PREFIX);
+    match rest.split_once(':') {
+        Some((b, e)) => (b.to_owned(), e.to_owned()),
+        None => (rest.to_owned(), String::new()),
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    ApiError::Transient(format!("the store: {e}"))
+}
