@@ -247,6 +247,7 @@ fn start_engine(
 
 fn router(state: AppState, config: &Config) -> Router {
     Router::new()
+        .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -263,6 +264,28 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
+}
+
+/// The front page. The dashboard will live here; until then it says where the status is.
+async fn home(State(state): State<AppState>) -> axum::response::Html<String> {
+    let pairs: String = state
+        .config
+        .pairs
+        .iter()
+        .map(|p| {
+            format!(
+                "<li>{} (Miro {} ↔ monday {})</li>",
+                html_escape::encode_text(&p.name),
+                html_escape::encode_text(p.miro_board.as_str()),
+                html_escape::encode_text(p.monday_board.as_str())
+            )
+        })
+        .collect();
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>boardsync</title></head>\
+         <body><h1>boardsync</h1><p>Pairs:</p><ul>{pairs}</ul>\
+         <p><a href=\"/api/status\">/api/status</a> (JSON) · <a href=\"/metrics\">/metrics</a></p></body></html>"
+    ))
 }
 
 /// 200 while the process runs.

@@ -68,6 +68,65 @@ enum Command {
     /// api_url values to paste into a mappings file; mappings/sandbox.toml is ready-made for the
     /// default addresses. See docs/sandbox.md for its control API and what it does not imitate.
     Sandbox(SandboxArgs),
+    /// See boardsync work in one command: no credentials, no servers.
+    ///
+    /// Starts the sandbox in-process with a Miro board and a monday board, runs the daemon
+    /// against them on an SQLite file in a temp dir (DATABASE_URL is not used), and plays a small
+    /// team editing both boards. Prints the dashboard URL, then one line per synced change.
+    Demo {
+        /// Where the daemon listens; a free port is taken when this one is busy.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Stop after this long (e.g. 30s); without it, run until Ctrl-C.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// The simulated team's random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Show, make or remove the monday webhooks the mappings file needs.
+    ///
+    /// `sync` makes the missing ones (one per board and event, pointing at [daemon] public_url),
+    /// `prune` deletes those boardsync made that the file no longer needs, `list` shows every
+    /// webhook on the mapped boards and whether boardsync made it. Running `sync` twice changes
+    /// nothing the second time.
+    Subscriptions {
+        #[arg(value_enum)]
+        action: SubscriptionAction,
+    },
+    /// Requeue dead writes (outbox rows that failed for good) so the daemon tries them again.
+    Replay {
+        /// Only this pair's rows (its name or slug).
+        #[arg(long)]
+        pair: Option<String>,
+        /// Only rows that died at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+    /// Manage links between Miro items and monday items.
+    Links {
+        #[command(subcommand)]
+        action: LinksAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SubscriptionAction {
+    List,
+    Sync,
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+enum LinksAction {
+    /// Let a quarantined link (one the loop breaker stopped) sync again.
+    Release {
+        /// The pair's name or slug.
+        #[arg(long)]
+        pair: String,
+        /// The Miro or monday item id of the link.
+        item_id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +169,29 @@ pub fn main() -> ExitCode {
             None => missing_config("run"),
         },
         Command::Sandbox(args) => sandbox(args),
+        Command::Demo {
+            listen,
+            duration,
+            seed,
+        } => demo(crate::demo::DemoOptions {
+            listen,
+            duration,
+            seed,
+        }),
+        Command::Subscriptions { action } => match cli.config {
+            Some(path) => with_engine(&path, |engine| subscriptions(engine, action)),
+            None => missing_config("subscriptions"),
+        },
+        Command::Replay { pair, since } => match cli.config {
+            Some(path) => with_engine(&path, |engine| replay(engine, pair, since)),
+            None => missing_config("replay"),
+        },
+        Command::Links {
+            action: LinksAction::Release { pair, item_id },
+        } => match cli.config {
+            Some(path) => with_engine(&path, |engine| release(engine, pair, item_id)),
+            None => missing_config("links release"),
+        },
     }
 }
 
@@ -218,6 +300,134 @@ fn sandbox(args: SandboxArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(&anyhow::Error::new(e).context("cannot start the async runtime")))
+}
+
+fn demo(options: crate::demo::DemoOptions) -> ExitCode {
+    crate::telemetry::init_with_default("warn");
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        cancel_on_signal(shutdown.clone());
+        crate::demo::run(options, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs `action` with an engine on the file's store and APIs: for the commands that act on what
+/// a running daemon does through the shared store.
+fn with_engine<F, Fut>(path: &Path, action: F) -> ExitCode
+where
+    F: FnOnce(crate::sync::Engine) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    crate::telemetry::init();
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let store = crate::store::Store::open(config.daemon.database_url.expose()).await?;
+        let engine = crate::sync::Engine::new(
+            store.clone(),
+            std::sync::Arc::new(config),
+            crate::metrics::Metrics::default(),
+        );
+        let result = action(engine).await;
+        store.close().await;
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn subscriptions(
+    engine: crate::sync::Engine,
+    action: SubscriptionAction,
+) -> anyhow::Result<()> {
+    use crate::sync::subscriptions as subs;
+    let list = match action {
+        SubscriptionAction::List => subs::list(&engine).await?,
+        SubscriptionAction::Sync => subs::sync(&engine).await?,
+        SubscriptionAction::Prune => subs::prune(&engine).await?,
+    };
+    if list.is_empty() {
+        println!("no monday webhooks");
+    }
+    for s in list {
+        println!(
+            "monday board {:<14} {:<22} webhook {:<10} {}",
+            s.board, s.event, s.id, s.status
+        );
+    }
+    Ok(())
+}
+
+async fn replay(
+    engine: crate::sync::Engine,
+    pair: Option<String>,
+    since: Option<String>,
+) -> anyhow::Result<()> {
+    let slug = match &pair {
+        Some(name) => Some(
+            engine
+                .config
+                .pair(name)
+                .map(|p| p.slug.clone())
+                .ok_or_else(|| anyhow::anyhow!("no pair named `{name}` in the mappings file"))?,
+        ),
+        None => None,
+    };
+    let since = match since {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map_err(|e| anyhow::anyhow!("--since `{t}` is not an RFC 3339 time: {e}"))?
+                .timestamp_millis(),
+        ),
+        None => None,
+    };
+    let n = engine
+        .store
+        .requeue_dead(slug.as_deref(), since, crate::sync::now_ms())
+        .await?;
+    println!("requeued {n} dead write{}", if n == 1 { "" } else { "s" });
+    Ok(())
+}
+
+async fn release(engine: crate::sync::Engine, pair: String, item_id: String) -> anyhow::Result<()> {
+    let slug = engine
+        .config
+        .pair(&pair)
+        .map(|p| p.slug.clone())
+        .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
+    if engine
+        .store
+        .release_link(&slug, &item_id, crate::sync::now_ms())
+        .await?
+    {
+        println!("released the link of {item_id}; it syncs again");
+        Ok(())
+    } else {
+        anyhow::bail!("no quarantined link of item {item_id} in pair `{pair}`")
     }
 }
 

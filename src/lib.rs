@@ -29,6 +29,7 @@ pub mod app;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod ingress;
 pub mod metrics;

@@ -1,11 +1,17 @@
 //! Logging: human-readable lines by default, JSON with `BOARDSYNC_LOG_FORMAT=json`, filtered by
-//! `RUST_LOG` (default `info`). Logs go to standard error, so command output stays clean.
+//! `RUST_LOG` (default `info`; `warn` for commands whose output is the point, such as the demo).
+//! Logs go to standard error, so command output stays clean.
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// Like [`init`], with `level` when `RUST_LOG` is not set.
+pub fn init_with_default(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

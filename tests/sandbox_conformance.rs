@@ -565,3 +565,20 @@ async fn miro_webhook_bodies_have_the_keys_and_types_of_both_documented_shapes()
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     sandbox.stop().await;
 }
+
+/// The schema the monday client is compiled against (`schema/monday.graphql`) claims nothing the
+/// published schema does not have, so every query boardsync sends is one monday can answer.
+#[test]
+fn the_monday_clients_schema_is_a_subset_of_the_published_one() {
+    let Some(refs) = reference_dir() else { return };
+    let published =
+        std::fs::read_to_string(refs.join("monday/monday-schema-2026-10.graphql")).unwrap();
+    let ours = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/monday.graphql"),
+    )
+    .unwrap();
+    let ours = sdl::from_sdl(&ours);
+    assert!(ours.contains_key("Item") && ours.contains_key("Mutation"));
+    let differences = sdl::differences(&ours, &sdl::from_sdl(&published));
+    assert!(differences.is_empty(), "{differences:#?}");
+}

@@ -13,11 +13,11 @@ macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                                            schema_path = "schema/monday.graphql",
-                                            query_path = $file,
-                                            response_derives = "Debug, Clone",
-                                            variables_derives = "Debug, Clone"
-                                        )]
+                                                            schema_path = "schema/monday.graphql",
+                                                            query_path = $file,
+                                                            response_derives = "Debug, Clone",
+                                                            variables_derives = "Debug, Clone"
+                                                        )]
         pub struct $name;
     };
 }

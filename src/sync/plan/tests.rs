@@ -1,1 +1,430 @@
+//! One test per rule of the planner, both directions where the rule has two.
 
+use super::*;
+use crate::config::Config;
+use crate::domain::change::Via;
+use serde_json::json;
+use std::path::Path;
+
+fn pair_with(extra: &str, fields: &str) -> PairConfig {
+    let text = format!(
+        r#"
+[miro]
+token = "t"
+[monday]
+token = "t"
+[[pair]]
+name = "P"
+miro_board = "uXjVAAAAAAA="
+monday_board = 1
+monday_group = "topics"
+{extra}
+  [pair.fields]
+  {fields}
+"#
+    );
+    Config::parse(Path::new("t.toml"), &text, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pairs
+        .remove(0)
+}
+
+const FIELDS: &str = r#"title  = { miro = "data.content", monday = "name" }
+  status = { miro = "style.fillColor", monday = "status", values = { light_green = "Done", red = "Stuck" } }"#;
+
+fn pair() -> PairConfig {
+    pair_with("", FIELDS)
+}
+
+fn change(side: Side, kind: ChangeKind, ts: i64, fields: Value) -> Change {
+    Change {
+        side,
+        via: Via::Webhook,
+        board: "b".into(),
+        item_id: match side {
+            Side::Miro => "3458764500000000001".into(),
+            Side::Monday => "200".into(),
+        },
+        item_type: (side == Side::Miro).then(|| "sticky_note".into()),
+        kind,
+        fields: serde_json::from_value(fields).unwrap(),
+        column_types: Default::default(),
+        author: Some("someone".into()),
+        source_ts: Some(ts),
+        incomplete: false,
+    }
+}
+
+fn link(fields: LinkFields) -> LinkView {
+    LinkView {
+        miro_item_id: "3458764500000000001".into(),
+        monday_item_id: "200".into(),
+        miro_type: ItemType::StickyNote,
+        quarantined: false,
+        fields,
+    }
+}
+
+fn cx(pair: &PairConfig) -> Context<'_> {
+    Context {
+        pair,
+        own_user: Some("boardsync-user"),
+        max_writes_per_item: 30,
+        now: 1_000_000,
+    }
+}
+
+fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A link whose title and status were synced at time 100.
+fn synced() -> LinkView {
+    let mut fields = LinkFields::default();
+    for (name, value) in [("title", "Plan"), ("status", "Stuck")] {
+        fields.fields.insert(
+            name.into(),
+            FieldState {
+                value: Some(value.into()),
+                miro_ts: 100,
+                monday_ts: 100,
+                synced_ts: 100,
+                ..FieldState::default()
+            },
+        );
+    }
+    link(fields)
+}
+
+#[test]
+fn a_miro_title_edit_renames_the_monday_item_as_plain_text() {
+    let p = pair();
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        200,
+        json!({"data.content": "<p>Plan &amp; ship</p>"}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMonday {
+            values: values(&[("name", "Plan & ship")])
+        }]
+    );
+    assert_eq!(
+        out.fields.fields["title"].value.as_deref(),
+        Some("Plan & ship")
+    );
+}
+
+#[test]
+fn a_monday_status_change_recolours_the_sticky_note_through_the_value_map() {
+    let p = pair();
+    let c = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        200,
+        json!({"status": {"label": {"index": 1, "text": "Done"}}}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMiro {
+            fields: [("style.fillColor".to_owned(), json!("light_green"))].into()
+        }]
+    );
+}
+
+#[test]
+fn a_value_the_map_does_not_name_is_filtered() {
+    let p = pair();
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        200,
+        json!({"style.fillColor": "blue"}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Filtered);
+    assert!(out.writes.is_empty());
+}
+
+#[test]
+fn a_one_way_field_does_not_flow_back() {
+    let p = pair_with(
+        "",
+        r#"title = { miro = "data.content", monday = "name", direction = "miro_to_monday" }"#,
+    );
+    let c = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        200,
+        json!({"name": "Renamed on monday"}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Filtered);
+    assert!(out.writes.is_empty());
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        300,
+        json!({"data.content": "<p>From Miro</p>"}),
+    );
+    assert_eq!(plan(&c, Some(&synced()), &cx(&p)).outcome, Outcome::Applied);
+}
+
+#[test]
+fn a_sticky_note_born_on_miro_is_created_in_the_pairs_group_and_linked() {
+    let p = pair();
+    let c = change(
+        Side::Miro,
+        ChangeKind::Created,
+        200,
+        json!({"data.content": "<p>New idea</p>", "style.fillColor": "red"}),
+    );
+    let out = plan(&c, None, &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.link,
+        LinkChange::Create {
+            miro_type: ItemType::StickyNote
+        }
+    );
+    assert_eq!(
+        out.writes,
+        vec![Write::CreateMonday {
+            name: "New idea".into(),
+            group: Some("topics".into()),
+            values: values(&[("status", "Stuck")]),
+        }]
+    );
+    // The twin's own creation will come back as a change: it is remembered as boardsync's write.
+    assert_eq!(
+        out.fields.fields["title"].sent_monday,
+        vec!["New idea".to_owned()]
+    );
+}
+
+#[test]
+fn an_item_born_on_monday_becomes_a_sticky_note_in_the_pairs_frame() {
+    let p = pair_with(r#"miro_frame = "3458764500000000999""#, FIELDS);
+    let c = change(
+        Side::Monday,
+        ChangeKind::Created,
+        200,
+        json!({"name": "From monday", "group": "topics", "status": {"label": {"text": "Done"}}}),
+    );
+    let out = plan(&c, None, &cx(&p));
+    assert_eq!(
+        out.writes,
+        vec![Write::CreateMiro {
+            item_type: ItemType::StickyNote,
+            frame: Some("3458764500000000999".into()),
+            fields: [
+                ("data.content".to_owned(), json!("<p>From monday</p>")),
+                ("style.fillColor".to_owned(), json!("light_green")),
+            ]
+            .into(),
+        }]
+    );
+}
+
+#[test]
+fn items_outside_the_pairs_frame_or_groups_are_filtered() {
+    let p = pair_with(
+        "miro_filter = { frame = \"3458764500000000999\" }\nmonday_filter = { groups = [\"topics\"] }",
+        FIELDS,
+    );
+    let elsewhere = change(
+        Side::Miro,
+        ChangeKind::Created,
+        200,
+        json!({"data.content": "<p>x</p>", "parent": "3458764500000000111"}),
+    );
+    assert_eq!(plan(&elsewhere, None, &cx(&p)).outcome, Outcome::Filtered);
+    let later = change(
+        Side::Monday,
+        ChangeKind::Created,
+        200,
+        json!({"name": "x", "group": "later"}),
+    );
+    assert_eq!(plan(&later, None, &cx(&p)).outcome, Outcome::Filtered);
+    let inside = change(
+        Side::Monday,
+        ChangeKind::Created,
+        200,
+        json!({"name": "x", "group": "topics"}),
+    );
+    assert_eq!(plan(&inside, None, &cx(&p)).outcome, Outcome::Applied);
+}
+
+#[test]
+fn deletes_follow_on_delete_and_miro_archives_by_tag() {
+    for (policy, from, expected) in [
+        ("archive", Side::Miro, vec![Write::ArchiveMonday]),
+        (
+            "archive",
+            Side::Monday,
+            vec![Write::TagMiro {
+                title: ARCHIVED_TAG.into(),
+            }],
+        ),
+        ("delete", Side::Miro, vec![Write::DeleteMonday]),
+        ("delete", Side::Monday, vec![Write::DeleteMiro]),
+        ("ignore", Side::Miro, vec![]),
+    ] {
+        let p = pair_with(&format!("on_delete = \"{policy}\""), FIELDS);
+        let c = change(from, ChangeKind::Deleted, 200, json!({}));
+        let out = plan(&c, Some(&synced()), &cx(&p));
+        assert_eq!(out.writes, expected, "{policy} from {from}");
+        assert_eq!(out.link, LinkChange::Remove, "{policy} from {from}");
+    }
+}
+
+#[test]
+fn boardsyncs_own_write_coming_back_is_an_echo() {
+    let p = pair();
+    let out = plan(
+        &change(
+            Side::Miro,
+            ChangeKind::Updated,
+            200,
+            json!({"data.content": "<p>Renamed</p>"}),
+        ),
+        Some(&synced()),
+        &cx(&p),
+    );
+    // monday reports the name boardsync just wrote there.
+    let echo = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        250,
+        json!({"name": "Renamed"}),
+    );
+    let again = plan(&echo, Some(&link(out.fields)), &cx(&p));
+    assert_eq!(again.outcome, Outcome::Echo);
+    assert!(again.writes.is_empty());
+}
+
+#[test]
+fn an_item_boardsync_itself_created_is_not_created_back() {
+    let p = pair();
+    let mut c = change(
+        Side::Monday,
+        ChangeKind::Created,
+        200,
+        json!({"name": "x", "group": "topics"}),
+    );
+    c.author = Some("boardsync-user".into());
+    let out = plan(&c, None, &cx(&p));
+    assert_eq!(out.outcome, Outcome::Echo);
+    assert!(out.writes.is_empty());
+}
+
+#[test]
+fn a_delivery_older_than_what_the_link_has_seen_is_stale() {
+    let p = pair();
+    let c = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        100,
+        json!({"name": "Old name"}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Stale);
+    assert!(out.writes.is_empty());
+}
+
+/// monday renamed the item at 300 (synced); then a Miro edit made at 250 arrives.
+fn concurrent_edits(policy: &str) -> Plan {
+    let p = pair_with(&format!("conflict = \"{policy}\""), FIELDS);
+    let first = plan(
+        &change(
+            Side::Monday,
+            ChangeKind::Updated,
+            300,
+            json!({"name": "monday's name"}),
+        ),
+        Some(&synced()),
+        &cx(&p),
+    );
+    let late = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        250,
+        json!({"data.content": "<p>Miro's name</p>"}),
+    );
+    plan(&late, Some(&link(first.fields)), &cx(&p))
+}
+
+#[test]
+fn under_newest_the_later_edit_wins_a_conflict_and_the_loser_is_kept() {
+    let out = concurrent_edits("newest");
+    assert_eq!(out.outcome, Outcome::Conflict);
+    assert_eq!(out.conflicts[0].winner, Side::Monday);
+    assert_eq!(out.conflicts[0].lost, "Miro's name");
+    assert_eq!(
+        (out.conflicts[0].miro_ts, out.conflicts[0].monday_ts),
+        (250, 300)
+    );
+    // Miro is brought back to the winning value.
+    let back = crate::sync::values::text_to_html("monday's name");
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMiro {
+            fields: [("data.content".to_owned(), json!(back))].into()
+        }]
+    );
+}
+
+#[test]
+fn a_fixed_side_policy_wins_conflicts_whatever_the_times() {
+    let out = concurrent_edits("miro");
+    assert_eq!(out.outcome, Outcome::Conflict);
+    assert_eq!(out.conflicts[0].winner, Side::Miro);
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMonday {
+            values: values(&[("name", "Miro's name")])
+        }]
+    );
+    let out = concurrent_edits("monday");
+    assert_eq!(out.conflicts[0].winner, Side::Monday);
+}
+
+#[test]
+fn too_many_writes_to_one_item_in_a_minute_quarantine_its_link() {
+    let p = pair();
+    let mut context = cx(&p);
+    context.max_writes_per_item = 3;
+    let mut view = synced();
+    let mut last = None;
+    for i in 0..4 {
+        let c = change(
+            Side::Miro,
+            ChangeKind::Updated,
+            200 + i,
+            json!({"data.content": format!("<p>edit {i}</p>")}),
+        );
+        let out = plan(&c, Some(&view), &context);
+        view = link(out.fields.clone());
+        last = Some(out);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.link, LinkChange::Quarantine);
+    assert!(last.writes.is_empty());
+    view.quarantined = true;
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        900,
+        json!({"data.content": "<p>more</p>"}),
+    );
+    assert!(plan(&c, Some(&view), &context).writes.is_empty());
+}
