@@ -217,8 +217,8 @@ fn start_engine(
         };
         loop {
             let mut ok = true;
-            if let Err(e) = engine.learn_monday_user().await {
-                note(format!("cannot ask monday who boardsync is: {e}"));
+            if let Err(e) = engine.learn_own_users().await {
+                note(format!("cannot ask Miro and monday who boardsync is: {e}"));
                 ok = false;
             }
             if engine.config.daemon.manage_subscriptions {

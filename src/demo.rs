@@ -69,27 +69,8 @@ fn seed() -> Seed {
 }
 
 fn mappings(addr: SocketAddr, db: &std::path::Path, sandbox: &Sandbox) -> String {
-    format!(
-        r#"# Written by `boardsync demo`: the daemon against the in-process sandbox.
-[daemon]
-listen = "{addr}"
-public_url = "http://{addr}"
-database_url = "sqlite://{db}"
-
-[miro]
-token = "sandbox-app-boardsync"
-client_secret = "sandbox-secret"
-api_url = "{miro}"
-
-[monday]
-token = "sandbox-app-boardsync"
-signing_secret = "sandbox-secret"
-api_url = "{monday}"
-
-[poller]
-interval = "1s"
-
-[[pair]]
+    let pair = format!(
+        r#"[[pair]]
 name = "Sprint planning"
 miro_board = "{MIRO_BOARD}"
 monday_board = {MONDAY_BOARD}
@@ -99,10 +80,11 @@ sync_existing = true
   [pair.fields]
   title  = {{ miro = "data.content", monday = "name" }}
   status = {{ miro = "style.fillColor", monday = "status", values = {{ light_green = "Done", red = "Stuck", light_yellow = "Working on it" }} }}
-"#,
-        db = db.display(),
-        miro = sandbox.miro_api_url(),
-        monday = sandbox.monday_api_url(),
+"#
+    );
+    format!(
+        "# Written by `boardsync demo`: the daemon against the in-process sandbox.\n{}",
+        sandbox.mappings(addr, &format!("sqlite://{}", db.display()), "1s", &pair)
     )
 }
 

@@ -25,6 +25,7 @@ struct World {
     daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
     http: reqwest::Client,
     base: String,
+    database_url: String,
     _db: Option<TestDb>,
     _dir: tempfile::TempDir,
 }
@@ -43,8 +44,14 @@ fn seed() -> Seed {
 }
 
 async fn world(postgres: bool, extra: &str) -> World {
+    // Silent unless asked for: RUST_LOG=boardsync=debug shows the daemon's logs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        boardsync::telemetry::init();
+    }
+    // Credits enough that a 100 ms scan of a busy board never waits for Miro's next minute.
     let sandbox = Sandbox::start(SandboxOptions {
         seed: Some(seed()),
+        miro_credits: 100_000_000,
         ..SandboxOptions::ephemeral()
     })
     .await
@@ -61,27 +68,8 @@ async fn world(postgres: bool, extra: &str) -> World {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let text = format!(
-        r#"
-[daemon]
-listen = "{addr}"
-public_url = "http://{addr}"
-database_url = "{database_url}"
-
-[miro]
-token = "sandbox-app-boardsync"
-client_secret = "sandbox-secret"
-api_url = "{miro}"
-
-[monday]
-token = "sandbox-app-boardsync"
-signing_secret = "sandbox-secret"
-api_url = "{monday}"
-
-[poller]
-interval = "100ms"
-
-[[pair]]
+    let pair = format!(
+        r#"[[pair]]
 name = "Sync test"
 miro_board = "{MIRO_BOARD}"
 monday_board = {MONDAY_BOARD}
@@ -91,10 +79,9 @@ monday_group = "topics"
   [pair.fields]
   title  = {{ miro = "data.content", monday = "name" }}
   status = {{ miro = "style.fillColor", monday = "status", values = {{ light_green = "Done", red = "Stuck", light_yellow = "Working on it" }} }}
-"#,
-        miro = sandbox.miro_api_url(),
-        monday = sandbox.monday_api_url(),
+"#
     );
+    let text = sandbox.mappings(addr, &database_url, "100ms", &pair);
     let config = Config::parse(Path::new("sync-test.toml"), &text, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
     let app = App::build_on(listener, config, Role::All).await.unwrap();
@@ -106,6 +93,7 @@ monday_group = "topics"
         daemon,
         http: reqwest::Client::new(),
         base: format!("http://{addr}"),
+        database_url: database_url.clone(),
         _db: db,
         _dir: dir,
     };
@@ -171,6 +159,17 @@ impl World {
 
     async fn miro_items(&self) -> Vec<Value> {
         board_items(self.miro_state().await, MIRO_BOARD)
+    }
+
+    /// Three more scans pass (boardsync's own writes come back in them) and boardsync makes no
+    /// call beyond the `calls` it had made: its echoes stop there, no loop.
+    async fn assert_no_more_calls(&self, calls: usize, context: &str) {
+        self.scans_after(3).await;
+        assert_eq!(
+            self.boardsync_posts().await,
+            calls,
+            "{context}: boardsync kept calling after the boards settled: a loop"
+        );
     }
 
     /// Waits until `n` more Miro scans have completed.
@@ -317,13 +316,7 @@ async fn a_sticky_note_and_a_monday_item_stay_in_step_both_ways(postgres: bool) 
         posts >= 4,
         "only {posts} calls from boardsync in the sandbox's log"
     );
-    // Let three more scans pass: boardsync's own writes come back in them, and must stop there.
-    w.scans_after(3).await;
-    assert_eq!(
-        w.boardsync_posts().await,
-        posts,
-        "boardsync kept writing: a loop"
-    );
+    w.assert_no_more_calls(posts, "").await;
     w.stop().await;
 }
 
@@ -335,4 +328,346 @@ async fn sqlite_a_sticky_note_and_a_monday_item_stay_in_step_both_ways() {
 #[tokio::test]
 async fn postgres_a_sticky_note_and_a_monday_item_stay_in_step_both_ways() {
     a_sticky_note_and_a_monday_item_stay_in_step_both_ways(true).await;
+}
+
+impl World {
+    /// Replaces the fault rules of both APIs.
+    async fn set_faults(&self, seed: u64, miro: Value, monday: Value) {
+        for (url, rules) in [
+            (
+                format!("{}/_sandbox/faults", self.sandbox.miro_api_url()),
+                miro,
+            ),
+            (
+                self.sandbox
+                    .monday_api_url()
+                    .replace("/v2", "/_sandbox/faults"),
+                monday,
+            ),
+        ] {
+            let r = self
+                .http
+                .post(url)
+                .json(&json!({ "seed": seed, "rules": rules }))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    }
+
+    /// Both boards as (title, status) under the mapping, sorted, when every item has a twin.
+    async fn boards_under_mapping(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let colour = |c: &Value| match c.as_str().unwrap_or_default() {
+            "light_green" => "Done",
+            "red" => "Stuck",
+            "light_yellow" => "Working on it",
+            _ => "?",
+        };
+        let mut miro: Vec<(String, String)> = self
+            .miro_items()
+            .await
+            .iter()
+            .map(|i| {
+                (
+                    boardsync::sync::values::html_to_text(
+                        i["data"]["content"].as_str().unwrap_or_default(),
+                    ),
+                    colour(&i["style"]["fillColor"]).to_owned(),
+                )
+            })
+            .collect();
+        let mut monday: Vec<(String, String)> = self
+            .monday_items()
+            .await
+            .iter()
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap_or_default().to_owned(),
+                    i["values"]["status"]["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        miro.sort();
+        monday.sort();
+        (miro, monday)
+    }
+}
+
+/// What `a` holds more often than `b`, as a multiset.
+fn minus(a: &[(String, String)], b: &[(String, String)]) -> Vec<(String, String)> {
+    let mut rest = b.to_vec();
+    a.iter()
+        .filter(|x| match rest.iter().position(|y| y == *x) {
+            Some(i) => {
+                rest.remove(i);
+                false
+            }
+            None => true,
+        })
+        .cloned()
+        .collect()
+}
+
+const STATUSES: [(&str, &str); 3] = [
+    ("light_yellow", "Working on it"),
+    ("light_green", "Done"),
+    ("red", "Stuck"),
+];
+
+/// One person editing one side `ops` times: a new item now and then, otherwise a title or a
+/// status of an item already there. Requests the sandbox fails are simply lost edits.
+async fn person(
+    sandbox_miro: String,
+    sandbox_monday: String,
+    who: &'static str,
+    on_miro: bool,
+    ops: usize,
+    seed: u64,
+) -> usize {
+    use rand::{Rng, SeedableRng, seq::SliceRandom};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let http = reqwest::Client::new();
+    let miro_base = format!("{sandbox_miro}/v2/boards/{}", urlencode(MIRO_BOARD));
+    let mut ids: Vec<String> = Vec::new();
+    let mut done = 0;
+    for op in 0..ops {
+        let title = format!("{who} task {}", rng.gen_range(0..40));
+        let (colour, label) = *STATUSES.choose(&mut rng).unwrap();
+        if op % 10 == 0 {
+            ids = if on_miro {
+                let v: Value = match http
+                    .get(format!("{miro_base}/items?limit=50"))
+                    .bearer_auth(who)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
+                    _ => Value::Null,
+                };
+                v["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            } else {
+                let v = common::monday_query(&sandbox_monday, who, &format!("query {{ boards(ids: [{MONDAY_BOARD}]) {{ items_page(limit: 500) {{ items {{ id }} }} }} }}")).await;
+                v["data"]["boards"][0]["items_page"]["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            };
+        }
+        let target = ids.choose(&mut rng).cloned();
+        let create = target.is_none() || rng.gen_bool(0.12);
+        let ok = if on_miro {
+            let request = match (create, target) {
+                (true, _) | (_, None) => http
+                    .post(format!("{miro_base}/sticky_notes"))
+                    .json(&json!({"data": {"content": format!("<p>{title}</p>")}, "style": {"fillColor": colour}})),
+                (false, Some(id)) => http.patch(format!("{miro_base}/sticky_notes/{id}")).json(&if rng.gen_bool(0.5) {
+                    json!({"style": {"fillColor": colour}})
+                } else {
+                    json!({"data": {"content": format!("<p>{title}</p>")}})
+                }),
+            };
+            matches!(request.bearer_auth(who).send().await, Ok(r) if r.status().is_success())
+        } else {
+            let query = match (create, target) {
+                (true, _) | (_, None) => format!(
+                    "mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: \"topics\", item_name: {}, column_values: {}) {{ id }} }}",
+                    json!(title),
+                    json!(json!({"status": {"label": label}}).to_string())
+                ),
+                (false, Some(id)) => format!(
+                    "mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {id}, column_values: {}) {{ id }} }}",
+                    json!(
+                        if rng.gen_bool(0.5) {
+                            json!({"status": {"label": label}})
+                        } else {
+                            json!({"name": title})
+                        }
+                        .to_string()
+                    )
+                ),
+            };
+            common::monday_query(&sandbox_monday, who, &query)
+                .await
+                .get("errors")
+                .is_none()
+        };
+        done += usize::from(ok);
+    }
+    done
+}
+
+async fn boards_converge_under_a_random_workload_with_faults(
+    postgres: bool,
+    ops_per_person: usize,
+) {
+    let seed: u64 = std::env::var("BOARDSYNC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("workload seed: {seed} (BOARDSYNC_SEED={seed} repeats it)");
+    let w = world(postgres, "").await;
+    // One request in ten fails: errors, answers lost after the work was done, webhooks sent twice
+    // or out of order.
+    w.set_faults(
+        seed,
+        json!([
+            {"kind": "http_503", "probability": 0.04},
+            {"kind": "http_500", "probability": 0.03},
+            {"kind": "lost_response", "probability": 0.03},
+        ]),
+        json!([
+            {"kind": "http_503", "probability": 0.04},
+            {"kind": "lost_response", "probability": 0.03},
+            {"kind": "webhook_duplicate", "probability": 0.02},
+            {"kind": "webhook_reorder", "probability": 0.01},
+        ]),
+    )
+    .await;
+    let people = [
+        ("sandbox-alice", true),
+        ("sandbox-carol", true),
+        ("sandbox-bob", false),
+        ("sandbox-dave", false),
+    ];
+    let tasks: Vec<_> = people
+        .iter()
+        .enumerate()
+        .map(|(i, (who, on_miro))| {
+            tokio::spawn(person(
+                w.sandbox.miro_api_url(),
+                w.sandbox.monday_api_url(),
+                who,
+                *on_miro,
+                ops_per_person,
+                seed + i as u64,
+            ))
+        })
+        .collect();
+    let mut edits = 0;
+    for t in tasks {
+        edits += t.await.unwrap();
+    }
+    w.set_faults(seed, json!([]), json!([])).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let (miro, monday) = loop {
+        let s = w.status().await;
+        let (miro, monday) = w.boards_under_mapping().await;
+        let idle = s["pairs"][0]["outbox_backlog"] == 0 && s["inbox_backlog"] == 0;
+        if idle && miro == monday {
+            break (miro, monday);
+        }
+        if std::time::Instant::now() > deadline {
+            let only_miro = minus(&miro, &monday);
+            let only_monday = minus(&monday, &miro);
+            let store = boardsync::store::Store::open(&w.database_url)
+                .await
+                .unwrap();
+            let dead = store.dead_entries(None).await.unwrap();
+            let waiting = store.claim_due(i64::MAX / 2, 1, 100).await.unwrap();
+            // What boardsync knows of each item that differs, to tell why.
+            let mut trail = String::new();
+            for (title, _) in only_miro.iter().chain(only_monday.iter()) {
+                for i in w.miro_items().await.iter().filter(|i| {
+                    boardsync::sync::values::html_to_text(
+                        i["data"]["content"].as_str().unwrap_or_default(),
+                    ) == *title
+                }) {
+                    let id = i["id"].as_str().unwrap();
+                    let link = store.link_by_miro("sync-test", id).await.unwrap();
+                    trail += &format!(
+                        "\nMiro {id} {title:?} {} modified {}: link {:?}\n",
+                        i["style"]["fillColor"], i["modifiedAt"], link
+                    );
+                    if let Some(l) = &link {
+                        for row in store.outbox_for_link(l.id).await.unwrap() {
+                            trail += &format!(
+                                "  outbox {} {} {} attempts {} {:?} {}\n",
+                                row.id,
+                                row.target,
+                                row.status.as_str(),
+                                row.attempts,
+                                row.last_error,
+                                row.payload
+                            );
+                        }
+                    }
+                    for h in store
+                        .recent_history("sync-test", 100_000)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|h| h.item == id)
+                    {
+                        trail += &format!("  {h:?}\n");
+                    }
+                }
+                for i in w
+                    .monday_items()
+                    .await
+                    .iter()
+                    .filter(|i| i["name"] == title.as_str())
+                {
+                    let id = i["id"].as_str().unwrap();
+                    trail += &format!(
+                        "\nmonday {id} {title:?} {}: link {:?}\n",
+                        i["values"]["status"]["text"],
+                        store.link_by_monday("sync-test", id).await.unwrap()
+                    );
+                    for h in store
+                        .recent_history("sync-test", 100_000)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|h| h.item == id)
+                    {
+                        trail += &format!("  {h:?}\n");
+                    }
+                }
+            }
+            eprintln!("{trail}");
+            panic!(
+                "seed {seed}: the boards did not converge in 120 s ({} items on Miro, {} on monday)\ndead: {dead:#?}\nwaiting: {waiting:#?}\nonly on Miro: {only_miro:?}\nonly on monday: {only_monday:?}\nstatus: {s}",
+                miro.len(),
+                monday.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(miro, monday, "seed {seed}");
+    assert!(!miro.is_empty(), "seed {seed}: the workload made no items");
+    let status = w.status().await;
+    assert_eq!(
+        status["pairs"][0]["dead_letters"], 0,
+        "seed {seed}: {status}"
+    );
+    // No loops: boardsync's calls are bounded by the edits it had to carry, plus its own reads of
+    // monday (who it is, the board's columns, its webhooks) and the retries the faults caused.
+    let calls = w.boardsync_posts().await;
+    assert!(
+        calls <= edits * 2 + 50,
+        "seed {seed}: {calls} calls for {edits} edits"
+    );
+    w.assert_no_more_calls(calls, &format!("seed {seed}")).await;
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_boards_converge_under_a_random_workload_with_faults() {
+    boards_converge_under_a_random_workload_with_faults(false, 250).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_boards_converge_under_a_random_workload_with_faults() {
+    boards_converge_under_a_random_workload_with_faults(true, 250).await;
 }

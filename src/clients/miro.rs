@@ -13,6 +13,7 @@ use url::Url;
 /// Credits a call of each Miro rate-limit level costs.
 pub const LEVEL_1: u64 = 50;
 pub const LEVEL_2: u64 = 100;
+pub const LEVEL_3: u64 = 500;
 /// Credits always left for other work: the budget waits for the next window below this.
 const CREDIT_RESERVE: u64 = 500;
 /// Items per page of the board listing (Miro's maximum).
@@ -113,6 +114,15 @@ impl MiroClient {
         }
     }
 
+    /// The id of the user the token acts as: boardsync's own user, whose changes are its own.
+    pub async fn own_user_id(&self) -> Result<String, ApiError> {
+        let v = self
+            .call(reqwest::Method::GET, "v1/oauth-token", &[], None, LEVEL_1)
+            .await?;
+        crate::domain::change::id_text(&v["user"]["id"])
+            .ok_or_else(|| ApiError::Rejected("Miro's token information has no user id".into()))
+    }
+
     /// One page of the board's items, `limit` at most 50.
     pub async fn list_items(
         &self,
@@ -129,7 +139,7 @@ impl MiroClient {
                 &format!("v2/boards/{}/items", enc(board)),
                 &query,
                 None,
-                LEVEL_1,
+                LEVEL_2,
             )
             .await?;
         parse(v)
@@ -200,7 +210,7 @@ impl MiroClient {
     ) -> Result<(), ApiError> {
         let path = item_path(board, item_type, id);
         match self
-            .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_2)
+            .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_3)
             .await
         {
             Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),

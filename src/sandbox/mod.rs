@@ -187,6 +187,41 @@ impl Sandbox {
         format!("http://{}/v2", self.monday_addr)
     }
 
+    /// A mappings file for a daemon at `addr` against this sandbox, with boardsync's own app
+    /// tokens and the sandbox's secrets, scanning Miro every `interval`, followed by `pairs`.
+    pub fn mappings(
+        &self,
+        addr: SocketAddr,
+        database_url: &str,
+        interval: &str,
+        pairs: &str,
+    ) -> String {
+        format!(
+            r#"[daemon]
+listen = "{addr}"
+public_url = "http://{addr}"
+database_url = "{database_url}"
+
+[miro]
+token = "sandbox-app-boardsync"
+client_secret = "{secret}"
+api_url = "{miro}"
+
+[monday]
+token = "sandbox-app-boardsync"
+signing_secret = "{secret}"
+api_url = "{monday}"
+
+[poller]
+interval = "{interval}"
+
+{pairs}"#,
+            secret = self.shared.secret,
+            miro = self.miro_api_url(),
+            monday = self.monday_api_url(),
+        )
+    }
+
     pub fn miro_addr(&self) -> SocketAddr {
         self.miro_addr
     }

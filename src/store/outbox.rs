@@ -118,6 +118,29 @@ impl Store {
         Ok(entries)
     }
 
+    /// Claims every other pending row for `link_id` toward `target`, due or not: a write waiting
+    /// for its retry must go out with (or before) the newer writes to the same item, never after
+    /// them, or an old value would overwrite a new one.
+    pub async fn claim_link_rows(
+        &self,
+        link_id: i64,
+        target: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE outbox SET status = 'in_flight', claimed_until = $3, attempts = attempts + 1
+             WHERE link_id = $1 AND target = $2 AND status = 'pending'
+             RETURNING {COLUMNS}"
+        ))
+        .bind(link_id)
+        .bind(target)
+        .bind(now + lease_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_entry).collect()
+    }
+
     pub async fn complete(&self, id: i64, now: i64) -> Result<(), StoreError> {
         self.settle(id, OutboxStatus::Done, None, None, now).await
     }
@@ -192,6 +215,17 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    /// Every write for one link, oldest first: what was sent to its items and how it went.
+    pub async fn outbox_for_link(&self, link_id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE link_id = $1 ORDER BY id"
+        ))
+        .bind(link_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_entry).collect()
     }
 
     pub async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {

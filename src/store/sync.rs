@@ -273,6 +273,25 @@ impl Store {
         row.as_ref().map(super::state::history_entry).transpose()
     }
 
+    /// Links of `pair` whose item on `side` is still being created.
+    pub async fn pending_creates(
+        &self,
+        pair: &str,
+        side: crate::domain::Side,
+    ) -> Result<i64, StoreError> {
+        let column = match side {
+            crate::domain::Side::Miro => "miro_item_id",
+            crate::domain::Side::Monday => "monday_item_id",
+        };
+        Ok(sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND substr({column}, 1, 8) = 'pending:'"
+        ))
+        .bind(pair)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
     pub async fn count_conflicts(&self, pair: &str) -> Result<i64, StoreError> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM conflicts WHERE pair = $1")

@@ -139,9 +139,19 @@ fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
 async fn dispatch(
     engine: &Engine,
     columns: &ColumnTypes,
-    rows: Vec<OutboxEntry>,
+    mut rows: Vec<OutboxEntry>,
 ) -> Result<(), StoreError> {
     let now = now_ms();
+    if let Some(link_id) = rows[0].link_id {
+        // Writes to this item still waiting for a retry go out now, folded in order, so a retried
+        // old value can never land after a newer one.
+        let waiting = engine
+            .store
+            .claim_link_rows(link_id, &rows[0].target, now, LEASE_MS)
+            .await?;
+        rows.extend(waiting);
+        rows.sort_by_key(|r| r.id);
+    }
     let first = &rows[0];
     let Some(pair) = engine.config.pair(&first.pair) else {
         return settle_all(
@@ -183,16 +193,24 @@ async fn dispatch(
         return Ok(());
     }
     if known_id.is_none() && folded.create.is_none() {
-        // Another row is creating the item; write once it exists.
+        // Another row is creating the item; write once it exists (or give up with it).
+        let max_attempts = i64::from(engine.config.sync.max_attempts);
         for row in &rows {
-            engine
-                .store
-                .schedule_retry(
-                    row.id,
-                    now + WAIT_FOR_CREATE_MS,
-                    "waiting for the item to be created",
-                )
-                .await?;
+            if row.attempts >= max_attempts * 10 {
+                engine
+                    .store
+                    .mark_dead(row.id, "the item this write is for was never created", now)
+                    .await?;
+            } else {
+                engine
+                    .store
+                    .schedule_retry(
+                        row.id,
+                        now + WAIT_FOR_CREATE_MS,
+                        "waiting for the item to be created",
+                    )
+                    .await?;
+            }
         }
         return Ok(());
     }
@@ -506,25 +524,29 @@ async fn to_miro(
     }) = folded.create
         && item_id.is_none()
     {
-        let mut all = created;
-        all.extend(std::mem::take(&mut fields));
         let row = rows
             .iter()
             .find(|r| r.operation == "create_miro")
             .unwrap_or(&rows[0]);
-        let mut body = miro_body(&all);
-        if let Some(frame) = frame {
-            body["parent"] = json!({ "id": frame });
-        }
         // A retry may follow a create whose answer was lost: find that item before making another.
+        let mut all = created;
+        all.extend(std::mem::take(&mut fields));
         let existing = if row.attempts > 1 {
             find_created(engine, &pair.slug, board, t, &all, row.created_at).await?
         } else {
             None
         };
         let id = match existing {
-            Some(id) => id,
+            Some(id) => {
+                // The found item has the create's values; the edits since still need writing.
+                fields = all;
+                id
+            }
             None => {
+                let mut body = miro_body(&all);
+                if let Some(frame) = frame {
+                    body["parent"] = json!({ "id": frame });
+                }
                 let item = engine.miro.create_item(board, t, &body).await?;
                 if let Some(me) = item.created_by() {
                     engine.learn_own_user(Side::Miro, &me).await;
@@ -553,8 +575,11 @@ async fn to_miro(
     Ok(())
 }
 
-/// An item of `item_type` that boardsync created on the board since `since` with these fields and
-/// that no link holds yet: the work of an attempt whose answer was lost.
+/// An item of `item_type` that boardsync created on the board since `since` and that no link holds:
+/// the work of an attempt whose answer was lost. That attempt may have carried edits folded in
+/// after this one's, so any such item will do; one whose text matches `fields` is preferred. The
+/// caller writes every field to the item it adopts, so even another link's lost item ends up
+/// right, and no item is made twice.
 async fn find_created(
     engine: &Engine,
     pair: &str,
@@ -563,12 +588,17 @@ async fn find_created(
     fields: &BTreeMap<String, Value>,
     since: i64,
 ) -> Result<Option<String>, ApiError> {
-    let own = engine.own_user(Side::Miro).await;
+    let Some(own) = engine.own_user(Side::Miro).await else {
+        return Ok(None);
+    };
     let mut cursor: Option<String> = None;
+    let mut fallback = None;
     loop {
         let page = engine.miro.list_items(board, cursor.as_deref()).await?;
         for item in &page.data {
-            if item.item_type != item_type.as_str() {
+            if item.item_type != item_type.as_str()
+                || item.created_by().as_deref() != Some(own.as_str())
+            {
                 continue;
             }
             let created = item
@@ -577,10 +607,9 @@ async fn find_created(
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.timestamp_millis())
                 .unwrap_or(0);
-            if created + 60_000 < since {
-                continue;
-            }
-            if own.is_some() && item.created_by() != own {
+            if created + 60_000 < since
+                || !matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None))
+            {
                 continue;
             }
             let have = item.fields();
@@ -588,14 +617,14 @@ async fn find_created(
                 .iter()
                 .filter(|(path, _)| path.starts_with("data."))
                 .all(|(path, v)| have.get(path) == Some(v));
-            let unlinked = matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None));
-            if same && unlinked {
+            if same {
                 return Ok(Some(item.id.clone()));
             }
+            fallback.get_or_insert_with(|| item.id.clone());
         }
         match page.cursor {
             Some(c) if !c.is_empty() => cursor = Some(c),
-            _ => return Ok(None),
+            _ => return Ok(fallback),
         }
     }
 }

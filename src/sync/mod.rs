@@ -139,8 +139,15 @@ impl Engine {
             .insert(side, id.to_owned());
     }
 
-    /// Asks monday who boardsync is; retried by the caller's loop until it answers.
-    pub async fn learn_monday_user(&self) -> Result<(), crate::clients::ApiError> {
+    /// Asks both APIs who boardsync is; retried by the caller's loop until they answer. Until
+    /// then no change is processed, so none of boardsync's own can be mistaken for a person's.
+    pub async fn learn_own_users(&self) -> Result<(), crate::clients::ApiError> {
+        let miro = self.miro.own_user_id().await?;
+        self.learn_own_user(Side::Miro, &miro).await;
+        self.learn_monday_user().await
+    }
+
+    async fn learn_monday_user(&self) -> Result<(), crate::clients::ApiError> {
         let me = self
             .monday
             .run::<crate::clients::monday::Me>(crate::clients::monday::me::Variables {}, None)

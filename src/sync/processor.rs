@@ -6,7 +6,7 @@ use super::Engine;
 use super::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::Change;
+use crate::domain::change::{Change, ChangeKind};
 use crate::domain::miro::ItemType;
 use crate::store::{
     HistoryEntry, InboxEntry, ItemLink, LinkState, LinkWrite, NewConflict, NewOutboxEntry,
@@ -21,23 +21,40 @@ const BATCH: i64 = 200;
 const IDLE: Duration = Duration::from_millis(200);
 /// The prefix of a link's other-side id while the create that makes it is in flight.
 pub const PENDING_ID: &str = "pending:";
+/// How long an edit of an unlinked item waits while boardsync is creating items on its side: it
+/// may be a person editing the item boardsync just made, whose link is about to be recorded.
+const DEFER_WHILE_CREATING_MS: i64 = 120_000;
 
 /// Runs until `shutdown`.
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    // Until boardsync knows its own user on both sides, it cannot tell its own changes from a
+    // person's; the start-up task asks both APIs (and the store remembers across restarts).
+    while engine.own_user(Side::Miro).await.is_none()
+        || engine.own_user(Side::Monday).await.is_none()
+    {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(IDLE) => {}
+        }
+    }
     loop {
         let handled = match engine.store.pending_inbox(BATCH).await {
             Ok(entries) => {
-                let n = entries.len();
+                let mut done = 0;
                 for entry in entries {
                     if shutdown.is_cancelled() {
                         return;
                     }
-                    if let Err(e) = process(&engine, &entry).await {
-                        tracing::warn!(entry = entry.id, error = %e, "cannot record a processed change; will try again");
-                        break;
+                    match process(&engine, &entry).await {
+                        Ok(true) => done += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(entry = entry.id, error = %e, "cannot record a processed change; will try again");
+                            break;
+                        }
                     }
                 }
-                n
+                done
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the inbox");
@@ -54,18 +71,22 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
     }
 }
 
-/// Plans and records one entry.
-pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<(), StoreError> {
+/// Plans and records one entry; `false` when it must wait and stays in the inbox.
+pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreError> {
     let now = super::now_ms();
     let (pair, mut change) = match locate(engine, entry) {
         Ok(found) => found,
-        Err((outcome, why)) => return finish(engine, entry, None, outcome, why, now).await,
+        Err((outcome, why)) => {
+            return finish(engine, entry, None, outcome, why, now)
+                .await
+                .map(|()| true);
+        }
     };
     if change.incomplete
         && let Err(e) = super::fetch::complete(engine, pair, &mut change).await
     {
         tracing::info!(entry = entry.id, error = %e, "cannot read the item the change is about; will try again");
-        return Ok(());
+        return Ok(false);
     }
     let link = match change.side {
         Side::Miro => {
@@ -81,6 +102,17 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<(), StoreErr
                 .await?
         }
     };
+    if link.is_none()
+        && change.kind == ChangeKind::Updated
+        && now - entry.received_at < DEFER_WHILE_CREATING_MS
+        && engine
+            .store
+            .pending_creates(&pair.slug, change.side)
+            .await?
+            > 0
+    {
+        return Ok(false);
+    }
     let view = link.as_ref().map(view_of);
     let own = engine.own_user(change.side).await;
     let cx = Context {
@@ -90,7 +122,9 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<(), StoreErr
         now,
     };
     let planned = plan::plan(&change, view.as_ref(), &cx);
-    record(engine, entry, pair, &change, link.as_ref(), planned, now).await
+    record(engine, entry, pair, &change, link.as_ref(), planned, now)
+        .await
+        .map(|()| true)
 }
 
 /// The pair and the change of an entry, or the outcome of an entry that has neither.

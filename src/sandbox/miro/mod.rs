@@ -70,6 +70,7 @@ pub fn router(shared: Shared, options: &SandboxOptions) -> anyhow::Result<Router
             get(other::list_boards).post(other::create_board),
         )
         .route("/v2/boards/{board}", get(other::get_board))
+        .route("/v1/oauth-token", get(other::token_info))
         .route("/v2/boards/{board}/items", get(items::list))
         .route(
             "/v2/boards/{board}/items/{item}",

@@ -58,6 +58,20 @@ pub(crate) fn new_board(
     id
 }
 
+/// `GET /v1/oauth-token`: who the token belongs to.
+pub async fn token_info(Extension(user): Extension<User>) -> Response {
+    let me = json!({ "type": "user", "name": user.name, "id": user.miro_id });
+    axum::Json(json!({
+        "type": "oauth",
+        "organization": { "type": "organization", "name": "Sandbox", "id": "3074457350000000001" },
+        "team": { "type": "team", "name": "Sandbox team", "id": "3074457350000000002" },
+        "createdBy": me,
+        "user": me,
+        "scopes": ["boards:read", "boards:write"],
+    }))
+    .into_response()
+}
+
 pub async fn create_board(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,

@@ -87,10 +87,20 @@ impl FieldState {
         }
     }
 
-    /// Whether `logical` is a value boardsync wrote to `side`; forgets it and anything older.
-    fn take_echo(&mut self, side: Side, logical: &str) -> bool {
+    /// Whether a change reporting `logical` on `side` is boardsync's own write coming back: the
+    /// value of its latest write there, or, when boardsync's own user made the change, any value
+    /// it wrote recently. (A person setting a value boardsync wrote long ago is a real change.)
+    /// Forgets that write and anything older.
+    fn take_echo(&mut self, side: Side, logical: &str, own_author: bool) -> bool {
         let sent = self.sent(side);
-        match sent.iter().rposition(|v| v == logical) {
+        let found = if own_author {
+            sent.iter().rposition(|v| v == logical)
+        } else {
+            sent.last()
+                .filter(|v| *v == logical)
+                .map(|_| sent.len() - 1)
+        };
+        match found {
             Some(i) => {
                 sent.drain(..=i);
                 true
@@ -276,7 +286,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             continue;
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
-        if state.take_echo(from, &logical) {
+        if state.take_echo(from, &logical, own) {
             let t = state.ts(from);
             *t = (*t).max(ts);
             echoes += 1;
@@ -287,6 +297,9 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             continue;
         }
         *state.ts(from) = ts;
+        // A newer value from this side that is not boardsync's: whatever boardsync wrote there
+        // before is overwritten, and a later report of it is no echo (it would be stale anyway).
+        state.sent(from).clear();
         if state.value.as_deref() == Some(logical.as_str()) {
             continue;
         }

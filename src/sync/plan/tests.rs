@@ -428,3 +428,82 @@ fn too_many_writes_to_one_item_in_a_minute_quarantine_its_link() {
     );
     assert!(plan(&c, Some(&view), &context).writes.is_empty());
 }
+
+#[test]
+fn a_person_setting_a_value_boardsync_once_wrote_is_not_mistaken_for_an_echo() {
+    let p = pair();
+    // monday says Done: boardsync colours the sticky note green (and remembers that).
+    let first = plan(
+        &change(
+            Side::Monday,
+            ChangeKind::Updated,
+            200,
+            json!({"status": {"label": {"text": "Done"}}}),
+        ),
+        Some(&synced()),
+        &cx(&p),
+    );
+    // Someone recolours it red before a scan saw the green: red flows to monday.
+    let red = plan(
+        &change(
+            Side::Miro,
+            ChangeKind::Updated,
+            300,
+            json!({"style.fillColor": "red"}),
+        ),
+        Some(&link(first.fields)),
+        &cx(&p),
+    );
+    assert_eq!(red.outcome, Outcome::Applied);
+    // Then back to green, by hand: that is a change, not boardsync's old write coming back.
+    let green = plan(
+        &change(
+            Side::Miro,
+            ChangeKind::Updated,
+            400,
+            json!({"style.fillColor": "light_green"}),
+        ),
+        Some(&link(red.fields)),
+        &cx(&p),
+    );
+    assert_eq!(green.outcome, Outcome::Applied);
+    assert_eq!(
+        green.writes,
+        vec![Write::UpdateMonday {
+            values: values(&[("status", "Done")])
+        }]
+    );
+}
+
+#[test]
+fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change() {
+    let p = pair();
+    // boardsync wrote Stuck, then Done, to Miro; a scan saw neither.
+    let mut view = synced();
+    for (ts, label) in [(200, "Done"), (300, "Stuck")] {
+        let out = plan(
+            &change(
+                Side::Monday,
+                ChangeKind::Updated,
+                ts,
+                json!({"status": {"label": {"text": label}}}),
+            ),
+            Some(&view),
+            &cx(&p),
+        );
+        view = link(out.fields);
+    }
+    // A person sets it back to green (Done): the first of boardsync's writes, not its latest.
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        400,
+        json!({"style.fillColor": "light_green"}),
+    );
+    let out = plan(&c, Some(&view), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    // The same value from boardsync's own user is its write coming back.
+    let mut own = c.clone();
+    own.author = Some("boardsync-user".into());
+    assert_eq!(plan(&own, Some(&view), &cx(&p)).outcome, Outcome::Echo);
+}
