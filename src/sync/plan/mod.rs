@@ -6,7 +6,7 @@
 use super::values;
 use crate::config::{ConflictPolicy, DeletePolicy, FieldMapping, PairConfig};
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind};
+use crate::domain::change::{Change, ChangeKind, Via};
 use crate::domain::miro::ItemType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -247,6 +247,9 @@ pub struct Context<'a> {
 pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan {
     let from = change.side;
     let own = cx.own_user.is_some() && change.author.as_deref() == cx.own_user;
+    // A webhook names who made this very change; a scan only who touched the item last, which
+    // may be boardsync's write of another field after a person's edit of this one.
+    let own_field_author = own && change.via != Via::Poll;
     let ts = change.source_ts.unwrap_or(cx.now);
     let Some(link) = link else {
         return plan_unlinked(change, own, ts, cx);
@@ -286,7 +289,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             continue;
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
-        if state.take_echo(from, &logical, own) {
+        if state.take_echo(from, &logical, own_field_author) {
             let t = state.ts(from);
             *t = (*t).max(ts);
             echoes += 1;

@@ -475,10 +475,8 @@ fn a_person_setting_a_value_boardsync_once_wrote_is_not_mistaken_for_an_echo() {
     );
 }
 
-#[test]
-fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change() {
-    let p = pair();
-    // boardsync wrote Stuck, then Done, to Miro; a scan saw neither.
+/// The link after monday said Done, then Stuck: boardsync wrote both to Miro.
+fn after_two_writes_to_miro(p: &PairConfig) -> LinkView {
     let mut view = synced();
     for (ts, label) in [(200, "Done"), (300, "Stuck")] {
         let out = plan(
@@ -489,10 +487,18 @@ fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change(
                 json!({"status": {"label": {"text": label}}}),
             ),
             Some(&view),
-            &cx(&p),
+            &cx(p),
         );
         view = link(out.fields);
     }
+    view
+}
+
+#[test]
+fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change() {
+    let p = pair();
+    // boardsync wrote Done, then Stuck, to Miro; a scan saw neither.
+    let view = after_two_writes_to_miro(&p);
     // A person sets it back to green (Done): the first of boardsync's writes, not its latest.
     let c = change(
         Side::Miro,
@@ -506,4 +512,28 @@ fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change(
     let mut own = c.clone();
     own.author = Some("boardsync-user".into());
     assert_eq!(plan(&own, Some(&view), &cx(&p)).outcome, Outcome::Echo);
+}
+
+#[test]
+fn a_scan_that_finds_boardsyncs_user_last_on_an_item_still_sees_a_persons_edit_of_a_field() {
+    let p = pair();
+    let view = after_two_writes_to_miro(&p);
+    // A person turned the note green; boardsync then wrote its title, so the scan names
+    // boardsync as the last to modify the item. Green is not boardsync's latest write: a change.
+    let mut scan = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        400,
+        json!({"style.fillColor": "light_green"}),
+    );
+    scan.via = Via::Poll;
+    scan.author = Some("boardsync-user".into());
+    let out = plan(&scan, Some(&view), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMonday {
+            values: values(&[("status", "Done")])
+        }]
+    );
 }
