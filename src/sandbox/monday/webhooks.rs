@@ -285,6 +285,9 @@ pub async fn run(m: MondayCtx, interval: Duration) {
         for (index, d) in due {
             let m = m.clone();
             m.shared.tasks.clone().spawn(async move {
+                // The next try is an interval after this one was sent, as monday's minute is,
+                // whatever the clock did while the answer was awaited.
+                let sent_at = m.shared.clock.now_ms();
                 let mut body = d.body.clone();
                 if d.attempts > 0 {
                     body["event"]["isRetry"] = json!(true);
@@ -309,7 +312,7 @@ pub async fn run(m: MondayCtx, interval: Duration) {
                 } else if now - entry.first_ms >= RETRY_WINDOW_MS {
                     entry.status = "failed";
                 } else {
-                    entry.next_ms = now + interval_ms;
+                    entry.next_ms = sent_at + interval_ms;
                 }
             });
         }
