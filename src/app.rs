@@ -103,12 +103,7 @@ impl App {
                 ),
             };
             let writer = InboxWriter::spawn(state.store.clone());
-            let ingress = Ingress::new(
-                Arc::new(config.clone()),
-                writer,
-                redis,
-                state.metrics.clone(),
-            );
+            let ingress = Ingress::new(state.config.clone(), writer, redis, state.metrics.clone());
             router = router.merge(ingress.routes());
         }
         let engine = (role != Role::Ingest).then(|| {

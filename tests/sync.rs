@@ -428,6 +428,18 @@ impl World {
     }
 }
 
+/// Every change the daemon recorded for one item, a line each, for a failure's trail.
+async fn history_of(store: &boardsync::store::Store, item: &str) -> String {
+    store
+        .recent_history("sync-test", 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|h| h.item == item)
+        .map(|h| format!("  {h:?}\n"))
+        .collect()
+}
+
 /// What `a` holds more often than `b`, as a multiset.
 fn minus(a: &[(String, String)], b: &[(String, String)]) -> Vec<(String, String)> {
     let mut rest = b.to_vec();
@@ -633,15 +645,7 @@ async fn boards_converge_under_a_random_workload_with_faults(
                             );
                         }
                     }
-                    for h in store
-                        .recent_history("sync-test", 100_000)
-                        .await
-                        .unwrap()
-                        .iter()
-                        .filter(|h| h.item == id)
-                    {
-                        trail += &format!("  {h:?}\n");
-                    }
+                    trail += &history_of(&store, id).await;
                 }
                 for i in w
                     .monday_items()
@@ -655,15 +659,7 @@ async fn boards_converge_under_a_random_workload_with_faults(
                         i["values"]["status"]["text"],
                         store.link_by_monday("sync-test", id).await.unwrap()
                     );
-                    for h in store
-                        .recent_history("sync-test", 100_000)
-                        .await
-                        .unwrap()
-                        .iter()
-                        .filter(|h| h.item == id)
-                    {
-                        trail += &format!("  {h:?}\n");
-                    }
+                    trail += &history_of(&store, id).await;
                 }
             }
             eprintln!("{trail}");

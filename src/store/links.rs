@@ -110,7 +110,8 @@ impl Store {
     }
 
     /// The number of links in a pair, by state.
-    pub(super) async fn links_where_state(
+    /// The links of `pair` in `state`, most recently changed first.
+    pub async fn links_in_state(
         &self,
         pair: &str,
         state: LinkState,
@@ -127,12 +128,29 @@ impl Store {
         rows.iter().map(item_link).collect()
     }
 
-    pub(super) async fn link_where_id(&self, id: i64) -> Result<Option<ItemLink>, StoreError> {
+    pub async fn link_by_id(&self, id: i64) -> Result<Option<ItemLink>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM links WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(item_link).transpose()
+    }
+
+    /// Sets a link's state (a link whose other item is gone becomes `orphaned`), leaving its
+    /// field state, which only the processor writes, alone.
+    pub async fn set_link_state(
+        &self,
+        id: i64,
+        state: LinkState,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE links SET state = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn count_links(&self, pair: &str, state: LinkState) -> Result<i64, StoreError> {

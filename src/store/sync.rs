@@ -188,10 +188,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn link_by_id(&self, id: i64) -> Result<Option<super::ItemLink>, StoreError> {
-        self.link_where_id(id).await
-    }
-
     /// Puts a link back to active (a released quarantine), forgetting its recent writes.
     pub async fn release_link(
         &self,
@@ -300,15 +296,5 @@ impl Store {
                 .await?
                 .try_get("n")?,
         )
-    }
-
-    /// The links of `pair` in `state`, newest change first.
-    pub async fn links_in_state(
-        &self,
-        pair: &str,
-        state: LinkState,
-        limit: i64,
-    ) -> Result<Vec<super::ItemLink>, StoreError> {
-        self.links_where_state(pair, state, limit).await
     }
 }

@@ -11,7 +11,7 @@ use super::{Engine, now_ms};
 use crate::clients::ApiError;
 use crate::clients::monday::{
     ArchiveItem, Board, ChangeValues, CreateItem, DeleteItem, archive_item, board, change_values,
-    create_item, delete_item,
+    create_item, delete_item, enum_name,
 };
 use crate::config::PairConfig;
 use crate::domain::Side;
@@ -241,7 +241,10 @@ async fn dispatch(
     {
         // The other side is gone: the link is marked, the rows are done, nothing crashes.
         tracing::info!(link = l.id, %why, "the linked item is gone; marking the link orphaned");
-        mark_orphaned(engine, l).await?;
+        engine
+            .store
+            .set_link_state(l.id, LinkState::Orphaned, now)
+            .await?;
         for row in &rows {
             engine.store.complete(row.id, now).await?;
         }
@@ -258,13 +261,6 @@ async fn dispatch(
         }
     }
     settle_all(engine, &rows, result).await
-}
-
-async fn mark_orphaned(engine: &Engine, link: &ItemLink) -> Result<(), StoreError> {
-    let mut l = link.clone();
-    l.state = LinkState::Orphaned;
-    l.updated_at = now_ms();
-    engine.store.upsert_link(&l).await.map(|_| ())
 }
 
 /// Settles every row of a group the same way.
@@ -334,20 +330,13 @@ async fn column_types(
         .flatten()
         .flatten()
         .flat_map(|b| b.columns.into_iter().flatten().flatten())
-        .map(|c| (c.id, column_type_name(&c.type_)))
+        .map(|c| (c.id, enum_name(&c.type_)))
         .collect();
     columns
         .lock()
         .expect("column cache")
         .insert(board_id.to_owned(), types.clone());
     Ok(types)
-}
-
-fn column_type_name(t: &board::ColumnType) -> String {
-    serde_json::to_value(t)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "text".into())
 }
 
 /// monday's `column_values` JSON for logical values, `name` included as monday accepts it.
@@ -430,26 +419,21 @@ async fn to_monday(
             )
             .await?;
     }
-    match folded.finish {
-        Some(Write::ArchiveMonday) => {
-            engine
-                .monday
-                .run::<ArchiveItem>(archive_item::Variables { item: Some(item) }, None)
-                .await
-                .map(|_| ())
-                .or_else(already_gone)?;
-        }
-        Some(Write::DeleteMonday) => {
-            engine
-                .monday
-                .run::<DeleteItem>(delete_item::Variables { item: Some(item) }, None)
-                .await
-                .map(|_| ())
-                .or_else(already_gone)?;
-        }
-        _ => {}
-    }
-    Ok(())
+    let item = Some(item);
+    let finished = match folded.finish {
+        Some(Write::ArchiveMonday) => engine
+            .monday
+            .run::<ArchiveItem>(archive_item::Variables { item }, None)
+            .await
+            .map(|_| ()),
+        Some(Write::DeleteMonday) => engine
+            .monday
+            .run::<DeleteItem>(delete_item::Variables { item }, None)
+            .await
+            .map(|_| ()),
+        _ => Ok(()),
+    };
+    finished.or_else(already_gone)
 }
 
 /// Deleting or archiving what is already gone has done its job.

@@ -26,7 +26,7 @@ use crate::domain::Side;
 use crate::domain::change::Change;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use plan::{Outcome, Plan};
+use plan::Plan;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -170,12 +170,5 @@ impl Engine {
             outcome: planned.outcome.as_str().into(),
             detail: planned.detail.clone(),
         });
-    }
-}
-
-impl Outcome {
-    /// Whether this outcome wrote something to the other side.
-    pub fn wrote(self) -> bool {
-        matches!(self, Outcome::Applied | Outcome::Conflict)
     }
 }

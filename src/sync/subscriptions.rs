@@ -5,7 +5,7 @@
 use super::{Engine, now_ms};
 use crate::clients::ApiError;
 use crate::clients::monday::{
-    CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, webhooks,
+    CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, enum_name, webhooks,
 };
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,13 +19,6 @@ pub const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
 ];
 
 const KEY_PREFIX: &str = "webhook:monday:";
-
-fn event_name(e: &create_webhook::WebhookEventType) -> String {
-    serde_json::to_value(e)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
 
 fn key(board: &str, event: &str) -> String {
     format!("{KEY_PREFIX}{board}:{event}")
@@ -71,7 +64,7 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     for board in boards {
         let live = live_ids(engine, &board).await?;
         for event in &MONDAY_EVENTS {
-            let name = event_name(event);
+            let name = enum_name(event);
             let recorded = engine
                 .store
                 .cursor(&key(&board, &name))
@@ -126,7 +119,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
         .flat_map(|p| {
             MONDAY_EVENTS
                 .iter()
-                .map(|e| key(p.monday_board.as_str(), &event_name(e)))
+                .map(|e| key(p.monday_board.as_str(), &enum_name(e)))
         })
         .collect();
     let mut out = Vec::new();
@@ -180,10 +173,7 @@ pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
             seen.insert(hook.id.clone());
             out.push(Subscription {
                 board: hook.board_id,
-                event: serde_json::to_value(&hook.event)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                event: enum_name(&hook.event),
                 status: if ours.contains_key(&hook.id) {
                     "kept"
                 } else {

@@ -87,6 +87,15 @@ impl MondayClient {
     }
 }
 
+/// The name monday uses for a value of one of its enums (`status`, `change_column_value`), as
+/// graphql_client serialises it.
+pub fn enum_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// monday's answer as a decision, or `None` when it succeeded. Reads both the current error format
 /// (`errors[].extensions.code`) and the legacy top-level `error_code`.
 pub fn classify(
