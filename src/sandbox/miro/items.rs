@@ -244,10 +244,11 @@ pub(crate) fn create_item(
     body: &Value,
     user: &User,
 ) -> Result<Value, Response> {
-    let now = Clock::iso_millis(ctx.shared.clock.now());
     let (data, style, geometry) = defaults(kind);
     let rendered = {
         let mut state = ctx.state.lock().expect("miro state");
+        // Taken under the lock, so times follow the order the changes were applied in.
+        let now = Clock::iso_millis(ctx.shared.clock.now());
         let id = state.next_id();
         let board = state
             .boards

@@ -134,9 +134,11 @@ impl Mutation {
                 .as_str(),
             "item_id",
         )?;
-        let now = now(m);
-        let (board_key, rendered, happened) = {
+        let (board_key, rendered, happened, at) = {
             let mut state = m.state.lock().expect("monday state");
+            // Taken under the lock, so times follow the order the changes were applied in.
+            let at = m.shared.clock.now();
+            let now = Clock::iso_millis(at);
             let board_key = state
                 .board_of_item(item_id)
                 .ok_or_else(|| not_found("Item"))?;
@@ -148,9 +150,9 @@ impl Mutation {
             let board = state.boards.get_mut(&board_key).expect("found above");
             let happened = change(board, item_id, &now)?;
             let rendered = board.items.get(&item_id).map(schema::item);
-            (board_key, rendered, happened)
+            (board_key, rendered, happened, at)
         };
-        webhooks::report(m, ctx.data_unchecked::<Call>(), board_key, happened);
+        webhooks::report(m, ctx.data_unchecked::<Call>(), board_key, happened, at);
         Ok(rendered)
     }
 }
@@ -346,9 +348,10 @@ impl Mutation {
             Some(v) => object(&v.0)?,
             None => Map::new(),
         };
-        let now = now(m);
-        let (rendered, happened) = {
+        let (rendered, happened, at) = {
             let mut state = m.state.lock().expect("monday state");
+            let at = m.shared.clock.now();
+            let now = Clock::iso_millis(at);
             let id = state.next_id();
             let board = state
                 .boards
@@ -395,9 +398,10 @@ impl Mutation {
             (
                 schema::item(&board.items[&id]),
                 vec![Happened::Created { item: id }],
+                at,
             )
         };
-        webhooks::report(m, call, key, happened);
+        webhooks::report(m, call, key, happened, at);
         Ok(Some(rendered))
     }
 
@@ -510,9 +514,9 @@ impl Mutation {
                 .as_str(),
             "item_id",
         )?;
-        let now = now(m);
-        let (board, rendered, update_id) = {
+        let (board, rendered, update_id, at) = {
             let mut state = m.state.lock().expect("monday state");
+            let at = m.shared.clock.now();
             let update_id = state.next_id();
             let board = state
                 .board_of_item(item_id)
@@ -526,11 +530,11 @@ impl Mutation {
                 id: update_id,
                 body,
                 creator_id: call.user.monday_id,
-                created_at: now,
+                created_at: Clock::iso_millis(at),
             };
             let rendered = schema::update(&u, item_id);
             item.updates.push(u);
-            (board, rendered, update_id)
+            (board, rendered, update_id, at)
         };
         webhooks::report(
             m,
@@ -540,6 +544,7 @@ impl Mutation {
                 item: item_id,
                 update: update_id,
             }],
+            at,
         );
         Ok(Some(rendered))
     }

@@ -9,6 +9,7 @@ use super::model::State as Data;
 use super::{Call, MondayCtx, app_error};
 use crate::sandbox::clock::Clock;
 use crate::sandbox::faults::WebhookFault;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -157,9 +158,9 @@ fn describe(
     })
 }
 
-/// Queues a delivery to every subscription of `board` that matches what happened.
-pub fn report(m: &MondayCtx, call: &Call, board: u64, happened: Vec<Happened>) {
-    let now = m.shared.clock.now();
+/// Queues a delivery to every subscription of `board` that matches what happened at `now` (the
+/// time the change was applied, so deliveries carry times in the order of the changes).
+pub fn report(m: &MondayCtx, call: &Call, board: u64, happened: Vec<Happened>, now: DateTime<Utc>) {
     let mut queued = Vec::new();
     {
         let state = m.state.lock().expect("monday state");
