@@ -182,9 +182,10 @@ impl App {
 /// How long start-up tasks wait between tries of an API that does not answer.
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the processor, the dispatcher and the Miro scan, and, beside them, asks monday who
-/// boardsync is and makes the webhooks the mapping needs. An API that does not answer at start is
-/// logged, shown on `/api/status` and tried again; it never stops the daemon.
+/// Starts the processor, the dispatcher and the Miro scan, and, beside them, asks both APIs who
+/// boardsync is, makes the webhooks the mapping needs and checks the mapping against the live
+/// boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
+/// `/api/status` and tried again; it never stops the daemon.
 fn start_engine(
     engine: &Engine,
     workers: &tokio_util::task::TaskTracker,
@@ -200,36 +201,48 @@ fn start_engine(
         shutdown.clone(),
     ));
     workers.spawn(crate::sync::scan::run(engine.clone(), shutdown.clone()));
+    workers.spawn(crate::sync::retention::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
     let engine = engine.clone();
     let shutdown = shutdown.clone();
     workers.spawn(async move {
-        let note = |problem: String| {
-            tracing::warn!(%problem, "start-up step failed; will try again");
-            let mut list = problems.lock().expect("problems lock");
-            if !list.contains(&problem) {
-                list.push(problem);
-            }
-        };
+        // Each step is retried until it succeeds; the problems shown are those of the last round.
+        let (mut own_users, mut subscriptions, mut checked) =
+            (false, !engine.config.daemon.manage_subscriptions, false);
         loop {
-            let mut ok = true;
-            if let Err(e) = engine.learn_own_users().await {
-                note(format!("cannot ask Miro and monday who boardsync is: {e}"));
-                ok = false;
+            let mut round = Vec::new();
+            if !own_users {
+                match engine.learn_own_users().await {
+                    Ok(()) => own_users = true,
+                    Err(e) => {
+                        round.push(format!("cannot ask Miro and monday who boardsync is: {e}"))
+                    }
+                }
             }
-            if engine.config.daemon.manage_subscriptions {
+            if !subscriptions {
                 match crate::sync::subscriptions::sync(&engine).await {
                     Ok(subs) => {
                         let created = subs.iter().filter(|s| s.status == "created").count();
                         tracing::info!(webhooks = subs.len(), created, "monday webhooks in place");
+                        subscriptions = true;
                     }
-                    Err(e) => {
-                        note(format!("cannot make the monday webhooks: {e}"));
-                        ok = false;
-                    }
+                    Err(e) => round.push(format!("cannot make the monday webhooks: {e}")),
                 }
             }
-            if ok {
-                problems.lock().expect("problems lock").clear();
+            if !checked {
+                let found =
+                    crate::sync::check::check(&engine.config, &engine.miro, &engine.monday).await;
+                checked = found.is_empty();
+                round.extend(found);
+            }
+            for problem in &round {
+                tracing::warn!(%problem, "start-up check failed; will try again");
+            }
+            let done = round.is_empty();
+            *problems.lock().expect("problems lock") = round;
+            if done {
                 return;
             }
             tokio::select! {

@@ -56,10 +56,15 @@ enum Command {
     /// Check a mappings file without running anything.
     ///
     /// Prints a summary of the pairs and fields when the file is valid (exit 0), or every problem
-    /// as FILE:LINE:COL: message (exit 2). Secrets are never printed.
+    /// as FILE:LINE:COL: message (exit 2). Secrets are never printed. With --online it also asks
+    /// both APIs whether the boards, groups, frames, columns and status labels the file names
+    /// exist and fit (exit 2 when one does not).
     Check {
         /// The file to check; defaults to --config.
         file: Option<PathBuf>,
+        /// Also check the mapping against the live boards (reads only; writes nothing).
+        #[arg(long)]
+        online: bool,
     },
     /// Run local stand-ins for the Miro REST API and the monday GraphQL API.
     ///
@@ -160,8 +165,8 @@ struct SandboxArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { file } => match file.or(cli.config) {
-            Some(path) => check(&path),
+        Command::Check { file, online } => match file.or(cli.config) {
+            Some(path) => check(&path, online),
             None => missing_config("check"),
         },
         Command::Run { role } => match cli.config {
@@ -216,14 +221,41 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn check(path: &Path) -> ExitCode {
-    match load(path) {
-        Ok(config) => {
-            print!("{}", summary(&config));
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+fn check(path: &Path, online: bool) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    print!("{}", summary(&config));
+    if !online {
+        return ExitCode::SUCCESS;
     }
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let problems = runtime.block_on(async {
+        let (miro, monday) = crate::clients::for_config(&config);
+        crate::sync::check::check(&config, &miro, &monday).await
+    });
+    if problems.is_empty() {
+        println!(
+            "online: the boards fit the mapping ({} pair{} checked)",
+            config.pairs.len(),
+            plural(config.pairs.len())
+        );
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        eprintln!("{}: {problem}", path.display());
+    }
+    eprintln!(
+        "{}: {} problem{} on the live boards",
+        path.display(),
+        problems.len(),
+        plural(problems.len())
+    );
+    ExitCode::from(EXIT_INVALID)
 }
 
 fn run(path: &Path, role: Role) -> ExitCode {

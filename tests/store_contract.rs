@@ -369,7 +369,7 @@ async fn dead_rows_stay_until_requeued(store: Store) {
             .unwrap()
             .is_empty()
     );
-    store.prune(1_000_000, 1_000_000).await.unwrap();
+    store.prune(1_000_000, 1_000_000, 1_000_000).await.unwrap();
     let dead = store.dead_entries(Some("sprint")).await.unwrap();
     assert_eq!(dead.len(), 1, "pruning never removes dead rows");
     assert_eq!(dead[0].status, OutboxStatus::Dead);
@@ -454,13 +454,28 @@ async fn pruning_removes_only_finished_old_rows(store: Store) {
     store.complete(done, 1_200).await.unwrap();
     let pending = store.enqueue(&write("pending", 1_000_000)).await.unwrap();
 
-    let removed = store.prune(5_000, 5_000).await.unwrap();
+    store
+        .insert_inbox(&event("recent", 8_000), 9_000)
+        .await
+        .unwrap();
+
+    // Raw bodies are dropped sooner than rows: only those received before 2_000.
+    let pruned = store.prune(5_000, 2_000, 5_000).await.unwrap();
     // the processed inbox row, the done outbox row, and both expired dedupe keys
-    assert_eq!(removed, 4);
+    assert_eq!(pruned.rows, 4);
+    assert_eq!(
+        pruned.raw_bodies, 1,
+        "the waiting entry stays, without its raw body"
+    );
+    assert_eq!(
+        store.prune(5_000, 2_000, 5_000).await.unwrap(),
+        Default::default(),
+        "a second run finds nothing"
+    );
     assert!(store.inbox_entry(old).await.unwrap().is_none());
     assert_eq!(
         store.inbox_backlog().await.unwrap(),
-        1,
+        2,
         "unprocessed entries stay"
     );
     assert!(store.outbox_entry(done).await.unwrap().is_none());

@@ -339,6 +339,11 @@ async fn a_sticky_note_and_a_monday_item_stay_in_step_both_ways(postgres: bool) 
     .await;
     assert_eq!(settled["pairs"][0]["links"]["active"], 2, "{settled}");
     assert_eq!(settled["pairs"][0]["dead_letters"], 0, "{settled}");
+    assert_eq!(
+        settled["problems"],
+        json!([]),
+        "the mapping fits the boards"
+    );
     assert_eq!(w.monday_items().await.len(), 2);
     assert_eq!(w.miro_items().await.len(), 2);
     let posts = w.boardsync_posts().await;

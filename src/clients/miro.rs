@@ -159,15 +159,30 @@ impl MiroClient {
         )
     }
 
-    /// Whether an item of any type still exists: `NotFound` when Miro answers 404.
+    /// Whether an item of any type still exists (Miro answers 404 when it does not).
     pub async fn item_exists(&self, board: &str, id: &str) -> Result<bool, ApiError> {
+        Ok(self.item(board, id).await?.is_some())
+    }
+
+    /// An item of any type (without `style`), or `None` when Miro answers 404.
+    pub async fn item(&self, board: &str, id: &str) -> Result<Option<MiroItem>, ApiError> {
         let path = format!("v2/boards/{}/items/{}", enc(board), enc(id));
+        self.found(&path).await?.map(parse).transpose()
+    }
+
+    /// Whether the board exists and the token can see it.
+    pub async fn board_exists(&self, board: &str) -> Result<bool, ApiError> {
+        let path = format!("v2/boards/{}", enc(board));
+        Ok(self.found(&path).await?.is_some())
+    }
+
+    async fn found(&self, path: &str) -> Result<Option<Value>, ApiError> {
         match self
-            .call(reqwest::Method::GET, &path, &[], None, LEVEL_1)
+            .call(reqwest::Method::GET, path, &[], None, LEVEL_1)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(ApiError::NotFound(_)) => Ok(false),
+            Ok(v) => Ok(Some(v)),
+            Err(ApiError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

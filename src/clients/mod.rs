@@ -47,6 +47,23 @@ impl ApiError {
     }
 }
 
+/// Clients for both APIs as the mappings file configures them, sharing one connection pool.
+pub fn for_config(config: &crate::config::Config) -> (miro::MiroClient, monday::MondayClient) {
+    let http = http_client();
+    let miro = miro::MiroClient::new(
+        http.clone(),
+        config.miro.api_url.clone(),
+        config.miro.token.expose(),
+    );
+    let monday = monday::MondayClient::new(
+        http,
+        config.monday.api_url.clone(),
+        config.monday.token.expose(),
+        &config.monday.api_version,
+    );
+    (miro, monday)
+}
+
 /// A reqwest failure that never got an HTTP answer: always worth another try.
 fn transport(e: reqwest::Error) -> ApiError {
     if e.is_timeout() {

@@ -16,7 +16,7 @@ mod sync;
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
 pub use links::{ItemLink, LinkState};
 pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};
-pub use state::{HistoryEntry, Snapshot};
+pub use state::{HistoryEntry, Pruned, Snapshot};
 pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -74,33 +74,78 @@ impl Store {
         rows.iter().map(history_entry).collect()
     }
 
-    /// Deletes what is finished and older than `before`: done outbox rows, processed inbox
-    /// entries, history, and dedupe keys that expired by `now`. Pending and dead rows stay.
-    /// Returns how many rows went.
-    pub async fn prune(&self, before: i64, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut removed = 0;
-        for (sql, cutoff) in [
+    /// Deletes what is finished and older than `before` (done outbox rows, processed inbox
+    /// entries, history, conflicts), dedupe keys that expired by `now`, and the raw bodies of
+    /// entries received before `raw_before`. Pending and dead rows stay. Works in batches, each
+    /// its own short transaction, so receivers and workers are never held up behind it.
+    pub async fn prune(
+        &self,
+        before: i64,
+        raw_before: i64,
+        now: i64,
+    ) -> Result<Pruned, StoreError> {
+        const BATCH: i64 = 1_000;
+        let mut pruned = Pruned::default();
+        for (sql, cutoff, raw) in [
             (
-                "DELETE FROM outbox WHERE status = 'done' AND finished_at < $1",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'done' AND finished_at < $1 LIMIT $2)",
                 before,
+                false,
             ),
             (
-                "DELETE FROM inbox WHERE status = 'done' AND processed_at < $1",
+                "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE status = 'done' AND processed_at < $1 LIMIT $2)",
                 before,
+                false,
             ),
-            ("DELETE FROM history WHERE at < $1", before),
-            ("DELETE FROM dedupe_keys WHERE expires_at <= $1", now),
+            (
+                "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 LIMIT $2)",
+                before,
+                false,
+            ),
+            (
+                "DELETE FROM conflicts WHERE id IN (SELECT id FROM conflicts WHERE at < $1 LIMIT $2)",
+                before,
+                false,
+            ),
+            (
+                "DELETE FROM dedupe_keys WHERE key IN (SELECT key FROM dedupe_keys WHERE expires_at <= $1 LIMIT $2)",
+                now,
+                false,
+            ),
+            (
+                "UPDATE inbox SET raw_body = NULL WHERE id IN (SELECT id FROM inbox WHERE raw_body IS NOT NULL AND received_at < $1 LIMIT $2)",
+                raw_before,
+                true,
+            ),
         ] {
-            removed += sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            loop {
+                let n = sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(BATCH)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if raw {
+                    pruned.raw_bodies += n;
+                } else {
+                    pruned.rows += n;
+                }
+                if n < BATCH as u64 {
+                    break;
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(removed)
+        Ok(pruned)
     }
+}
+
+/// What one [`Store::prune`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows deleted.
+    pub rows: u64,
+    /// Raw webhook bodies dropped from entries that stay.
+    pub raw_bodies: u64,
 }
 
 pub(super) fn history_entry(r: &sqlx::any::AnyRow) -> Result<HistoryEntry, StoreError> {

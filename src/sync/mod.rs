@@ -11,10 +11,12 @@
 //! The parts share an [`Engine`]: the store, the clients, the config, and the wake-ups that let
 //! one part tell the next there is work without polling the store in a tight loop.
 
+pub mod check;
 pub mod dispatcher;
 pub mod fetch;
 pub mod plan;
 pub mod processor;
+pub mod retention;
 pub mod scan;
 pub mod subscriptions;
 pub mod values;
@@ -70,18 +72,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, config: Arc<Config>, metrics: Metrics) -> Engine {
-        let http = crate::clients::http_client();
-        let miro = MiroClient::new(
-            http.clone(),
-            config.miro.api_url.clone(),
-            config.miro.token.expose(),
-        );
-        let monday = MondayClient::new(
-            http,
-            config.monday.api_url.clone(),
-            config.monday.token.expose(),
-            &config.monday.api_version,
-        );
+        let (miro, monday) = crate::clients::for_config(&config);
         Engine {
             store,
             config,
