@@ -108,6 +108,21 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
+    /// Link the items already on both boards of a pair, and create what is missing.
+    ///
+    /// Items are matched by the pair's `match_by` field (the title unless set), ignoring case
+    /// and spacing, and linked one-to-one; where the two disagree on a field, the pair's
+    /// conflict policy picks the value both get. Items with no match are created on the other
+    /// side, and keys that match several items on a side are reported and left alone. The
+    /// daemon does the writes; running it twice does nothing the second time.
+    Backfill {
+        /// The pair's name or slug.
+        #[arg(long)]
+        pair: String,
+        /// Read both boards and say what would be done, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage links between Miro items and monday items.
     Links {
         #[command(subcommand)]
@@ -190,6 +205,10 @@ pub fn main() -> ExitCode {
         Command::Replay { pair, since } => match cli.config {
             Some(path) => with_engine(&path, |engine| replay(engine, pair, since)),
             None => missing_config("replay"),
+        },
+        Command::Backfill { pair, dry_run } => match cli.config {
+            Some(path) => with_engine(&path, |engine| backfill(engine, pair, dry_run)),
+            None => missing_config("backfill"),
         },
         Command::Links {
             action: LinksAction::Release { pair, item_id },
@@ -442,6 +461,73 @@ async fn replay(
         .requeue_dead(slug.as_deref(), since, crate::sync::now_ms())
         .await?;
     println!("requeued {n} dead write{}", if n == 1 { "" } else { "s" });
+    Ok(())
+}
+
+async fn backfill(engine: crate::sync::Engine, pair: String, dry_run: bool) -> anyhow::Result<()> {
+    let config = engine.config.clone();
+    let pair = config
+        .pair(&pair)
+        .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
+    let progress = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg:<24} {pos}/{len} items")
+            .expect("a valid template"),
+    );
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = crate::sync::backfill::backfill(&engine, pair, dry_run, &progress).await;
+    progress.finish_and_clear();
+    let r = report?;
+    let (verb, note) = if dry_run {
+        ("would ", "dry run: nothing changed")
+    } else {
+        (
+            "",
+            "creates are queued: a running daemon makes them, or the next `boardsync run`",
+        )
+    };
+    println!("pair `{}` ({note})", pair.name);
+    let lines = [
+        (
+            format!("{verb}link"),
+            r.linked,
+            format!(
+                "{} with a field brought over from the winning side",
+                r.reconciled
+            ),
+        ),
+        (
+            format!("{verb}create on monday"),
+            r.created_on_monday,
+            String::new(),
+        ),
+        (
+            format!("{verb}create on Miro"),
+            r.created_on_miro,
+            String::new(),
+        ),
+        ("already linked".to_owned(), r.already_linked, String::new()),
+        (
+            "skipped".to_owned(),
+            r.skipped,
+            "no value to match by".to_owned(),
+        ),
+        (
+            "ambiguous".to_owned(),
+            r.ambiguous.len(),
+            "left alone".to_owned(),
+        ),
+    ];
+    for (label, n, why) in lines {
+        let why = if why.is_empty() {
+            why
+        } else {
+            format!("  ({why})")
+        };
+        println!("  {label:<24}{n:>6}{why}");
+    }
+    for key in &r.ambiguous {
+        println!("    {key}");
+    }
     Ok(())
 }
 

@@ -145,6 +145,20 @@ impl MiroClient {
         parse(v)
     }
 
+    /// Every item of the board, page after page.
+    pub async fn all_items(&self, board: &str) -> Result<Vec<MiroItem>, ApiError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_items(board, cursor.as_deref()).await?;
+            items.extend(page.data);
+            match page.cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// The item with its `style`, read through its type's endpoint.
     pub async fn get_item(
         &self,

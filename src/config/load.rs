@@ -191,6 +191,7 @@ pub(crate) struct RawPair {
     pub on_delete: DeletePolicy,
     #[serde(default)]
     pub sync_existing: bool,
+    pub match_by: Option<Spanned<String>>,
     pub fields: Spanned<BTreeMap<Spanned<String>, Spanned<RawField>>>,
     pub miro_filter: Option<Spanned<RawMiroFilter>>,
     pub monday_filter: Option<Spanned<RawMondayFilter>>,

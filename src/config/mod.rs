@@ -259,6 +259,9 @@ pub struct PairConfig {
     pub on_delete: DeletePolicy,
     /// Link (and create) the items already on both boards when the pair is first seen.
     pub sync_existing: bool,
+    /// The field existing items are matched by (`sync_existing`, `backfill`); `None` is the one
+    /// mapped to the monday item name.
+    pub match_by: Option<String>,
     pub fields: Vec<FieldMapping>,
     pub miro_filter: MiroFilter,
     pub monday_filter: MondayFilter,

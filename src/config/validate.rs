@@ -240,6 +240,7 @@ impl<'r, 'a> Checker<'r, 'a> {
             })
             .unwrap_or_default();
         self.landing_places_pass_filters(raw, &miro_filter, &monday_filter);
+        let match_by = self.match_by(raw, &fields);
 
         Some(PairConfig {
             name,
@@ -253,10 +254,36 @@ impl<'r, 'a> Checker<'r, 'a> {
             conflict: raw.conflict,
             on_delete: raw.on_delete,
             sync_existing: raw.sync_existing,
+            match_by,
             fields,
             miro_filter,
             monday_filter,
         })
+    }
+
+    /// The field existing items are matched by: `match_by`, or the one mapped to the item name.
+    fn match_by(&mut self, raw: &RawPair, fields: &[FieldMapping]) -> Option<String> {
+        let Some(m) = &raw.match_by else {
+            if raw.sync_existing && !fields.iter().any(|f| f.monday == "name") {
+                self.report.at(
+                    raw.name.span(),
+                    "`sync_existing` matches existing items by the field mapped to the monday item name, and this pair maps none; set `match_by` to the field to match by",
+                );
+            }
+            return None;
+        };
+        if !fields.iter().any(|f| &f.name == m.get_ref()) {
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            self.report.at(
+                m.span(),
+                format!(
+                    "`match_by` is `{}`, which is not a field of this pair (its fields: {})",
+                    m.get_ref(),
+                    names.join(", ")
+                ),
+            );
+        }
+        Some(m.get_ref().clone())
     }
 
     fn item_types(&mut self, raw: &RawPair) -> Vec<ItemType> {

@@ -36,6 +36,9 @@ const BASE_BACKOFF_MS: i64 = 1_000;
 const MAX_BACKOFF_MS: i64 = 300_000;
 /// How long a write waits for the create of its item, which another row is making.
 const WAIT_FOR_CREATE_MS: i64 = 1_000;
+/// How long monday replays a mutation's answer for its Idempotency-Key (30 minutes), less a
+/// margin: a create retried later than this is looked up before it is made again.
+const IDEMPOTENCY_WINDOW_MS: i64 = 25 * 60_000;
 
 /// monday column types per board, read once.
 type ColumnTypes = Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
@@ -365,37 +368,46 @@ async fn to_monday(
     let board_id = pair.monday_board.as_str().to_owned();
     let types = column_types(engine, columns, &board_id).await?;
     let mut item_id = known_id;
-    let mut values = folded.monday_values;
+    let values = folded.monday_values;
     if let Some(Write::CreateMonday {
         name,
         group,
-        values: created,
+        values: mut created,
     }) = folded.create
         && item_id.is_none()
     {
-        let mut all = created;
-        all.extend(std::mem::take(&mut values));
-        let name = all.remove("name").unwrap_or(name);
         let row = rows
             .iter()
             .find(|r| r.operation == "create_monday")
             .unwrap_or(&rows[0]);
-        let data = engine
-            .monday
-            .run::<CreateItem>(
-                create_item::Variables {
-                    board: board_id.clone(),
-                    group,
-                    name,
-                    values: Some(monday_values(&types, &all)),
-                },
-                Some(&idempotency_key(row)),
-            )
-            .await?;
-        let id = data
-            .create_item
-            .map(|i| i.id)
-            .ok_or_else(|| ApiError::Rejected("monday created no item".into()))?;
+        // The create carries its own row's values only, so every attempt under its
+        // Idempotency-Key is the same request: monday answers a repeat with the first attempt's
+        // item, made with the first attempt's values. Edits folded in after it follow as one
+        // change. After monday's 30 minutes, the item a lost answer made is looked up instead.
+        let name = created.remove("name").unwrap_or(name);
+        let existing = if row.attempts > 1 && now_ms() - row.created_at > IDEMPOTENCY_WINDOW_MS {
+            find_created_monday(engine, &pair.slug, &board_id, &name, row.created_at).await?
+        } else {
+            None
+        };
+        let id = match existing {
+            Some(id) => id,
+            None => engine
+                .monday
+                .run::<CreateItem>(
+                    create_item::Variables {
+                        board: board_id.clone(),
+                        group,
+                        name,
+                        values: Some(monday_values(&types, &created)),
+                    },
+                    Some(&idempotency_key(row)),
+                )
+                .await?
+                .create_item
+                .map(|i| i.id)
+                .ok_or_else(|| ApiError::Rejected("monday created no item".into()))?,
+        };
         resolve(
             engine,
             link.map(|l| l.id).or(row.link_id),
@@ -434,6 +446,36 @@ async fn to_monday(
         _ => Ok(()),
     };
     finished.or_else(already_gone)
+}
+
+/// An item named `name` that boardsync created on the board since `since` (a minute of clock
+/// skew allowed) and that no link holds: the work of a create whose answer was lost, looked up
+/// once monday no longer replays it by its Idempotency-Key.
+async fn find_created_monday(
+    engine: &Engine,
+    pair: &str,
+    board: &str,
+    name: &str,
+    since: i64,
+) -> Result<Option<String>, ApiError> {
+    let Some(own) = engine.own_user(Side::Monday).await else {
+        return Ok(None);
+    };
+    for item in engine.monday.board_items(board).await? {
+        let created = item
+            .created_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp_millis());
+        if item.creator_id == own
+            && item.name == name
+            && created + 60_000 >= since
+            && matches!(engine.store.link_by_monday(pair, &item.id).await, Ok(None))
+        {
+            return Ok(Some(item.id));
+        }
+    }
+    Ok(None)
 }
 
 /// Deleting or archiving what is already gone has done its job.
@@ -575,40 +617,33 @@ async fn find_created(
     let Some(own) = engine.own_user(Side::Miro).await else {
         return Ok(None);
     };
-    let mut cursor: Option<String> = None;
     let mut fallback = None;
-    loop {
-        let page = engine.miro.list_items(board, cursor.as_deref()).await?;
-        for item in &page.data {
-            if item.item_type != item_type.as_str()
-                || item.created_by().as_deref() != Some(own.as_str())
-            {
-                continue;
-            }
-            let created = item
-                .created_at
-                .as_ref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp_millis())
-                .unwrap_or(0);
-            if created + 60_000 < since
-                || !matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None))
-            {
-                continue;
-            }
-            let have = item.fields();
-            let same = fields
-                .iter()
-                .filter(|(path, _)| path.starts_with("data."))
-                .all(|(path, v)| have.get(path) == Some(v));
-            if same {
-                return Ok(Some(item.id.clone()));
-            }
-            fallback.get_or_insert_with(|| item.id.clone());
+    for item in engine.miro.all_items(board).await? {
+        if item.item_type != item_type.as_str()
+            || item.created_by().as_deref() != Some(own.as_str())
+        {
+            continue;
         }
-        match page.cursor {
-            Some(c) if !c.is_empty() => cursor = Some(c),
-            _ => return Ok(fallback),
+        let created = item
+            .created_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        if created + 60_000 < since
+            || !matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None))
+        {
+            continue;
         }
+        let have = item.fields();
+        let same = fields
+            .iter()
+            .filter(|(path, _)| path.starts_with("data."))
+            .all(|(path, v)| have.get(path) == Some(v));
+        if same {
+            return Ok(Some(item.id.clone()));
+        }
+        fallback.get_or_insert_with(|| item.id.clone());
     }
+    Ok(fallback)
 }

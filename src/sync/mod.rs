@@ -11,6 +11,7 @@
 //! The parts share an [`Engine`]: the store, the clients, the config, and the wake-ups that let
 //! one part tell the next there is work without polling the store in a tight loop.
 
+pub mod backfill;
 pub mod check;
 pub mod dispatcher;
 pub mod fetch;
@@ -128,6 +129,23 @@ impl Engine {
             .lock()
             .expect("own users")
             .insert(side, id.to_owned());
+    }
+
+    /// Stores changes a poller found (deduplicated by their keys) and wakes the processor.
+    pub async fn enqueue_polled(
+        &self,
+        entries: &[crate::store::NewInboxEntry],
+        now: i64,
+    ) -> Result<(), crate::store::StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let ttl = i64::try_from(self.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
+        let expires = now.saturating_add(ttl);
+        let batch: Vec<_> = entries.iter().map(|e| (e, expires)).collect();
+        self.store.insert_inbox_batch(&batch).await?;
+        self.wake_processor.notify_one();
+        Ok(())
     }
 
     /// Asks both APIs who boardsync is; retried by the caller's loop until they answer. Until

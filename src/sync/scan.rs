@@ -6,6 +6,7 @@
 //! (`board, item, modifiedAt`) keep a repeated scan from doubling anything.
 
 use super::{Engine, now_ms};
+use crate::clients::miro::MiroItem;
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, millis};
@@ -52,7 +53,16 @@ pub fn scan_cursor(pair: &PairConfig) -> String {
 /// Scans one pair's board once.
 pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<ScanReport> {
     let board = pair.miro_board.as_str();
-    let first = engine.store.cursor(&scan_cursor(pair)).await?.is_none();
+    let mut first = engine.store.cursor(&scan_cursor(pair)).await?.is_none();
+    if first && pair.sync_existing {
+        // The items already on both boards are matched and linked (or queued to be created)
+        // first; the scan below then goes on from the snapshots that leaves.
+        let report =
+            super::backfill::backfill(engine, pair, false, &indicatif::ProgressBar::hidden())
+                .await?;
+        tracing::info!(pair = %pair.name, ?report, "existing items matched, linked and queued");
+        first = false;
+    }
     let before: HashMap<String, Snapshot> = engine
         .store
         .snapshots(&pair.slug, Side::Miro.as_str())
@@ -60,81 +70,59 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
         .into_iter()
         .map(|s| (s.item_id.clone(), s))
         .collect();
-    let needs_style = pair.fields.iter().any(|f| match &f.miro {
-        crate::config::MiroSide::All(p) => p.starts_with("style."),
-        crate::config::MiroSide::PerType(m) => m.values().any(|p| p.starts_with("style.")),
-    });
+    let needs_style = needs_style(pair);
     let now = now_ms();
     let mut report = ScanReport::default();
     let mut listed: HashSet<String> = HashSet::new();
     let mut changed: Vec<Snapshot> = Vec::new();
     let mut entries: Vec<NewInboxEntry> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = engine.miro.list_items(board, cursor.as_deref()).await?;
-        for item in page.data {
-            let Some(item_type) = ItemType::parse(&item.item_type) else {
-                continue;
-            };
-            if !pair.miro_items.contains(&item_type) {
-                continue;
-            }
-            report.items += 1;
-            listed.insert(item.id.clone());
-            let version = item.modified_at.clone().unwrap_or_default();
-            let known = before.get(&item.id);
-            if known.is_some_and(|s| s.version == version) {
-                continue;
-            }
-            let snapshot = Snapshot {
-                item_id: item.id.clone(),
-                version: version.clone(),
-                data: String::new(),
-            };
-            if first && !pair.sync_existing {
-                // Items already on the board when the pair is first seen stay as they are.
-                changed.push(snapshot);
-                continue;
-            }
-            let full = if needs_style {
-                match engine.miro.get_item(board, item_type, &item.id).await {
-                    Ok(full) => full,
-                    // Deleted between the listing and the read: the next scan sees it gone.
-                    Err(crate::clients::ApiError::NotFound(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                item
-            };
-            let change = Change {
-                side: Side::Miro,
-                via: Via::Poll,
-                board: board.to_owned(),
-                item_id: full.id.clone(),
-                item_type: Some(item_type.as_str().into()),
-                kind: if known.is_some() {
-                    ChangeKind::Updated
-                } else {
-                    ChangeKind::Created
-                },
-                fields: full.fields(),
-                column_types: Default::default(),
-                author: full.modified_by(),
-                source_ts: millis(&serde_json::Value::String(version.clone())),
-                incomplete: false,
-            };
-            entries.push(entry(
-                pair,
-                &change,
-                format!("poll:{board}:{}:{version}", full.id),
-                now,
-            ));
+    for item in engine.miro.all_items(board).await? {
+        let Some(item_type) = ItemType::parse(&item.item_type) else {
+            continue;
+        };
+        if !pair.miro_items.contains(&item_type) {
+            continue;
+        }
+        report.items += 1;
+        listed.insert(item.id.clone());
+        let version = item.modified_at.clone().unwrap_or_default();
+        let known = before.get(&item.id);
+        if known.is_some_and(|s| s.version == version) {
+            continue;
+        }
+        let snapshot = Snapshot {
+            item_id: item.id.clone(),
+            version: version.clone(),
+            data: String::new(),
+        };
+        if first && !pair.sync_existing {
+            // Items already on the board when the pair is first seen stay as they are.
             changed.push(snapshot);
+            continue;
         }
-        match page.cursor {
-            Some(c) if !c.is_empty() => cursor = Some(c),
-            _ => break,
-        }
+        let full = if needs_style {
+            match engine.miro.get_item(board, item_type, &item.id).await {
+                Ok(full) => full,
+                // Deleted between the listing and the read: the next scan sees it gone.
+                Err(crate::clients::ApiError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            item
+        };
+        let kind = if known.is_some() {
+            ChangeKind::Updated
+        } else {
+            ChangeKind::Created
+        };
+        let change = miro_change(board, &full, item_type, kind);
+        entries.push(entry(
+            pair,
+            &change,
+            format!("poll:{board}:{}:{version}", full.id),
+            now,
+        ));
+        changed.push(snapshot);
     }
     let mut gone = Vec::new();
     for (id, snapshot) in &before {
@@ -164,12 +152,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
         report.deleted += 1;
     }
     report.changes = entries.len();
-    if !entries.is_empty() {
-        let expires = now + engine.config.ingress.dedupe_ttl.0.as_millis() as i64;
-        let batch: Vec<(&NewInboxEntry, i64)> = entries.iter().map(|e| (e, expires)).collect();
-        engine.store.insert_inbox_batch(&batch).await?;
-        engine.wake_processor.notify_one();
-    }
+    engine.enqueue_polled(&entries, now).await?;
     engine
         .store
         .save_snapshots(&pair.slug, Side::Miro.as_str(), &changed, &gone, now)
@@ -181,10 +164,40 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
     Ok(report)
 }
 
-fn entry(pair: &PairConfig, change: &Change, dedupe_key: String, now: i64) -> NewInboxEntry {
+/// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).
+pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: ChangeKind) -> Change {
+    Change {
+        side: Side::Miro,
+        via: Via::Poll,
+        board: board.to_owned(),
+        item_id: item.id.clone(),
+        item_type: Some(item_type.as_str().into()),
+        kind,
+        fields: item.fields(),
+        column_types: Default::default(),
+        author: item.modified_by(),
+        source_ts: item
+            .modified_at
+            .as_ref()
+            .and_then(|t| millis(&serde_json::Value::String(t.clone()))),
+        incomplete: false,
+    }
+}
+
+/// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is
+/// then read through its type's endpoint.
+pub fn needs_style(pair: &PairConfig) -> bool {
+    pair.fields.iter().any(|f| match &f.miro {
+        crate::config::MiroSide::All(p) => p.starts_with("style."),
+        crate::config::MiroSide::PerType(m) => m.values().any(|p| p.starts_with("style.")),
+    })
+}
+
+/// A change found by polling, as an inbox entry under `dedupe_key`.
+pub fn entry(pair: &PairConfig, change: &Change, dedupe_key: String, now: i64) -> NewInboxEntry {
     NewInboxEntry {
         dedupe_key,
-        source: Side::Miro.as_str().into(),
+        source: change.side.as_str().into(),
         pair: Some(pair.slug.clone()),
         board_id: change.board.clone(),
         item_id: Some(change.item_id.clone()),

@@ -87,6 +87,80 @@ impl MondayClient {
     }
 }
 
+/// An item of a board, as [`MondayClient::board_items`] pages it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardItem {
+    pub id: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub created_at: Option<String>,
+    pub creator_id: String,
+    pub updated_at: Option<String>,
+    /// Column id → the column's text.
+    pub texts: Vec<(String, String)>,
+}
+
+/// Items per page (monday's maximum).
+const ITEMS_PAGE: i64 = 500;
+
+impl MondayClient {
+    /// Every item of the board, paged with `items_page` and `next_items_page`. `NotFound` when
+    /// the board does not exist or the token cannot see it.
+    pub async fn board_items(&self, board: &str) -> Result<Vec<BoardItem>, ApiError> {
+        macro_rules! item {
+            ($i:expr) => {
+                BoardItem {
+                    id: $i.id,
+                    name: $i.name,
+                    group: $i.group.map(|g| g.id),
+                    created_at: $i.created_at,
+                    creator_id: $i.creator_id,
+                    updated_at: $i.updated_at,
+                    texts: $i
+                        .column_values
+                        .into_iter()
+                        .map(|c| (c.id, c.text.unwrap_or_default()))
+                        .collect(),
+                }
+            };
+        }
+        let first = self
+            .run::<ItemsPage>(
+                items_page::Variables {
+                    board: board.to_owned(),
+                    limit: ITEMS_PAGE,
+                },
+                None,
+            )
+            .await?;
+        let page = first
+            .boards
+            .into_iter()
+            .flatten()
+            .flatten()
+            .next()
+            .ok_or_else(|| ApiError::NotFound(format!("monday board {board}")))?
+            .items_page;
+        let mut items: Vec<BoardItem> = page.items.into_iter().map(|i| item!(i)).collect();
+        let mut cursor = page.cursor;
+        while let Some(c) = cursor.take() {
+            let next = self
+                .run::<NextItemsPage>(
+                    next_items_page::Variables {
+                        cursor: c,
+                        limit: ITEMS_PAGE,
+                    },
+                    None,
+                )
+                .await?
+                .next_items_page;
+            items.extend(next.items.into_iter().map(|i| item!(i)));
+            cursor = next.cursor;
+        }
+        Ok(items)
+    }
+}
+
 /// The name monday uses for a value of one of its enums (`status`, `change_column_value`), as
 /// graphql_client serialises it.
 pub fn enum_name<T: serde::Serialize>(value: &T) -> String {

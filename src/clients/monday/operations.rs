@@ -25,6 +25,8 @@ macro_rules! operation {
 operation!(Me, "schema/me.graphql");
 operation!(Board, "schema/board.graphql");
 operation!(Items, "schema/items.graphql");
+operation!(ItemsPage, "schema/items_page.graphql");
+operation!(NextItemsPage, "schema/next_items_page.graphql");
 operation!(CreateItem, "schema/create_item.graphql");
 operation!(ChangeValues, "schema/change_values.graphql");
 operation!(ArchiveItem, "schema/archive_item.graphql");

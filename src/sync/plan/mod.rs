@@ -600,7 +600,7 @@ fn plan_removal(kind: ChangeKind, from: Side, fields: LinkFields, policy: Delete
 
 /// The field's logical value on the change's side (`Some(None)` when the value map has no entry
 /// for it), or `None` when the change does not carry the field.
-fn logical_value(
+pub(crate) fn logical_value(
     change: &Change,
     field: &FieldMapping,
     miro_type: ItemType,
