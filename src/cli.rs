@@ -89,9 +89,10 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    /// Show, make or remove the monday webhooks the mappings file needs.
+    /// Show, make or remove the webhooks the mappings file needs.
     ///
-    /// `sync` makes the missing ones (one per board and event, pointing at [daemon] public_url),
+    /// `sync` makes the missing ones (on monday one per board and event, and with [miro]
+    /// webhooks = true one Miro board subscription per board, pointing at [daemon] public_url),
     /// `prune` deletes those boardsync made that the file no longer needs, `list` shows every
     /// webhook on the mapped boards and whether boardsync made it. Running `sync` twice changes
     /// nothing the second time.
@@ -422,12 +423,12 @@ async fn subscriptions(
         SubscriptionAction::Prune => subs::prune(&engine).await?,
     };
     if list.is_empty() {
-        println!("no monday webhooks");
+        println!("no webhooks");
     }
     for s in list {
         println!(
-            "monday board {:<14} {:<22} webhook {:<10} {}",
-            s.board, s.event, s.id, s.status
+            "{:<6} board {:<14} {:<22} webhook {:<10} {}",
+            s.api, s.board, s.event, s.id, s.status
         );
     }
     Ok(())

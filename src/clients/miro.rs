@@ -69,6 +69,31 @@ pub struct ItemPage {
     pub cursor: Option<String>,
 }
 
+/// A Miro board subscription (a retired webhook).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BoardSubscription {
+    pub id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(rename = "callbackUrl", default)]
+    pub callback_url: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl BoardSubscription {
+    pub fn board(&self) -> &str {
+        self.data["boardId"].as_str().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscriptionPage {
+    data: Vec<BoardSubscription>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct TagList {
     data: Vec<Tag>,
@@ -240,6 +265,61 @@ impl MiroClient {
         let path = item_path(board, item_type, id);
         match self
             .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_3)
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every board subscription the token made (Miro's retired webhooks; only where they still
+    /// answer, such as the sandbox).
+    pub async fn subscriptions(&self) -> Result<Vec<BoardSubscription>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "100".to_owned())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page: SubscriptionPage = parse(
+                self.call(
+                    reqwest::Method::GET,
+                    "v2-experimental/webhooks/subscriptions",
+                    &query,
+                    None,
+                    LEVEL_1,
+                )
+                .await?,
+            )?;
+            out.extend(page.data);
+            match page.cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Subscribes `callback` to the board's item events; Miro first sends it a challenge.
+    pub async fn subscribe(&self, board: &str, callback: &str) -> Result<String, ApiError> {
+        let made: BoardSubscription = parse(
+            self.call(
+                reqwest::Method::POST,
+                "v2-experimental/webhooks/board_subscriptions",
+                &[],
+                Some(&json!({ "boardId": board, "callbackUrl": callback, "status": "enabled" })),
+                LEVEL_1,
+            )
+            .await?,
+        )?;
+        Ok(made.id)
+    }
+
+    /// Deletes a board subscription; one already gone counts as deleted.
+    pub async fn unsubscribe(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("v2-experimental/webhooks/subscriptions/{}", enc(id));
+        match self
+            .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_1)
             .await
         {
             Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),

@@ -1,6 +1,8 @@
-//! The monday webhooks the mapping needs: one per board and event, pointing at this daemon's
-//! receiver. boardsync records the id of each webhook it makes (monday's `webhooks` query does
-//! not say where a webhook points), so `sync` is idempotent and `prune` deletes only its own.
+//! The webhooks the mapping needs: on monday, one per board and event, pointing at this daemon's
+//! receiver; on Miro, when `[miro] webhooks = true`, one board subscription per board (Miro
+//! retired them on 2025-12-05; the scan finds Miro's changes either way). boardsync records the
+//! id of each webhook it makes (monday's `webhooks` query does not say where a webhook points),
+//! so `sync` is idempotent and `prune` deletes only its own.
 
 use super::{Engine, now_ms};
 use crate::clients::ApiError;
@@ -19,6 +21,9 @@ pub const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
 ];
 
 const KEY_PREFIX: &str = "webhook:monday:";
+const MIRO_PREFIX: &str = "webhook:miro:";
+/// What `list` calls a Miro board subscription's event.
+const MIRO_EVENT: &str = "board_subscription";
 
 fn key(board: &str, event: &str) -> String {
     format!("{KEY_PREFIX}{board}:{event}")
@@ -27,6 +32,8 @@ fn key(board: &str, event: &str) -> String {
 /// One line of `subscriptions list` / the result of `sync` and `prune`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
+    /// `miro` or `monday`.
+    pub api: &'static str,
     pub board: String,
     pub event: String,
     pub id: String,
@@ -72,6 +79,7 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
                 .map_err(store_error)?;
             if let Some(id) = recorded.filter(|id| live.contains(id)) {
                 out.push(Subscription {
+                    api: "monday",
                     board: board.clone(),
                     event: name,
                     id,
@@ -100,12 +108,70 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
                 .await
                 .map_err(store_error)?;
             out.push(Subscription {
+                api: "monday",
                 board: board.clone(),
                 event: name,
                 id,
                 status: "created",
             });
         }
+    }
+    if engine.config.miro.webhooks {
+        out.extend(sync_miro(engine).await?);
+    }
+    Ok(out)
+}
+
+/// The mapped Miro boards, once each.
+fn miro_boards(engine: &Engine) -> Vec<String> {
+    let boards: std::collections::BTreeSet<String> = engine
+        .config
+        .pairs
+        .iter()
+        .map(|p| p.miro_board.as_str().to_owned())
+        .collect();
+    boards.into_iter().collect()
+}
+
+/// One board subscription per mapped Miro board, pointing at `/webhooks/miro`.
+async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+    let base = engine.config.daemon.public_url.as_ref().ok_or_else(|| {
+        ApiError::Rejected(
+            "[daemon] public_url is not set, so Miro cannot reach boardsync's receiver".into(),
+        )
+    })?;
+    let url = format!("{}/webhooks/miro", base.as_str().trim_end_matches('/'));
+    let live: HashSet<String> = engine
+        .miro
+        .subscriptions()
+        .await?
+        .into_iter()
+        .filter(|s| s.status == "enabled")
+        .map(|s| s.id)
+        .collect();
+    let mut out = Vec::new();
+    for board in miro_boards(engine) {
+        let name = format!("{MIRO_PREFIX}{board}");
+        let recorded = engine.store.cursor(&name).await.map_err(store_error)?;
+        let (id, status) = match recorded.filter(|id| live.contains(id)) {
+            Some(id) => (id, "kept"),
+            None => {
+                let id = engine.miro.subscribe(&board, &url).await?;
+                engine
+                    .store
+                    .record_cursor(&name, &id, now_ms())
+                    .await
+                    .map_err(store_error)?;
+                (id, "created")
+            }
+        };
+        out.push(Subscription {
+            api: "miro",
+            board,
+            event: MIRO_EVENT.into(),
+            id,
+            status,
+        });
     }
     Ok(out)
 }
@@ -147,8 +213,38 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
             .map_err(store_error)?;
         let (board, event) = split_key(&name);
         out.push(Subscription {
+            api: "monday",
             board,
             event,
+            id,
+            status: "deleted",
+        });
+    }
+    let wanted: HashSet<String> = if engine.config.miro.webhooks {
+        miro_boards(engine).into_iter().collect()
+    } else {
+        HashSet::new()
+    };
+    for (name, id) in engine
+        .store
+        .cursors_with_prefix(MIRO_PREFIX)
+        .await
+        .map_err(store_error)?
+    {
+        let board = name.trim_start_matches(MIRO_PREFIX).to_owned();
+        if wanted.contains(&board) {
+            continue;
+        }
+        engine.miro.unsubscribe(&id).await?;
+        engine
+            .store
+            .forget_cursor(&name)
+            .await
+            .map_err(store_error)?;
+        out.push(Subscription {
+            api: "miro",
+            board,
+            event: MIRO_EVENT.into(),
             id,
             status: "deleted",
         });
@@ -172,6 +268,7 @@ pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
         for hook in board_webhooks(engine, pair.monday_board.as_str()).await? {
             seen.insert(hook.id.clone());
             out.push(Subscription {
+                api: "monday",
                 board: hook.board_id,
                 event: enum_name(&hook.event),
                 status: if ours.contains_key(&hook.id) {
@@ -187,8 +284,58 @@ pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
         if !seen.contains(&id) {
             let (board, event) = split_key(&name);
             out.push(Subscription {
+                api: "monday",
                 board,
                 event,
+                id,
+                status: "missing",
+            });
+        }
+    }
+    out.extend(list_miro(engine).await?);
+    Ok(out)
+}
+
+/// The Miro board subscriptions on mapped boards or made by boardsync. Only asked when
+/// `[miro] webhooks = true` or boardsync made some: the endpoints are retired on the real Miro.
+async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+    let ours: BTreeMap<String, String> = engine
+        .store
+        .cursors_with_prefix(MIRO_PREFIX)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(name, id)| (id, name.trim_start_matches(MIRO_PREFIX).to_owned()))
+        .collect();
+    if !engine.config.miro.webhooks && ours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let boards: HashSet<String> = miro_boards(engine).into_iter().collect();
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for sub in engine.miro.subscriptions().await? {
+        if !boards.contains(sub.board()) && !ours.contains_key(&sub.id) {
+            continue;
+        }
+        seen.insert(sub.id.clone());
+        out.push(Subscription {
+            api: "miro",
+            board: sub.board().to_owned(),
+            event: MIRO_EVENT.into(),
+            status: if ours.contains_key(&sub.id) {
+                "kept"
+            } else {
+                "foreign"
+            },
+            id: sub.id,
+        });
+    }
+    for (id, board) in ours {
+        if !seen.contains(&id) {
+            out.push(Subscription {
+                api: "miro",
+                board,
+                event: MIRO_EVENT.into(),
                 id,
                 status: "missing",
             });
