@@ -83,6 +83,13 @@ impl App {
             startup_problems: Arc::default(),
         };
         let mut router = router(state.clone(), &config);
+        let engine = (role != Role::Ingest).then(|| {
+            Engine::new(
+                state.store.clone(),
+                state.config.clone(),
+                state.metrics.clone(),
+            )
+        });
         if role != Role::Worker {
             let redis = match &config.daemon.redis_url {
                 None => None,
@@ -102,17 +109,11 @@ impl App {
                     })?,
                 ),
             };
-            let writer = InboxWriter::spawn(state.store.clone());
+            let wake = engine.as_ref().map(|e| e.wake_processor.clone());
+            let writer = InboxWriter::spawn(state.store.clone(), wake);
             let ingress = Ingress::new(state.config.clone(), writer, redis, state.metrics.clone());
             router = router.merge(ingress.routes());
         }
-        let engine = (role != Role::Ingest).then(|| {
-            Engine::new(
-                state.store.clone(),
-                state.config.clone(),
-                state.metrics.clone(),
-            )
-        });
         Ok(App {
             listener,
             router,

@@ -34,7 +34,7 @@ proptest! {
         let (stored, distinct, rows) = runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
-            let writer = InboxWriter::spawn(store.clone());
+            let writer = InboxWriter::spawn(store.clone(), None);
             let mut stored = 0;
             for chunk in deliveries.chunks(concurrency) {
                 let mut set = tokio::task::JoinSet::new();

@@ -63,6 +63,7 @@ contract!(
     failed_rows_wait_for_their_retry_time,
     dead_rows_stay_until_requeued,
     cursors_keep_the_last_value,
+    a_lease_has_one_holder_until_it_expires_or_is_given_up,
     history_lists_newest_first_per_pair,
     pruning_removes_only_finished_old_rows,
 );
@@ -406,6 +407,35 @@ async fn cursors_keep_the_last_value(store: Store) {
         store.cursor("miro-scan:sprint").await.unwrap().as_deref(),
         Some("def")
     );
+}
+
+async fn a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) {
+    assert!(store.lease("processor", "a", 1_000, 10_000).await.unwrap());
+    assert!(
+        !store.lease("processor", "b", 2_000, 10_000).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        store.lease("processor", "a", 5_000, 10_000).await.unwrap(),
+        "a renews it"
+    );
+    assert!(!store.lease("processor", "b", 14_999, 10_000).await.unwrap());
+    assert!(
+        store.lease("processor", "b", 15_000, 10_000).await.unwrap(),
+        "b takes it once a's renewal expired"
+    );
+    assert!(!store.lease("processor", "a", 16_000, 10_000).await.unwrap());
+    assert!(
+        store.lease("other", "a", 16_000, 10_000).await.unwrap(),
+        "leases are by name"
+    );
+    store.release_lease("processor", "a").await.unwrap();
+    assert!(
+        !store.lease("processor", "a", 17_000, 10_000).await.unwrap(),
+        "only the holder gives it up"
+    );
+    store.release_lease("processor", "b").await.unwrap();
+    assert!(store.lease("processor", "a", 17_000, 10_000).await.unwrap());
 }
 
 async fn history_lists_newest_first_per_pair(store: Store) {

@@ -399,15 +399,21 @@ impl MiroClient {
         Err(classify(status.as_u16(), &headers, &text))
     }
 
-    /// Waits for the next credit window when the last answer left less than `cost` plus a reserve.
+    /// Waits for the next credit window when the last answer left less than `cost` plus a
+    /// reserve, then books `cost`, so calls made at once (before any of them is answered) count
+    /// against the same budget. Each answer's headers set the budget to Miro's own count again.
     async fn wait_for_credits(&self, cost: u64) {
         let wait = {
-            let credits = self.credits.lock().expect("credits lock");
-            match *credits {
+            let mut credits = self.credits.lock().expect("credits lock");
+            match credits.as_mut() {
                 Some(c) if c.remaining < cost + CREDIT_RESERVE => {
                     c.reset_at - chrono::Utc::now().timestamp_millis()
                 }
-                _ => 0,
+                Some(c) => {
+                    c.remaining -= cost;
+                    0
+                }
+                None => 0,
             }
         };
         if wait > 0 {
@@ -440,7 +446,8 @@ impl MiroClient {
 fn reset_at(headers: &reqwest::header::HeaderMap, reset_epoch_s: i64) -> i64 {
     let now = chrono::Utc::now().timestamp_millis();
     let their_now = http_date_ms(headers).unwrap_or(now);
-    now + (reset_epoch_s * 1000 - their_now).clamp(0, 120_000)
+    // Both are whole seconds (`Date` has no fraction): a second more is sure to be past the reset.
+    now + (reset_epoch_s * 1000 - their_now + 1000).clamp(0, 121_000)
 }
 
 /// Miro's answer as a decision: 429 waits for the window, 5xx and 423 back off, 404 is gone,
@@ -516,8 +523,9 @@ mod tests {
     #[test]
     fn a_rate_limit_waits_as_long_as_the_reset_is_after_the_answers_date() {
         let mut headers = HeaderMap::new();
-        // Miro's clock says 10:00:00 and the window resets at 10:00:30: wait 30 s from our now,
-        // whatever our own clock says.
+        // Miro's clock says 10:00:00 and the window resets at 10:00:30: wait 30 s from our now
+        // (and a second more, for the whole seconds both are given in), whatever our own clock
+        // says.
         headers.insert(
             "Date",
             HeaderValue::from_static("Mon, 30 Nov 2026 10:00:00 GMT"),
@@ -530,7 +538,7 @@ mod tests {
             panic!("429 is a rate limit");
         };
         let wait = retry_at - before;
-        assert!((29_000..=31_000).contains(&wait), "waited {wait} ms");
+        assert!((30_000..=32_000).contains(&wait), "waited {wait} ms");
     }
 
     #[test]

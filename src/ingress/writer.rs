@@ -3,7 +3,8 @@
 //! each request is answered only after the commit that holds its event.
 
 use crate::store::{InboxInsert, NewInboxEntry, Store};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The most events one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -20,8 +21,10 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    /// Starts the writer; it stops when every handle is dropped.
-    pub fn spawn(store: Store) -> InboxWriter {
+    /// Starts the writer; it stops when every handle is dropped. `stored`, when given, is
+    /// notified after each committed batch (the processor of the same daemon, so a webhook's
+    /// change is processed at once rather than at the processor's next idle check).
+    pub fn spawn(store: Store, stored: Option<Arc<Notify>>) -> InboxWriter {
         let (jobs, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -30,6 +33,9 @@ impl InboxWriter {
                     batch.iter().map(|j| (&j.entry, j.expires_at)).collect();
                 match store.insert_inbox_batch(&entries).await {
                     Ok(results) => {
+                        if let Some(stored) = &stored {
+                            stored.notify_one();
+                        }
                         for (job, result) in batch.drain(..).zip(results) {
                             let _ = job.reply.send(Ok(result));
                         }

@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Rows claimed at a time.
 const CLAIM: i64 = 100;
+/// Items written at once.
+const IN_FLIGHT: usize = 8;
 /// How long a claim holds before another dispatcher may take the row (a crashed one's rows).
 const LEASE_MS: i64 = 60_000;
 /// How long the dispatcher sleeps when nothing is due and nobody wakes it.
@@ -55,11 +57,20 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             }
         };
         let n = claimed.len();
+        // Calls to different items overlap; the rows of one item are one group, in order.
+        let mut running = tokio::task::JoinSet::new();
         for group in group_by_item(claimed) {
-            if let Err(e) = dispatch(&engine, &columns, group).await {
-                tracing::warn!(error = %e, "cannot settle outbox rows; their lease will expire and they run again");
+            while running.len() >= IN_FLIGHT {
+                running.join_next().await;
             }
+            let (engine, columns) = (engine.clone(), columns.clone());
+            running.spawn(async move {
+                if let Err(e) = dispatch(&engine, &columns, group).await {
+                    tracing::warn!(error = %e, "cannot settle outbox rows; their lease will expire and they run again");
+                }
+            });
         }
+        while running.join_next().await.is_some() {}
         if n == 0 {
             update_depth(&engine).await;
             tokio::select! {

@@ -278,7 +278,8 @@ async fn authorize(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Resp
     headers.insert("X-RateLimit-Remaining", HeaderValue::from(remaining));
     headers.insert(
         "X-RateLimit-Reset",
-        HeaderValue::from((window_start + 60_000) / 1000),
+        // Whole seconds, rounded up: the window is over by then.
+        HeaderValue::from((window_start + 60_000 + 999) / 1000),
     );
     response.extensions_mut().insert(caller);
     response
