@@ -459,7 +459,7 @@ async fn replay(
     };
     let n = engine
         .store
-        .requeue_dead(slug.as_deref(), since, crate::sync::now_ms())
+        .requeue_dead(slug.as_deref(), since, engine.clock.now_ms())
         .await?;
     println!("requeued {n} dead write{}", if n == 1 { "" } else { "s" });
     Ok(())
@@ -540,7 +540,7 @@ async fn release(engine: crate::sync::Engine, pair: String, item_id: String) -> 
         .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
     if engine
         .store
-        .release_link(&slug, &item_id, crate::sync::now_ms())
+        .release_link(&slug, &item_id, engine.clock.now_ms())
         .await?
     {
         println!("released the link of {item_id}; it syncs again");

@@ -28,6 +28,7 @@
 pub mod app;
 pub mod cli;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;

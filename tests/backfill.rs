@@ -7,7 +7,7 @@ mod common;
 
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
-use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
+use boardsync::sandbox::{Sandbox, Seed};
 use boardsync::store::{LinkState, Store};
 use common::wait_for;
 use serde_json::{Value, json};
@@ -135,14 +135,7 @@ fn has(items: &[(String, String)], title: &str, value: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_items_are_linked_by_title_and_the_rest_created_once() {
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed()),
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("backfill.db").display());
+    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let pair = format!(

@@ -6,7 +6,7 @@ mod common;
 
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
-use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
+use boardsync::sandbox::{Sandbox, Seed};
 use common::wait_for;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -97,12 +97,7 @@ async fn check(path: &std::path::Path) -> std::process::Output {
 
 #[tokio::test]
 async fn check_online_reports_each_mismatch_with_the_live_boards() {
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed()),
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
+    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
     let frame = miro_item(&sandbox, "frames", json!({"data": {"title": "Sprint"}})).await;
     let sticky = miro_item(
         &sandbox,
@@ -110,8 +105,6 @@ async fn check_online_reports_each_mismatch_with_the_live_boards() {
         json!({"data": {"content": "<p>x</p>"}}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("check.db").display());
     let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
 
     let good = dir.path().join("good.toml");

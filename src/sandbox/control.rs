@@ -2,9 +2,9 @@
 //! control routes under `/_sandbox/` that tests and the demo drive (`faults`, `requests`, `clock`).
 //! Each API adds its own `state`, `reset` (and, for Miro, `comments`) beside these.
 
-use super::clock::Clock;
 use super::faults::{FaultConfig, HttpFault};
 use super::{Instruments, Shared};
+use crate::clock::Clock;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, Request, State};

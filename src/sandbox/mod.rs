@@ -10,15 +10,15 @@
 //! The sandbox must never pretend more than the real APIs do: where a behaviour is not documented
 //! it follows the reference notes, and docs/sandbox.md lists what it does not imitate.
 
-pub mod clock;
+pub use crate::clock;
 pub mod control;
 pub mod faults;
 pub mod miro;
 pub mod monday;
 pub mod users;
 
+use crate::clock::Clock;
 use anyhow::Context;
-use clock::Clock;
 use control::RequestLog;
 use faults::Faults;
 use serde::Deserialize;

@@ -10,8 +10,8 @@
 //! pair's rules (directions, value maps, the conflict policy decides whose value wins). Run twice,
 //! it does nothing the second time.
 
+use super::Engine;
 use super::plan::{FieldState, LinkFields, logical_value};
-use super::{Engine, now_ms};
 use crate::config::{ConflictPolicy, PairConfig};
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, millis};
@@ -114,7 +114,7 @@ pub async fn backfill(
         }
     }
 
-    let now = now_ms();
+    let now = engine.clock.now_ms();
     let mut links = Vec::new();
     let mut entries = Vec::new();
     let mut snapshots = Vec::new();

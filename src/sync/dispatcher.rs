@@ -5,9 +5,9 @@
 //! Creates are idempotent: monday gets an `Idempotency-Key` derived from the row, and a retried
 //! Miro create first looks for the item an earlier attempt may have made before making another.
 
+use super::Engine;
 use super::plan::Write;
 use super::processor::PENDING_ID;
-use super::{Engine, now_ms};
 use crate::clients::ApiError;
 use crate::clients::monday::{
     ArchiveItem, Board, ChangeValues, CreateItem, DeleteItem, archive_item, board, change_values,
@@ -48,7 +48,7 @@ type ColumnTypes = Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
     let columns = ColumnTypes::default();
     loop {
-        let now = now_ms();
+        let now = engine.clock.now_ms();
         let claimed = match engine.store.claim_due(now, LEASE_MS, CLAIM).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -155,7 +155,7 @@ async fn dispatch(
     columns: &ColumnTypes,
     mut rows: Vec<OutboxEntry>,
 ) -> Result<(), StoreError> {
-    let now = now_ms();
+    let now = engine.clock.now_ms();
     if let Some(link_id) = rows[0].link_id {
         // Writes to this item still waiting for a retry go out now, folded in order, so a retried
         // old value can never land after a newer one.
@@ -266,7 +266,7 @@ async fn dispatch(
     }
     if result.is_ok() {
         for row in &rows {
-            let lag = (now_ms() - row.created_at).max(0) as f64 / 1000.0;
+            let lag = (engine.clock.now_ms() - row.created_at).max(0) as f64 / 1000.0;
             engine
                 .metrics
                 .sync_lag_seconds
@@ -283,7 +283,7 @@ async fn settle_all(
     rows: &[OutboxEntry],
     result: Result<(), ApiError>,
 ) -> Result<(), StoreError> {
-    let now = now_ms();
+    let now = engine.clock.now_ms();
     let max_attempts = i64::from(engine.config.sync.max_attempts);
     for row in rows {
         match &result {
@@ -396,11 +396,12 @@ async fn to_monday(
         // item, made with the first attempt's values. Edits folded in after it follow as one
         // change. After monday's 30 minutes, the item a lost answer made is looked up instead.
         let name = created.remove("name").unwrap_or(name);
-        let existing = if row.attempts > 1 && now_ms() - row.created_at > IDEMPOTENCY_WINDOW_MS {
-            find_created_monday(engine, &pair.slug, &board_id, &name, row.created_at).await?
-        } else {
-            None
-        };
+        let existing =
+            if row.attempts > 1 && engine.clock.now_ms() - row.created_at > IDEMPOTENCY_WINDOW_MS {
+                find_created_monday(engine, &pair.slug, &board_id, &name, row.created_at).await?
+            } else {
+                None
+            };
         let id = match existing {
             Some(id) => id,
             None => engine
@@ -507,7 +508,7 @@ async fn resolve(
     match link_id {
         Some(link_id) => engine
             .store
-            .resolve_link(link_id, side, id, now_ms())
+            .resolve_link(link_id, side, id, engine.clock.now_ms())
             .await
             .map_err(store_error),
         None => Ok(()),

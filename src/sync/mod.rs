@@ -35,11 +35,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// The store key under which boardsync keeps its own user id on `side`.
 pub fn own_user_key(side: Side) -> String {
     format!("self:{side}")
@@ -68,6 +63,8 @@ pub struct Engine {
     pub wake_processor: Arc<Notify>,
     pub wake_dispatcher: Arc<Notify>,
     pub events: broadcast::Sender<SyncEvent>,
+    /// The time every part of the engine reads; tests move it forward.
+    pub clock: crate::clock::Clock,
     own_users: Arc<Mutex<HashMap<Side, String>>>,
 }
 
@@ -83,6 +80,7 @@ impl Engine {
             wake_processor: Arc::default(),
             wake_dispatcher: Arc::default(),
             events: broadcast::channel(1024).0,
+            clock: crate::clock::Clock::default(),
             own_users: Arc::default(),
         }
     }
@@ -119,7 +117,7 @@ impl Engine {
         }
         if let Err(e) = self
             .store
-            .record_cursor(&own_user_key(side), id, now_ms())
+            .record_cursor(&own_user_key(side), id, self.clock.now_ms())
             .await
         {
             tracing::warn!(error = %e, "cannot store boardsync's own user id");

@@ -2,8 +2,8 @@
 //! and stores the outcome, the link state and the outbox rows in one transaction. It never calls
 //! an API to write; only to read an item whose change did not carry its fields.
 
+use super::Engine;
 use super::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
-use super::{Engine, now_ms};
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind};
@@ -55,7 +55,7 @@ async fn work(engine: &Engine, shutdown: &CancellationToken, holder: &str) {
     // once could each plan from the state the other is replacing. The others wait for the lease.
     let mut renewed_at: Option<i64> = None;
     loop {
-        let now = now_ms();
+        let now = engine.clock.now_ms();
         if renewed_at.is_none_or(|t| now - t >= LEASE_RENEW_MS) {
             match engine.store.lease(LEASE, holder, now, LEASE_TTL_MS).await {
                 Ok(true) => renewed_at = Some(now),
@@ -112,7 +112,7 @@ async fn work(engine: &Engine, shutdown: &CancellationToken, holder: &str) {
 
 /// Plans and records one entry; `false` when it must wait and stays in the inbox.
 pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreError> {
-    let now = super::now_ms();
+    let now = engine.clock.now_ms();
     let (pair, mut change) = match locate(engine, entry) {
         Ok(found) => found,
         Err((outcome, why)) => {

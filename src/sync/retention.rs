@@ -3,7 +3,7 @@
 //! raw webhook bodies older than `[ingress] keep_raw` are deleted. Pending and dead rows are never
 //! touched: what has not been done stays until it is done, replayed or discarded.
 
-use super::{Engine, now_ms};
+use super::Engine;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,7 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
 
 /// One pass, logged; what the store removed, or `None` when it failed (tried again next time).
 pub async fn prune_once(engine: &Engine) -> Option<crate::store::Pruned> {
-    let now = now_ms();
+    let now = engine.clock.now_ms();
     let age = |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let before = age(engine.config.sync.retention.0);
     let raw_before = age(engine.config.ingress.keep_raw.0);

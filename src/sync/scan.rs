@@ -5,7 +5,7 @@
 //! stored, so a scan cut off at any point is simply done again, and the inbox's dedupe keys
 //! (`board, item, modifiedAt`) keep a repeated scan from doubling anything.
 
-use super::{Engine, now_ms};
+use super::Engine;
 use crate::clients::miro::MiroItem;
 use crate::config::PairConfig;
 use crate::domain::Side;
@@ -71,7 +71,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
         .map(|s| (s.item_id.clone(), s))
         .collect();
     let needs_style = needs_style(pair);
-    let now = now_ms();
+    let now = engine.clock.now_ms();
     let mut report = ScanReport::default();
     let mut listed: HashSet<String> = HashSet::new();
     let mut changed: Vec<Snapshot> = Vec::new();

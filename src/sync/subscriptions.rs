@@ -4,7 +4,7 @@
 //! id of each webhook it makes (monday's `webhooks` query does not say where a webhook points),
 //! so `sync` is idempotent and `prune` deletes only its own.
 
-use super::{Engine, now_ms};
+use super::Engine;
 use crate::clients::ApiError;
 use crate::clients::monday::{
     CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, enum_name, webhooks,
@@ -104,7 +104,7 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
                 .ok_or_else(|| ApiError::Rejected("monday made no webhook".into()))?;
             engine
                 .store
-                .record_cursor(&key(&board, &name), &id, now_ms())
+                .record_cursor(&key(&board, &name), &id, engine.clock.now_ms())
                 .await
                 .map_err(store_error)?;
             out.push(Subscription {
@@ -159,7 +159,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
                 let id = engine.miro.subscribe(&board, &url).await?;
                 engine
                     .store
-                    .record_cursor(&name, &id, now_ms())
+                    .record_cursor(&name, &id, engine.clock.now_ms())
                     .await
                     .map_err(store_error)?;
                 (id, "created")

@@ -179,3 +179,19 @@ pub async fn monday_query(url: &str, token: &str, query: &str) -> serde_json::Va
         .await
         .unwrap()
 }
+
+/// The sandbox on free loopback ports with `seed`, and a temp dir with an SQLite URL in it for the
+/// daemon's store (the dir lives as long as the returned handle).
+pub async fn seeded_sandbox(
+    seed: boardsync::sandbox::Seed,
+) -> (boardsync::sandbox::Sandbox, tempfile::TempDir, String) {
+    let sandbox = boardsync::sandbox::Sandbox::start(boardsync::sandbox::SandboxOptions {
+        seed: Some(seed),
+        ..boardsync::sandbox::SandboxOptions::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("boardsync.db").display());
+    (sandbox, dir, db)
+}

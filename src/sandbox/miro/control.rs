@@ -9,7 +9,7 @@
 use super::Ctx;
 use super::items::create_item;
 use super::model::{LogEntry, TYPES};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use crate::sandbox::control::control_error;
 use crate::sandbox::users::User;
 use axum::Router;

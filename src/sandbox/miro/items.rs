@@ -5,7 +5,7 @@
 
 use super::model::{Item, type_of_collection};
 use super::{Body, Ctx, invalid, not_found, webhooks};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use crate::sandbox::users::User;
 use axum::Extension;
 use axum::extract::{Path, Query, State};

@@ -4,7 +4,7 @@
 use super::items::{base, limit};
 use super::model::{Board, Connector, Tag};
 use super::{Body, Ctx, invalid, not_found};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use crate::sandbox::users::User;
 use axum::Extension;
 use axum::extract::{Path, Query, State};

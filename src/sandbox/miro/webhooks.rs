@@ -8,7 +8,7 @@
 
 use super::model::{Item, LogEntry, Subscription};
 use super::{Body, Ctx, invalid, not_found};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use crate::sandbox::faults::WebhookFault;
 use crate::sandbox::users::User;
 use axum::extract::{Path, State};

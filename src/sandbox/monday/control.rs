@@ -58,7 +58,7 @@ async fn deliveries(State(ctx): State<MondayCtx>) -> Response {
 
 /// Loads the `monday` part of the seed file (shape in the module docs of `monday`).
 pub(crate) fn apply_seed(ctx: &MondayCtx, seed: &Value) -> Result<(), String> {
-    let now = crate::sandbox::clock::Clock::iso_millis(ctx.shared.clock.now());
+    let now = crate::clock::Clock::iso_millis(ctx.shared.clock.now());
     let mut state = ctx.state.lock().expect("monday state");
     for b in seed["boards"].as_array().ok_or("`boards` must be a list")? {
         let id = match b["id"].as_u64() {

@@ -8,7 +8,7 @@ use super::schema::{
 };
 use super::webhooks::{self, Happened};
 use super::{Call, MondayCtx, app_error};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@
 
 use super::model::State as Data;
 use super::{Call, MondayCtx, app_error};
-use crate::sandbox::clock::Clock;
+use crate::clock::Clock;
 use crate::sandbox::faults::WebhookFault;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

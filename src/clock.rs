@@ -1,5 +1,7 @@
-//! The sandbox's clock: real time plus an offset that `POST /_sandbox/clock` moves forward, so
-//! tests of retries, rate-limit windows and cursor expiry move time instead of waiting for it.
+//! The one clock boardsync and its sandbox read: real time plus an offset that only moves
+//! forward. The daemon's engine and the sandbox each hold one (the sandbox's is moved by `POST
+//! /_sandbox/clock`), so tests of retries, rate-limit windows, cursor expiry and idempotency windows
+//! move time instead of waiting for it.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
