@@ -113,7 +113,7 @@ async fn work(engine: &Engine, shutdown: &CancellationToken, holder: &str) {
 /// Plans and records one entry; `false` when it must wait and stays in the inbox.
 pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreError> {
     let now = engine.clock.now_ms();
-    let (pair, mut change) = match locate(engine, entry) {
+    let (pair, mut change) = match locate(engine, entry).await? {
         Ok(found) => found,
         Err((outcome, why)) => {
             return finish(engine, entry, None, outcome, why, now)
@@ -167,25 +167,88 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
 }
 
 /// The pair and the change of an entry, or the outcome of an entry that has neither.
-fn locate<'a>(
+async fn locate<'a>(
     engine: &'a Engine,
     entry: &InboxEntry,
-) -> Result<(&'a PairConfig, Change), (Outcome, String)> {
-    let change: Change = serde_json::from_str(&entry.change).map_err(|e| {
-        (
-            Outcome::Failed,
-            format!("the stored change does not parse: {e}"),
-        )
-    })?;
-    let pair = match &entry.pair {
-        Some(slug) => engine.config.pair(slug),
-        None => engine.config.pairs.iter().find(|p| match change.side {
+) -> Result<Result<(&'a PairConfig, Change), (Outcome, String)>, StoreError> {
+    let change: Change = match serde_json::from_str(&entry.change) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Err((
+                Outcome::Failed,
+                format!("the stored change does not parse: {e}"),
+            )));
+        }
+    };
+    if let Some(slug) = &entry.pair {
+        return Ok(match engine.config.pair(slug) {
+            Some(pair) => Ok((pair, change)),
+            None => Err((Outcome::Ignored, format!("no pair `{slug}` any more"))),
+        });
+    }
+    // The receivers name the pair when only one has the board; with several (told apart by
+    // their filters), the pair is the one whose link holds the item, or whose filter it passes.
+    let candidates: Vec<&PairConfig> = engine
+        .config
+        .pairs
+        .iter()
+        .filter(|p| match change.side {
             Side::Miro => p.miro_board.as_str() == change.board,
             Side::Monday => p.monday_board.as_str() == change.board,
-        }),
+        })
+        .collect();
+    if candidates.len() > 1 {
+        for &pair in &candidates {
+            let linked = match change.side {
+                Side::Miro => {
+                    engine
+                        .store
+                        .link_by_miro(&pair.slug, &change.item_id)
+                        .await?
+                }
+                Side::Monday => {
+                    engine
+                        .store
+                        .link_by_monday(&pair.slug, &change.item_id)
+                        .await?
+                }
+            };
+            if linked.is_some() {
+                return Ok(Ok((pair, change)));
+            }
+        }
     }
-    .ok_or((Outcome::Ignored, "no pair has this board".to_owned()))?;
-    Ok((pair, change))
+    let pair = match candidates.as_slice() {
+        [] => return Ok(Err((Outcome::Ignored, "no pair has this board".to_owned()))),
+        [one] => *one,
+        several => match several.iter().find(|p| passes_filter(p, &change)) {
+            Some(p) => *p,
+            None => {
+                return Ok(Err((
+                    Outcome::Filtered,
+                    "the board is in several pairs and the item is in none of their filters"
+                        .to_owned(),
+                )));
+            }
+        },
+    };
+    Ok(Ok((pair, change)))
+}
+
+/// Whether a change's item lies inside the pair's filter on its side (as far as the change says).
+fn passes_filter(pair: &PairConfig, change: &Change) -> bool {
+    let field = |name: &str| change.fields.get(name).and_then(serde_json::Value::as_str);
+    match change.side {
+        Side::Monday => {
+            pair.monday_filter.groups.is_empty()
+                || field("group").is_some_and(|g| pair.monday_filter.groups.iter().any(|x| x == g))
+        }
+        Side::Miro => pair
+            .miro_filter
+            .frame
+            .as_deref()
+            .is_none_or(|frame| field("parent") == Some(frame)),
+    }
 }
 
 async fn finish(
