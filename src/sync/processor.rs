@@ -127,20 +127,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
         tracing::info!(entry = entry.id, error = %e, "cannot read the item the change is about; will try again");
         return Ok(false);
     }
-    let link = match change.side {
-        Side::Miro => {
-            engine
-                .store
-                .link_by_miro(&pair.slug, &change.item_id)
-                .await?
-        }
-        Side::Monday => {
-            engine
-                .store
-                .link_by_monday(&pair.slug, &change.item_id)
-                .await?
-        }
-    };
+    let link = link_of(engine, &pair.slug, &change).await?;
     if link.is_none()
         && change.kind == ChangeKind::Updated
         && now - entry.received_at < DEFER_WHILE_CREATING_MS
@@ -199,21 +186,7 @@ async fn locate<'a>(
         .collect();
     if candidates.len() > 1 {
         for &pair in &candidates {
-            let linked = match change.side {
-                Side::Miro => {
-                    engine
-                        .store
-                        .link_by_miro(&pair.slug, &change.item_id)
-                        .await?
-                }
-                Side::Monday => {
-                    engine
-                        .store
-                        .link_by_monday(&pair.slug, &change.item_id)
-                        .await?
-                }
-            };
-            if linked.is_some() {
+            if link_of(engine, &pair.slug, &change).await?.is_some() {
                 return Ok(Ok((pair, change)));
             }
         }
@@ -233,6 +206,18 @@ async fn locate<'a>(
         },
     };
     Ok(Ok((pair, change)))
+}
+
+/// The pair's link of the change's item, found by the id on the change's side.
+async fn link_of(
+    engine: &Engine,
+    pair: &str,
+    change: &Change,
+) -> Result<Option<crate::store::ItemLink>, StoreError> {
+    match change.side {
+        Side::Miro => engine.store.link_by_miro(pair, &change.item_id).await,
+        Side::Monday => engine.store.link_by_monday(pair, &change.item_id).await,
+    }
 }
 
 /// Whether a change's item lies inside the pair's filter on its side (as far as the change says).
