@@ -21,6 +21,10 @@ pub struct Metrics {
     pub outbox_depth: IntGaugeVec,
     /// `boardsync_sync_lag_seconds{pair,origin}`: from a change at its source to its write applied.
     pub sync_lag_seconds: HistogramVec,
+    /// `boardsync_polls_total{pair,poller,outcome}`: polls of a board (`ok` or `error`).
+    pub polls: IntCounterVec,
+    /// `boardsync_poll_interval_seconds{pair}`: the time between a pair's Miro scans.
+    pub poll_interval_seconds: prometheus::GaugeVec,
 }
 
 impl Default for Metrics {
@@ -80,6 +84,22 @@ impl Default for Metrics {
             &["pair", "origin"],
         )
         .expect("valid metric");
+        let polls = IntCounterVec::new(
+            Opts::new(
+                "boardsync_polls_total",
+                "Polls of a board, by pair, poller and outcome",
+            ),
+            &["pair", "poller", "outcome"],
+        )
+        .expect("valid metric");
+        let poll_interval_seconds = prometheus::GaugeVec::new(
+            Opts::new(
+                "boardsync_poll_interval_seconds",
+                "The time between two scans of a pair's Miro board",
+            ),
+            &["pair"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(webhooks_received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_ack_seconds.clone()),
@@ -87,6 +107,8 @@ impl Default for Metrics {
             Box::new(api_calls.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(sync_lag_seconds.clone()),
+            Box::new(polls.clone()),
+            Box::new(poll_interval_seconds.clone()),
         ] {
             registry.register(metric).expect("registered once");
         }
@@ -98,6 +120,8 @@ impl Default for Metrics {
             api_calls,
             outbox_depth,
             sync_lag_seconds,
+            polls,
+            poll_interval_seconds,
         }
     }
 }

@@ -349,6 +349,29 @@ async fn a_sticky_note_and_a_monday_item_stay_in_step_both_ways(postgres: bool) 
         json!([]),
         "the mapping fits the boards"
     );
+    let metrics = w
+        .http
+        .get(format!("{}/metrics", w.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scans = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("boardsync_polls_total{")
+                && l.contains(r#"outcome="ok""#)
+                && l.contains(r#"poller="miro_scan""#)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(scans > 0, "no successful scan counted:\n{metrics}");
+    assert!(
+        metrics.contains(r#"boardsync_poll_interval_seconds{pair="Sync test"} 0.1"#),
+        "{metrics}"
+    );
     assert_eq!(w.monday_items().await.len(), 2);
     assert_eq!(w.miro_items().await.len(), 2);
     let posts = w.boardsync_posts().await;

@@ -32,15 +32,25 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             _ = every.tick() => {}
         }
         for pair in &engine.config.pairs {
-            match scan_pair(&engine, pair).await {
-                Ok(report) if report.changes > 0 => {
-                    tracing::debug!(pair = %pair.name, ?report, "scanned the Miro board")
+            let m = &engine.metrics;
+            m.poll_interval_seconds
+                .with_label_values(&[&pair.name])
+                .set(engine.config.poller.interval.0.as_secs_f64());
+            let outcome = match scan_pair(&engine, pair).await {
+                Ok(report) => {
+                    if report.changes > 0 {
+                        tracing::debug!(pair = %pair.name, ?report, "scanned the Miro board");
+                    }
+                    "ok"
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(pair = %pair.name, error = %e, "Miro board scan failed; will try again")
+                    tracing::warn!(pair = %pair.name, error = %e, "Miro board scan failed; will try again");
+                    "error"
                 }
-            }
+            };
+            m.polls
+                .with_label_values(&[&pair.name, "miro_scan", outcome])
+                .inc();
         }
     }
 }
