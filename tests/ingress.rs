@@ -109,15 +109,7 @@ impl Daemon {
 
     /// `boardsync_webhooks_received_total` for a source and outcome.
     async fn received(&self, source: &str, outcome: &str) -> u64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::get_text(&format!("{}/metrics", self.base)).await;
         let needle = format!(
             "boardsync_webhooks_received_total{{outcome=\"{outcome}\",source=\"{source}\"}} "
         );

@@ -349,15 +349,7 @@ async fn a_sticky_note_and_a_monday_item_stay_in_step_both_ways(postgres: bool) 
         json!([]),
         "the mapping fits the boards"
     );
-    let metrics = w
-        .http
-        .get(format!("{}/metrics", w.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&format!("{}/metrics", w.base)).await;
     let scans = metrics
         .lines()
         .find(|l| {

@@ -165,6 +165,11 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// GETs `url` and reads the answer as text (such as `/metrics`).
+pub async fn get_text(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// Sends a GraphQL query to the monday stand-in at `url` as `token`; returns the whole answer.
 pub async fn monday_query(url: &str, token: &str, query: &str) -> serde_json::Value {
     reqwest::Client::new()
