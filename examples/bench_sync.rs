@@ -288,7 +288,15 @@ sync_existing = true
 "#
     );
     let path = dir.path().join("bench.toml");
-    let text = sandbox.mappings(addr, &db, &format!("{interval}ms"), &pair);
+    // The burst below is 50 edits in well under a minute: more than the loop breaker's default
+    // 30 writes a minute to one item, which would quarantine it (as it should in production).
+    let settings = "[sync]\nmax_writes_per_item = 1000\n\n";
+    let text = sandbox.mappings(
+        addr,
+        &db,
+        &format!("{interval}ms"),
+        &format!("{settings}{pair}"),
+    );
     std::fs::write(&path, text).unwrap();
     let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
         .await

@@ -64,6 +64,7 @@ contract!(
     dead_rows_stay_until_requeued,
     cursors_keep_the_last_value,
     a_lease_has_one_holder_until_it_expires_or_is_given_up,
+    own_writes_become_the_snapshot_only_when_nothing_hides_behind_them,
     history_lists_newest_first_per_pair,
     pruning_removes_only_finished_old_rows,
 );
@@ -436,6 +437,57 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) {
     );
     store.release_lease("processor", "b").await.unwrap();
     assert!(store.lease("processor", "a", 17_000, 10_000).await.unwrap());
+}
+
+async fn own_writes_become_the_snapshot_only_when_nothing_hides_behind_them(store: Store) {
+    let miro = "3458764517517819000";
+    let id = store.upsert_link(&link(miro, "9988")).await.unwrap();
+    let fields = store
+        .link_by_id(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .fields
+        .to_string();
+    // A change of the item is waiting in the inbox: not noted.
+    let mut waiting = event("scan-v1", 1_000);
+    waiting.item_id = Some(miro.to_owned());
+    let InboxInsert::Stored(entry) = store.insert_inbox(&waiting, 9_000).await.unwrap() else {
+        panic!("stored")
+    };
+    assert!(
+        !store
+            .note_own_write("sprint", miro, "v2", id, &fields, 2_000)
+            .await
+            .unwrap()
+    );
+    store
+        .finish_inbox(entry, "applied", None, 2_100)
+        .await
+        .unwrap();
+    // The link changed since the caller read it: not noted.
+    assert!(
+        !store
+            .note_own_write("sprint", miro, "v2", id, r#"{"title":{}}"#, 2_200)
+            .await
+            .unwrap()
+    );
+    assert!(store.snapshots("sprint", "miro").await.unwrap().is_empty());
+    // Otherwise the write's version is the snapshot; a later write replaces it.
+    for version in ["v2", "v3"] {
+        assert!(
+            store
+                .note_own_write("sprint", miro, version, id, &fields, 2_300)
+                .await
+                .unwrap()
+        );
+    }
+    let snapshots = store.snapshots("sprint", "miro").await.unwrap();
+    let seen: Vec<(&str, &str)> = snapshots
+        .iter()
+        .map(|s| (s.item_id.as_str(), s.version.as_str()))
+        .collect();
+    assert_eq!(seen, [(miro, "v3")]);
 }
 
 async fn history_lists_newest_first_per_pair(store: Store) {

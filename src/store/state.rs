@@ -265,6 +265,39 @@ impl Store {
 }
 
 impl Store {
+    /// Records `version` as the Miro scan's snapshot of an item boardsync just wrote, in one
+    /// statement and only if nothing could be hiding behind it: no change of the item is waiting
+    /// in the inbox, and its link still holds `link_fields` (no change was processed since the
+    /// caller compared the written item with them). Returns whether it was recorded.
+    pub async fn note_own_write(
+        &self,
+        pair: &str,
+        item_id: &str,
+        version: &str,
+        link_id: i64,
+        link_fields: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO snapshots (pair, side, item_id, version, data, updated_at)
+             SELECT $1, 'miro', $2, $3, '', $4
+             WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE pair = $1 AND item_id = $2 AND status = 'pending')
+               AND EXISTS (SELECT 1 FROM links WHERE id = $5 AND fields = $6)
+             ON CONFLICT (pair, side, item_id) DO UPDATE SET
+               version = excluded.version, data = excluded.data, updated_at = excluded.updated_at",
+        )
+        .bind(pair)
+        .bind(item_id)
+        .bind(version)
+        .bind(now)
+        .bind(link_id)
+        .bind(link_fields)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Every cursor whose name starts with `prefix`, as (name, value).
     pub async fn cursors_with_prefix(
         &self,

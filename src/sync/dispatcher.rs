@@ -6,9 +6,10 @@
 //! Miro create first looks for the item an earlier attempt may have made before making another.
 
 use super::Engine;
-use super::plan::Write;
+use super::plan::{LinkFields, Write};
 use super::processor::PENDING_ID;
 use crate::clients::ApiError;
+use crate::clients::miro::MiroItem;
 use crate::clients::monday::{
     ArchiveItem, Board, ChangeValues, CreateItem, DeleteItem, archive_item, board, change_values,
     create_item, delete_item, enum_name,
@@ -574,10 +575,12 @@ async fn to_miro(
         } else {
             None
         };
+        let link_id = link.map(|l| l.id).or(row.link_id);
         let id = match existing {
             Some(id) => {
                 // The found item has the create's values; the edits since still need writing.
                 fields = all;
+                resolve(engine, link_id, Side::Miro, &id).await?;
                 id
             }
             None => {
@@ -589,10 +592,11 @@ async fn to_miro(
                 if let Some(me) = item.created_by() {
                     engine.learn_own_user(Side::Miro, &me).await;
                 }
+                resolve(engine, link_id, Side::Miro, &item.id).await?;
+                note_own_write(engine, pair, link_id, t, &item).await;
                 item.id
             }
         };
-        resolve(engine, link.map(|l| l.id).or(row.link_id), Side::Miro, &id).await?;
         item_id = Some(id);
     }
     let item = item_id.ok_or_else(|| ApiError::Rejected("no Miro item to write to".into()))?;
@@ -604,6 +608,8 @@ async fn to_miro(
         if let Some(me) = updated.modified_by() {
             engine.learn_own_user(Side::Miro, &me).await;
         }
+        let link_id = link.map(|l| l.id).or(rows[0].link_id);
+        note_own_write(engine, pair, link_id, item_type, &updated).await;
     }
     match folded.finish {
         Some(Write::DeleteMiro) => engine.miro.delete_item(board, item_type, &item).await?,
@@ -611,6 +617,59 @@ async fn to_miro(
         _ => {}
     }
     Ok(())
+}
+
+/// After boardsync's own write, the item as Miro answered it. When every mapped field shows what
+/// the link holds as synced, and no change of the item is waiting to be processed, nobody else's
+/// edit can be hiding in it: its `modifiedAt` becomes the scan's snapshot, and the scan passes
+/// over boardsync's own write instead of reading it back (one call per item, for its style) and
+/// queueing an echo ahead of the next real change. In every other case the scan sees the write
+/// as before, which is what brings the two sides back together after edits that crossed. Best
+/// effort: a failure leaves it to the scan.
+async fn note_own_write(
+    engine: &Engine,
+    pair: &PairConfig,
+    link_id: Option<i64>,
+    item_type: ItemType,
+    item: &MiroItem,
+) {
+    let (Some(link_id), Some(version)) = (link_id, item.modified_at.as_deref()) else {
+        return;
+    };
+    let Ok(Some(link)) = engine.store.link_by_id(link_id).await else {
+        return;
+    };
+    let Ok(state) = serde_json::from_value::<LinkFields>(link.fields.clone()) else {
+        return;
+    };
+    let have = item.fields();
+    let as_synced = pair.fields.iter().all(|field| {
+        let Some(path) = field.miro.path_for(item_type) else {
+            return true;
+        };
+        let shown = have
+            .get(path)
+            .and_then(|v| super::values::from_miro(field, path, v));
+        shown == state.fields.get(&field.name).and_then(|s| s.value.clone())
+    });
+    if !as_synced {
+        return;
+    }
+    let now = engine.clock.now_ms();
+    let stored = engine
+        .store
+        .note_own_write(
+            &pair.slug,
+            &item.id,
+            version,
+            link_id,
+            &link.fields.to_string(),
+            now,
+        )
+        .await;
+    if let Err(e) = stored {
+        tracing::debug!(error = %e, "cannot note boardsync's own write; the scan will read it");
+    }
 }
 
 /// An item of `item_type` that boardsync created on the board since `since` and that no link holds:
