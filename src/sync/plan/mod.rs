@@ -295,10 +295,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             echoes += 1;
             continue;
         }
-        // Older than what this side last reported: stale. The same millisecond is not: two edits
-        // made within one (monday's times have no finer grain) arrive in the order they were
-        // made, as a rule, so the later one is taken.
-        if ts < *state.ts(from) {
+        if ts <= *state.ts(from) {
             stale += 1;
             continue;
         }

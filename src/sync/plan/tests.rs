@@ -333,31 +333,12 @@ fn a_delivery_older_than_what_the_link_has_seen_is_stale() {
     let c = change(
         Side::Monday,
         ChangeKind::Updated,
-        99,
+        100,
         json!({"name": "Old name"}),
     );
     let out = plan(&c, Some(&synced()), &cx(&p));
     assert_eq!(out.outcome, Outcome::Stale);
     assert!(out.writes.is_empty());
-}
-
-#[test]
-fn a_second_edit_within_the_same_millisecond_is_taken_not_stale() {
-    let p = pair();
-    let c = change(
-        Side::Monday,
-        ChangeKind::Updated,
-        100,
-        json!({"name": "Same ms"}),
-    );
-    let out = plan(&c, Some(&synced()), &cx(&p));
-    assert_eq!(out.outcome, Outcome::Applied);
-    assert_eq!(
-        out.writes,
-        vec![Write::UpdateMiro {
-            fields: [("data.content".to_owned(), json!("<p>Same ms</p>"))].into()
-        }]
-    );
 }
 
 /// monday renamed the item at 300 (synced); then a Miro edit made at 250 arrives.
