@@ -103,8 +103,11 @@ async fn each_group_syncs_with_its_own_pairs_board() {
             v
         }
     };
+    // Created with a status, so each sticky note is made with its colour: without one it would get
+    // Miro's default colour, whose trip back to monday could cross the status change below (both
+    // sides would still agree, on whichever landed last).
     let made = monday(format!(
-        r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "later", item_name: "Someday") {{ id }} }}"#
+        r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "later", item_name: "Someday", column_values: "{{\"status\": {{\"label\": \"Working on it\"}}}}") {{ id }} }}"#
     ))
     .await;
     let later_id = made["data"]["create_item"]["id"]
@@ -112,7 +115,7 @@ async fn each_group_syncs_with_its_own_pairs_board() {
         .unwrap()
         .to_owned();
     monday(format!(
-        r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "topics", item_name: "Today") {{ id }} }}"#
+        r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "topics", item_name: "Today", column_values: "{{\"status\": {{\"label\": \"Working on it\"}}}}") {{ id }} }}"#
     ))
     .await;
     wait_for(
