@@ -130,21 +130,21 @@ pub async fn backfill(
                 links.push(link);
                 if let Some(w) = winner {
                     report.reconciled += 1;
-                    entries.push(inbox_entry(pair, w, "reconcile", now));
+                    entries.push(inbox_entry(pair, w, ChangeKind::Updated, now));
                 }
                 snapshots.push(snapshot(m));
             }
             (ms, []) => {
                 for m in ms {
                     report.created_on_monday += 1;
-                    entries.push(inbox_entry(pair, m, "create", now));
+                    entries.push(inbox_entry(pair, m, ChangeKind::Created, now));
                     snapshots.push(snapshot(m));
                 }
             }
             ([], ds) => {
                 for d in ds {
                     report.created_on_miro += 1;
-                    entries.push(inbox_entry(pair, d, "create", now));
+                    entries.push(inbox_entry(pair, d, ChangeKind::Created, now));
                 }
             }
             (ms, ds) => {
@@ -353,17 +353,20 @@ fn snapshot(found: &Found) -> Snapshot {
     }
 }
 
-fn inbox_entry(pair: &PairConfig, found: &Found, why: &str, now: i64) -> NewInboxEntry {
-    let mut change = found.change.clone();
-    if why == "reconcile" {
-        change.kind = ChangeKind::Updated;
-    }
+/// The item's whole state as a change of `kind`: `Created` for an item to make on the other side,
+/// `Updated` for a matched item whose values go over.
+fn inbox_entry(pair: &PairConfig, found: &Found, kind: ChangeKind, now: i64) -> NewInboxEntry {
+    let change = Change {
+        kind,
+        ..found.change.clone()
+    };
     let key = format!(
-        "backfill:{}:{}:{}:{}:{why}",
+        "backfill:{}:{}:{}:{}:{}",
         pair.slug,
         change.side.as_str(),
         change.item_id,
-        found.version
+        found.version,
+        kind.as_str()
     );
     super::scan::entry(pair, &change, key, now)
 }
