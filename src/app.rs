@@ -201,7 +201,7 @@ fn start_engine(
         engine.clone(),
         shutdown.clone(),
     ));
-    workers.spawn(crate::sync::scan::run(engine.clone(), shutdown.clone()));
+    workers.spawn(crate::sync::poller::run(engine.clone(), shutdown.clone()));
     workers.spawn(crate::sync::retention::run(
         engine.clone(),
         shutdown.clone(),

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub polls: IntCounterVec,
     /// `boardsync_poll_interval_seconds{pair}`: the time between a pair's Miro scans.
     pub poll_interval_seconds: prometheus::GaugeVec,
+    pub miro_credits_used: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -100,6 +101,14 @@ impl Default for Metrics {
             &["pair"],
         )
         .expect("valid metric");
+        let miro_credits_used = IntCounterVec::new(
+            Opts::new(
+                "boardsync_miro_credits_used_total",
+                "Miro credits boardsync's calls used, by purpose (poll or write)",
+            ),
+            &["purpose"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(webhooks_received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_ack_seconds.clone()),
@@ -109,6 +118,7 @@ impl Default for Metrics {
             Box::new(sync_lag_seconds.clone()),
             Box::new(polls.clone()),
             Box::new(poll_interval_seconds.clone()),
+            Box::new(miro_credits_used.clone()),
         ] {
             registry.register(metric).expect("registered once");
         }
@@ -122,6 +132,7 @@ impl Default for Metrics {
             sync_lag_seconds,
             polls,
             poll_interval_seconds,
+            miro_credits_used,
         }
     }
 }

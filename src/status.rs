@@ -3,7 +3,7 @@
 
 use crate::app::AppState;
 use crate::domain::Side;
-use crate::store::{HistoryEntry, LinkState, StoreError};
+use crate::store::{HistoryEntry, LinkState, Store, StoreError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -61,13 +61,7 @@ async fn status(state: &AppState) -> Result<Value, StoreError> {
             "dead_letters": dead,
             "conflicts": store.count_conflicts(slug).await?,
             "quarantined": quarantined,
-            "poller": {
-                "interval_ms": state.config.poller.interval.0.as_millis() as u64,
-                "last_scan": store
-                    .cursor(&crate::sync::scan::scan_cursor(pair))
-                    .await?
-                    .and_then(|v| v.parse::<i64>().ok()),
-            },
+            "poller": poller_json(store, pair, &state.config).await?,
         }));
     }
     let problems = state
@@ -80,6 +74,38 @@ async fn status(state: &AppState) -> Result<Value, StoreError> {
         "inbox_backlog": store.inbox_backlog().await?,
         "problems": problems,
         "pairs": pairs,
+    }))
+}
+
+/// How the pair's Miro board is polled: the pace the last round set (by whichever replica polls
+/// it) and when that round ended.
+async fn poller_json(
+    store: &Store,
+    pair: &crate::config::PairConfig,
+    config: &crate::config::Config,
+) -> Result<Value, StoreError> {
+    let last_scan = store
+        .cursor(&crate::sync::scan::scan_cursor(pair))
+        .await?
+        .and_then(|v| v.parse::<i64>().ok());
+    let state: Option<crate::sync::poller::PollState> = store
+        .cursor(&crate::sync::poller::state_key(pair))
+        .await?
+        .and_then(|v| serde_json::from_str(&v).ok());
+    let state = state.unwrap_or_default();
+    let interval_ms = if state.last_round == 0 {
+        config.poller.interval.0.as_millis() as u64
+    } else {
+        state.interval_ms
+    };
+    Ok(json!({
+        "interval_ms": interval_ms,
+        "last_scan": last_scan,
+        "last_round_changes": state.changes,
+        "last_round_credits": state.credits,
+        "limited_by_credits": state.limited_by_credits,
+        "credit_share": config.poller.credit_share.0,
+        "content_log": config.miro.org_id.is_some(),
     }))
 }
 

@@ -106,11 +106,81 @@ pub struct Tag {
     pub title: String,
 }
 
-/// What the last answer said of the credit window, in local Unix ms.
-#[derive(Debug, Clone, Copy, Default)]
-struct Credits {
-    remaining: u64,
+/// What a call is for: pollers may use only their share of the credits, so writes always have
+/// room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Poll,
+    Write,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Poll => "poll",
+            Purpose::Write => "write",
+        }
+    }
+}
+
+/// The credit window as the answers describe it (times in local Unix ms), and what boardsync
+/// booked against it. Shared by every clone of a client.
+#[derive(Debug, Default)]
+struct Budget {
+    /// `X-RateLimit-Limit`: credits per window.
+    limit: Option<u64>,
+    /// `X-RateLimit-Remaining` less what was booked since; `None` once the window has reset and
+    /// no answer has told the new count yet.
+    remaining: Option<u64>,
+    /// When the window resets; 0 when not known.
     reset_at: i64,
+    /// Credits pollers booked in this window.
+    polled: u64,
+    /// Credits booked since start, by purpose.
+    spent_poll: u64,
+    spent_write: u64,
+}
+
+impl Budget {
+    /// Starts the next window once its reset has passed.
+    fn roll(&mut self, now: i64) {
+        if self.reset_at != 0 && now >= self.reset_at {
+            self.remaining = None;
+            self.polled = 0;
+            self.reset_at = 0;
+        }
+    }
+
+    /// Books `cost` for `purpose`, or says until when it must wait.
+    fn book(&mut self, purpose: Purpose, cost: u64, poll_share: f64, now: i64) -> Result<(), i64> {
+        self.roll(now);
+        // With the window's end unknown, a wait is a second: by then an answer has told it.
+        let until = if self.reset_at != 0 {
+            self.reset_at
+        } else {
+            now + 1_000
+        };
+        if self.remaining.is_some_and(|r| r < cost + CREDIT_RESERVE) {
+            return Err(until);
+        }
+        if purpose == Purpose::Poll
+            && let Some(limit) = self.limit
+            && (self.polled + cost) as f64 > limit as f64 * poll_share
+        {
+            return Err(until);
+        }
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= cost;
+        }
+        match purpose {
+            Purpose::Poll => {
+                self.polled += cost;
+                self.spent_poll += cost;
+            }
+            Purpose::Write => self.spent_write += cost,
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -118,7 +188,12 @@ pub struct MiroClient {
     http: reqwest::Client,
     base: Url,
     token: String,
-    credits: Arc<Mutex<Option<Credits>>>,
+    budget: Arc<Mutex<Budget>>,
+    purpose: Purpose,
+    /// The share of each window's credits that calls made for polls may use.
+    poll_share: f64,
+    /// `boardsync_miro_credits_used_total{purpose}`, when the engine counts.
+    credits_used: Option<prometheus::IntCounterVec>,
 }
 
 impl std::fmt::Debug for MiroClient {
@@ -135,8 +210,38 @@ impl MiroClient {
             http,
             base,
             token: token.to_owned(),
-            credits: Arc::default(),
+            budget: Arc::default(),
+            purpose: Purpose::Write,
+            poll_share: 1.0,
+            credits_used: None,
         }
+    }
+
+    /// This client with pollers limited to `share` of each window's credits, counting the
+    /// credits it uses in `counter` (labelled by purpose).
+    pub fn governed(mut self, share: f64, counter: prometheus::IntCounterVec) -> MiroClient {
+        self.poll_share = share;
+        self.credits_used = Some(counter);
+        self
+    }
+
+    /// The same client (same credit budget) for a poller's calls: they wait when the pollers
+    /// have used their share of the window.
+    pub fn polling(&self) -> MiroClient {
+        MiroClient {
+            purpose: Purpose::Poll,
+            ..self.clone()
+        }
+    }
+
+    /// Miro's credits per window, once an answer has said it.
+    pub fn credit_limit(&self) -> Option<u64> {
+        self.budget.lock().expect("credits lock").limit
+    }
+
+    /// The credits booked by pollers since start.
+    pub fn poll_credits_spent(&self) -> u64 {
+        self.budget.lock().expect("credits lock").spent_poll
     }
 
     /// The id of the user the token acts as: boardsync's own user, whose changes are its own.
@@ -399,32 +504,38 @@ impl MiroClient {
         Err(classify(status.as_u16(), &headers, &text))
     }
 
-    /// Waits for the next credit window when the last answer left less than `cost` plus a
-    /// reserve, then books `cost`, so calls made at once (before any of them is answered) count
-    /// against the same budget. Each answer's headers set the budget to Miro's own count again.
+    /// Books `cost`, first waiting for the next credit window when the last answer left less
+    /// than `cost` plus a reserve, or when this is a poller's call and the pollers have used their
+    /// share of the window. Booking before the answer makes calls sent at once count against one
+    /// budget; each answer's headers set the count to Miro's own again.
     async fn wait_for_credits(&self, cost: u64) {
-        let wait = {
-            let mut credits = self.credits.lock().expect("credits lock");
-            match credits.as_mut() {
-                Some(c) if c.remaining < cost + CREDIT_RESERVE => {
-                    c.reset_at - chrono::Utc::now().timestamp_millis()
-                }
-                Some(c) => {
-                    c.remaining -= cost;
-                    0
-                }
-                None => 0,
-            }
-        };
-        if wait > 0 {
-            tracing::debug!(
-                wait_ms = wait,
-                "Miro credits low; waiting for the next window"
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            let booked = self.budget.lock().expect("credits lock").book(
+                self.purpose,
+                cost,
+                self.poll_share,
+                now,
             );
-            tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
-            if let Some(c) = self.credits.lock().expect("credits lock").as_mut() {
-                c.remaining = u64::MAX;
+            match booked {
+                Ok(()) => break,
+                Err(until) => {
+                    tracing::debug!(
+                        wait_ms = until - now,
+                        purpose = self.purpose.as_str(),
+                        "Miro credits used up for now; waiting for the next window"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (until - now).max(1) as u64
+                    ))
+                    .await;
+                }
             }
+        }
+        if let Some(counter) = &self.credits_used {
+            counter
+                .with_label_values(&[self.purpose.as_str()])
+                .inc_by(cost);
         }
     }
 
@@ -433,10 +544,12 @@ impl MiroClient {
         if let (Some(remaining), Some(reset)) =
             (number("X-RateLimit-Remaining"), number("X-RateLimit-Reset"))
         {
-            *self.credits.lock().expect("credits lock") = Some(Credits {
-                remaining: remaining.max(0) as u64,
-                reset_at: reset_at(headers, reset),
-            });
+            let mut budget = self.budget.lock().expect("credits lock");
+            budget.remaining = Some(remaining.max(0) as u64);
+            budget.reset_at = reset_at(headers, reset);
+            if let Some(limit) = number("X-RateLimit-Limit") {
+                budget.limit = Some(limit.max(0) as u64);
+            }
         }
     }
 }
@@ -539,6 +652,28 @@ mod tests {
         };
         let wait = retry_at - before;
         assert!((30_000..=32_000).contains(&wait), "waited {wait} ms");
+    }
+
+    #[test]
+    fn pollers_stop_at_their_share_and_writes_go_on_until_the_reserve() {
+        let mut b = Budget {
+            limit: Some(10_000),
+            remaining: Some(10_000),
+            reset_at: 60_000,
+            ..Budget::default()
+        };
+        for _ in 0..50 {
+            b.book(Purpose::Poll, 100, 0.5, 0).unwrap();
+        }
+        assert_eq!(b.book(Purpose::Poll, 100, 0.5, 0), Err(60_000));
+        for _ in 0..45 {
+            b.book(Purpose::Write, 100, 0.5, 0).unwrap();
+        }
+        assert_eq!(b.book(Purpose::Write, 100, 0.5, 0), Err(60_000));
+        assert_eq!((b.spent_poll, b.spent_write), (5_000, 4_500));
+        // The next window: both may go again, before any answer has told the new count.
+        b.book(Purpose::Poll, 100, 0.5, 60_000).unwrap();
+        assert_eq!((b.polled, b.remaining), (100, None));
     }
 
     #[test]

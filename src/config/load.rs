@@ -1,7 +1,7 @@
 //! Reading the mappings file: TOML with spans, `${VAR}` expansion, one typed section at a time, so
 //! that a file with several mistakes reports all of them, each as `FILE:LINE:COL: message`.
 
-use super::units::{ByteSize, Duration};
+use super::units::{ByteSize, Duration, Share};
 use super::validate::Checker;
 use super::{Config, ConflictPolicy, DeletePolicy, Direction};
 use crate::domain::miro::ItemType;
@@ -248,7 +248,13 @@ pub(crate) struct RawSync {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPoller {
-    pub interval: Option<Duration>,
+    pub interval: Option<Spanned<Duration>>,
+    pub min_interval: Option<Spanned<Duration>>,
+    pub max_interval: Option<Spanned<Duration>>,
+    pub credit_share: Option<Spanned<Share>>,
+    pub reconcile_interval: Option<Spanned<Duration>>,
+    pub content_log_interval: Option<Spanned<Duration>>,
+    pub lease: Option<Spanned<Duration>>,
 }
 
 #[derive(Deserialize)]

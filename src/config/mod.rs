@@ -162,8 +162,21 @@ pub struct SyncSettings {
 /// `[poller]`
 #[derive(Debug, Clone)]
 pub struct PollerSettings {
-    /// How often each pair's Miro board is scanned for changes.
+    /// How often each pair's Miro board is scanned at first, and after a change while busy.
     pub interval: Duration,
+    /// The shortest interval a busy board's scan comes down to.
+    pub min_interval: Duration,
+    /// The longest interval an idle board's scan goes up to.
+    pub max_interval: Duration,
+    /// The share of Miro's per-minute credits that all pollers together may use; the rest is
+    /// kept for writes.
+    pub credit_share: Share,
+    /// How often each pair's monday board is paged through to repair what webhooks missed.
+    pub reconcile_interval: Duration,
+    /// How often the Miro content-logs feed is read (`[miro] org_id`); at least 10 s.
+    pub content_log_interval: Duration,
+    /// How long a replica holds a board's pollers without renewing; another takes over after it.
+    pub lease: Duration,
 }
 
 /// How a field conflict is settled when both sides changed it since the last sync.

@@ -64,9 +64,7 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .retention
                 .unwrap_or(Duration::from_secs(30 * 86_400)),
         };
-        let poller = PollerSettings {
-            interval: raw.poller.interval.unwrap_or(Duration::from_secs(5)),
-        };
+        let poller = self.poller(&raw.poller);
         let pairs: Vec<PairConfig> = raw.pairs.iter().filter_map(|p| self.pair(p)).collect();
         self.pairs_apart(&raw.pairs);
         Some(Config {
@@ -79,6 +77,92 @@ impl<'r, 'a> Checker<'r, 'a> {
             poller,
             pairs,
         })
+    }
+
+    fn poller(&mut self, raw: &super::load::RawPoller) -> PollerSettings {
+        let get = |v: &Option<Spanned<Duration>>, default: u64| {
+            v.as_ref()
+                .map_or(Duration::from_secs(default), |d| *d.get_ref())
+        };
+        let interval = get(&raw.interval, 5);
+        // An interval set without bounds is kept as it is: `interval = "5m"` scans every five
+        // minutes, busy or not. Unset, the scan adapts between 1s and 1m, starting at 5s.
+        let fixed = raw.interval.is_some();
+        let bound = |v: &Option<Spanned<Duration>>, default: u64| {
+            if v.is_none() && fixed {
+                interval
+            } else {
+                get(v, default)
+            }
+        };
+        let poller = PollerSettings {
+            interval,
+            min_interval: bound(&raw.min_interval, 1),
+            max_interval: bound(&raw.max_interval, 60),
+            credit_share: raw
+                .credit_share
+                .as_ref()
+                .map_or(Share(0.5), |s| *s.get_ref()),
+            reconcile_interval: get(&raw.reconcile_interval, 3600),
+            content_log_interval: get(&raw.content_log_interval, 30),
+            lease: get(&raw.lease, 15),
+        };
+        let secs = |d: Duration| d.0.as_secs_f64();
+        if let Some(min) = &raw.min_interval
+            && secs(poller.min_interval) < 1.0
+        {
+            self.report.at(
+                min.span(),
+                "`min_interval` must be at least 1s: Miro counts every listing against the credits",
+            );
+        }
+        if let Some(max) = &raw.max_interval
+            && poller.max_interval < poller.min_interval
+        {
+            self.report.at(
+                max.span(),
+                "`max_interval` must not be shorter than `min_interval`",
+            );
+        }
+        if let Some(i) = &raw.interval
+            && (poller.interval < poller.min_interval || poller.interval > poller.max_interval)
+        {
+            self.report.at(
+                i.span(),
+                format!(
+                    "`interval` must lie between `min_interval` ({}) and `max_interval` ({})",
+                    poller.min_interval, poller.max_interval
+                ),
+            );
+        }
+        if let Some(s) = &raw.credit_share
+            && poller.credit_share.0 <= 0.0
+        {
+            self.report.at(
+                s.span(),
+                "`credit_share` must be above 0, or the pollers could never read Miro",
+            );
+        }
+        if let Some(c) = &raw.content_log_interval
+            && secs(poller.content_log_interval) < 10.0
+        {
+            self.report.at(
+                c.span(),
+                "`content_log_interval` must be at least 10s: each read of the content logs costs 2,000 credits",
+            );
+        }
+        for (value, key) in [
+            (&raw.reconcile_interval, "reconcile_interval"),
+            (&raw.lease, "lease"),
+        ] {
+            if let Some(v) = value
+                && secs(*v.get_ref()) < 1.0
+            {
+                self.report
+                    .at(v.span(), format!("`{key}` must be at least 1s"));
+            }
+        }
+        poller
     }
 
     fn daemon(&mut self, raw: super::load::RawDaemon) -> DaemonSettings {

@@ -15,7 +15,9 @@ pub mod backfill;
 pub mod check;
 pub mod dispatcher;
 pub mod fetch;
+pub mod lease;
 pub mod plan;
+pub mod poller;
 pub mod processor;
 pub mod retention;
 pub mod scan;
@@ -71,6 +73,10 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Store, config: Arc<Config>, metrics: Metrics) -> Engine {
         let (miro, monday) = crate::clients::for_config(&config);
+        let miro = miro.governed(
+            config.poller.credit_share.0,
+            metrics.miro_credits_used.clone(),
+        );
         Engine {
             store,
             config,

@@ -3,6 +3,7 @@
 //! an API to write; only to read an item whose change did not carry its fields.
 
 use super::Engine;
+use super::lease::Lease;
 use super::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
 use crate::config::PairConfig;
 use crate::domain::Side;
@@ -20,9 +21,7 @@ const BATCH: i64 = 200;
 /// The lease one replica's processor holds; see [`run`].
 const LEASE: &str = "processor";
 /// How long the lease lasts without renewal: a replica that dies hands over within this.
-const LEASE_TTL_MS: i64 = 10_000;
-/// How often the holder renews it.
-const LEASE_RENEW_MS: i64 = 2_000;
+const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How long the processor sleeps when the inbox is empty and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(200);
 /// The prefix of a link's other-side id while the create that makes it is in flight.
@@ -34,13 +33,12 @@ const DEFER_WHILE_CREATING_MS: i64 = 120_000;
 /// Runs until `shutdown`, then gives up its lease so another replica takes over at once.
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
     let holder = uuid::Uuid::new_v4().to_string();
-    work(&engine, &shutdown, &holder).await;
-    if let Err(e) = engine.store.release_lease(LEASE, &holder).await {
-        tracing::warn!(error = %e, "cannot give up the processor's lease; it expires by itself");
-    }
+    let mut lease = Lease::new(LEASE, &holder, LEASE_TTL);
+    work(&engine, &shutdown, &mut lease).await;
+    lease.release(&engine).await;
 }
 
-async fn work(engine: &Engine, shutdown: &CancellationToken, holder: &str) {
+async fn work(engine: &Engine, shutdown: &CancellationToken, lease: &mut Lease) {
     // Until boardsync knows its own user on both sides, it cannot tell its own changes from a
     // person's; the start-up task asks both APIs (and the store remembers across restarts).
     while engine.own_user(Side::Miro).await.is_none()
@@ -53,29 +51,9 @@ async fn work(engine: &Engine, shutdown: &CancellationToken, holder: &str) {
     }
     // One replica processes at a time: the processor reads a link and writes it back, so two at
     // once could each plan from the state the other is replacing. The others wait for the lease.
-    let mut renewed_at: Option<i64> = None;
     loop {
-        let now = engine.clock.now_ms();
-        if renewed_at.is_none_or(|t| now - t >= LEASE_RENEW_MS) {
-            match engine.store.lease(LEASE, holder, now, LEASE_TTL_MS).await {
-                Ok(true) => renewed_at = Some(now),
-                Ok(false) => {
-                    renewed_at = None;
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(LEASE_RENEW_MS as u64)) => {}
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot take the processor's lease; will try again");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(IDLE) => {}
-                    }
-                    continue;
-                }
-            }
+        if !lease.acquire(engine, shutdown).await {
+            return;
         }
         let handled = match engine.store.pending_inbox(BATCH).await {
             Ok(entries) => {

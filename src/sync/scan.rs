@@ -13,7 +13,6 @@ use crate::domain::change::{Change, ChangeKind, Via, millis};
 use crate::domain::miro::ItemType;
 use crate::store::{NewInboxEntry, Snapshot};
 use std::collections::{HashMap, HashSet};
-use tokio_util::sync::CancellationToken;
 
 /// What one scan found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,38 +20,6 @@ pub struct ScanReport {
     pub items: usize,
     pub changes: usize,
     pub deleted: usize,
-}
-
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(engine.config.poller.interval.0);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        for pair in &engine.config.pairs {
-            let m = &engine.metrics;
-            m.poll_interval_seconds
-                .with_label_values(&[&pair.name])
-                .set(engine.config.poller.interval.0.as_secs_f64());
-            let outcome = match scan_pair(&engine, pair).await {
-                Ok(report) => {
-                    if report.changes > 0 {
-                        tracing::debug!(pair = %pair.name, ?report, "scanned the Miro board");
-                    }
-                    "ok"
-                }
-                Err(e) => {
-                    tracing::warn!(pair = %pair.name, error = %e, "Miro board scan failed; will try again");
-                    "error"
-                }
-            };
-            m.polls
-                .with_label_values(&[&pair.name, "miro_scan", outcome])
-                .inc();
-        }
-    }
 }
 
 /// Where the time of the pair's last completed scan is kept.
@@ -63,6 +30,7 @@ pub fn scan_cursor(pair: &PairConfig) -> String {
 /// Scans one pair's board once.
 pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<ScanReport> {
     let board = pair.miro_board.as_str();
+    let miro = engine.miro.polling();
     let mut first = engine.store.cursor(&scan_cursor(pair)).await?.is_none();
     if first && pair.sync_existing {
         // The items already on both boards are matched and linked (or queued to be created)
@@ -86,7 +54,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
     let mut listed: HashSet<String> = HashSet::new();
     let mut changed: Vec<Snapshot> = Vec::new();
     let mut entries: Vec<NewInboxEntry> = Vec::new();
-    for item in engine.miro.all_items(board).await? {
+    for item in miro.all_items(board).await? {
         let Some(item_type) = ItemType::parse(&item.item_type) else {
             continue;
         };
@@ -111,7 +79,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
             continue;
         }
         let full = if needs_style {
-            match engine.miro.get_item(board, item_type, &item.id).await {
+            match miro.get_item(board, item_type, &item.id).await {
                 Ok(full) => full,
                 // Deleted between the listing and the read: the next scan sees it gone.
                 Err(crate::clients::ApiError::NotFound(_)) => continue,
@@ -136,7 +104,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
     }
     let mut gone = Vec::new();
     for (id, snapshot) in &before {
-        if listed.contains(id) || engine.miro.item_exists(board, id).await? {
+        if listed.contains(id) || miro.item_exists(board, id).await? {
             continue;
         }
         let change = Change {

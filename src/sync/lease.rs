@@ -1,0 +1,88 @@
+//! Leases in the store: how replicas sharing one database agree that only one of them runs a given
+//! piece of work (the processor, a board's pollers) at a time. A lease is a row with a holder and
+//! an expiry; the holder renews it while it works, and a replica that dies hands over when the
+//! expiry passes. Works the same on SQLite and Postgres.
+
+use super::Engine;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One named lease as one holder sees it.
+pub struct Lease {
+    name: String,
+    holder: String,
+    ttl_ms: i64,
+    renewed_at: Option<i64>,
+}
+
+impl Lease {
+    /// The lease `name` for `holder`, lasting `ttl` without renewal; renewed when a third of it
+    /// has passed.
+    pub fn new(name: impl Into<String>, holder: &str, ttl: Duration) -> Lease {
+        Lease {
+            name: name.into(),
+            holder: holder.to_owned(),
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            renewed_at: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How often a holder renews: a third of the lease, so two renewals may fail before it lapses.
+    pub fn renew_every(&self) -> Duration {
+        Duration::from_millis((self.ttl_ms / 3).max(1) as u64)
+    }
+
+    /// Whether this holder has the lease now, taking or renewing it when due. A store error
+    /// counts as not held: work stops rather than risking two holders.
+    pub async fn hold(&mut self, engine: &Engine) -> bool {
+        let now = engine.clock.now_ms();
+        if self.renewed_at.is_some_and(|t| now - t < self.ttl_ms / 3) {
+            return true;
+        }
+        match engine
+            .store
+            .lease(&self.name, &self.holder, now, self.ttl_ms)
+            .await
+        {
+            Ok(true) => {
+                self.renewed_at = Some(now);
+                true
+            }
+            Ok(false) => {
+                self.renewed_at = None;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(lease = %self.name, error = %e, "cannot take a lease; will try again");
+                self.renewed_at = None;
+                false
+            }
+        }
+    }
+
+    /// Waits until this holder has the lease, or `shutdown`; `false` on shutdown.
+    pub async fn acquire(&mut self, engine: &Engine, shutdown: &CancellationToken) -> bool {
+        loop {
+            if self.hold(engine).await {
+                return true;
+            }
+            let retry = Duration::from_millis((self.ttl_ms / 5).clamp(100, 2_000) as u64);
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(retry) => {}
+            }
+        }
+    }
+
+    /// Gives the lease up, so another replica takes over at once.
+    pub async fn release(&mut self, engine: &Engine) {
+        self.renewed_at = None;
+        if let Err(e) = engine.store.release_lease(&self.name, &self.holder).await {
+            tracing::warn!(lease = %self.name, error = %e, "cannot give up a lease; it expires by itself");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The pollers' loop. Miro has no webhooks any more, and never had any for tags or connectors, so
+//! each Miro board is polled: one task per board, holding the board's lease so that among
+//! replicas sharing a store exactly one polls it, and pacing itself:
+//!
+//! - the interval shortens to `[poller] min_interval` as soon as a round finds a change (a person
+//!   is at work on the board, more is coming) and lengthens by half each idle round, up to
+//!   `max_interval`;
+//! - a round never comes sooner than the credits allow: all pollers together may use
+//!   `credit_share` of Miro's per-minute credits (the client enforces that share call by call;
+//!   here the interval is stretched so that rounds do not queue up waiting for credits), which
+//!   leaves the rest for writes;
+//! - with the content-logs feed on (`[miro] org_id`), every change reaches boardsync through the
+//!   feed, and the scan only backs it up: it runs at `max_interval`.
+//!
+//! Each round scans the board's items for every pair on it; what a round found and how it is paced
+//! is recorded in the store (cursor `poll:{slug}`), for `/api/status` on any replica.
+
+use super::Engine;
+use super::lease::Lease;
+use crate::config::{PairConfig, PollerSettings};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How a pair's polling stands, as `/api/status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PollState {
+    /// The time until the next round.
+    pub interval_ms: u64,
+    /// When the last round ended (Unix ms).
+    pub last_round: i64,
+    /// Changes the last round found.
+    pub changes: usize,
+    /// Miro credits the last round used.
+    pub credits: u64,
+    /// Whether the credit share, not activity, set the interval.
+    pub limited_by_credits: bool,
+}
+
+/// Where a pair's [`PollState`] is kept.
+pub fn state_key(pair: &PairConfig) -> String {
+    format!("poll:{}", pair.slug)
+}
+
+/// The pace of one board's rounds.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+    /// The content log reports every change: the scan is only a backstop.
+    backstop: bool,
+}
+
+impl Pace {
+    pub fn new(settings: &PollerSettings, content_log: bool) -> Pace {
+        Pace {
+            min: settings.min_interval.0,
+            max: settings.max_interval.0,
+            current: settings.interval.0,
+            backstop: content_log,
+        }
+    }
+
+    /// The wait before the next round, after a round that found `changes` and used `credits` out
+    /// of `budget` (the credits per minute the pollers of one board may use), and whether the
+    /// budget set it.
+    pub fn next(&mut self, changes: usize, credits: u64, budget: f64) -> (Duration, bool) {
+        self.current = if self.backstop {
+            self.max
+        } else if changes > 0 {
+            self.min
+        } else {
+            self.current.mul_f64(1.5).clamp(self.min, self.max)
+        };
+        let floor = if budget > 0.0 {
+            Duration::from_secs_f64((credits as f64 / budget * 60.0).min(3600.0))
+        } else {
+            Duration::ZERO
+        };
+        if floor > self.current {
+            (floor, true)
+        } else {
+            (self.current, false)
+        }
+    }
+}
+
+/// Runs one task per Miro board until `shutdown`.
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    let holder = uuid::Uuid::new_v4().to_string();
+    let mut boards: BTreeMap<String, Vec<PairConfig>> = BTreeMap::new();
+    for pair in &engine.config.pairs {
+        boards
+            .entry(pair.miro_board.as_str().to_owned())
+            .or_default()
+            .push(pair.clone());
+    }
+    let count = boards.len().max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (board, pairs) in boards {
+        tasks.spawn(board_loop(
+            engine.clone(),
+            board,
+            pairs,
+            count,
+            holder.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn board_loop(
+    engine: Engine,
+    board: String,
+    pairs: Vec<PairConfig>,
+    boards: usize,
+    holder: String,
+    shutdown: CancellationToken,
+) {
+    let settings = &engine.config.poller;
+    let mut lease = Lease::new(format!("poll:miro:{board}"), &holder, settings.lease.0);
+    let mut pace = Pace::new(settings, engine.config.miro.org_id.is_some());
+    // What the pollers of one board may spend per minute, once Miro has said its limit.
+    let budget = || {
+        engine.miro.credit_limit().map_or(0.0, |limit| {
+            limit as f64 * settings.credit_share.0 / boards as f64
+        })
+    };
+    'rounds: loop {
+        if !lease.acquire(&engine, &shutdown).await {
+            break;
+        }
+        let Some((changes, credits)) =
+            while_held(&mut lease, &engine, round(&engine, &pairs)).await
+        else {
+            tracing::info!(board = %board, "another replica took over this board's polling");
+            continue;
+        };
+        let (wait, limited) = pace.next(changes, credits, budget());
+        let now = engine.clock.now_ms();
+        for pair in &pairs {
+            engine
+                .metrics
+                .poll_interval_seconds
+                .with_label_values(&[&pair.name])
+                .set(wait.as_secs_f64());
+            let state = PollState {
+                interval_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                last_round: now,
+                changes,
+                credits,
+                limited_by_credits: limited,
+            };
+            let text = serde_json::to_string(&state).expect("poll state serialises");
+            if let Err(e) = engine
+                .store
+                .record_cursor(&state_key(pair), &text, now)
+                .await
+            {
+                tracing::warn!(pair = %pair.name, error = %e, "cannot record the poll state");
+            }
+        }
+        if limited {
+            tracing::debug!(board = %board, wait_ms = wait.as_millis() as u64, "Miro credits stretch the scan interval");
+        }
+        let sleep = tokio::time::sleep(wait);
+        tokio::select! {
+            _ = shutdown.cancelled() => break 'rounds,
+            held = while_held(&mut lease, &engine, sleep) => if held.is_none() { continue },
+        }
+    }
+    lease.release(&engine).await;
+}
+
+/// Runs `work` while renewing `lease`; `None` when the lease is lost meanwhile (the work is then
+/// dropped: everything a poller stores is safe to do again).
+async fn while_held<T>(
+    lease: &mut Lease,
+    engine: &Engine,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::pin!(work);
+    let renew = lease.renew_every();
+    loop {
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = tokio::time::sleep(renew) => {
+                if !lease.hold(engine).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// One round over the board's pairs: the changes found and the credits used.
+async fn round(engine: &Engine, pairs: &[PairConfig]) -> (usize, u64) {
+    let spent_before = engine.miro.poll_credits_spent();
+    let mut changes = 0;
+    for pair in pairs {
+        let outcome = match super::scan::scan_pair(engine, pair).await {
+            Ok(report) => {
+                if report.changes > 0 {
+                    tracing::debug!(pair = %pair.name, ?report, "scanned the Miro board");
+                }
+                changes += report.changes;
+                "ok"
+            }
+            Err(e) => {
+                tracing::warn!(pair = %pair.name, error = %e, "Miro board scan failed; will try again");
+                "error"
+            }
+        };
+        engine
+            .metrics
+            .polls
+            .with_label_values(&[&pair.name, "miro_scan", outcome])
+            .inc();
+    }
+    (changes, engine.miro.poll_credits_spent() - spent_before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Duration as D, Share};
+
+    fn settings() -> PollerSettings {
+        PollerSettings {
+            interval: D::from_secs(5),
+            min_interval: D::from_secs(1),
+            max_interval: D::from_secs(60),
+            credit_share: Share(0.5),
+            reconcile_interval: D::from_secs(3600),
+            content_log_interval: D::from_secs(30),
+            lease: D::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn a_busy_board_is_scanned_every_second_and_an_idle_one_slows_to_a_minute() {
+        let mut pace = Pace::new(&settings(), false);
+        assert_eq!(pace.next(3, 0, 0.0), (Duration::from_secs(1), false));
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            waits.push(pace.next(0, 0, 0.0).0);
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(waits[0], Duration::from_millis(1500));
+        assert_eq!(*waits.last().unwrap(), Duration::from_secs(60));
+        assert_eq!(pace.next(1, 0, 0.0).0, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_credit_share_stretches_the_interval_and_says_so() {
+        let mut pace = Pace::new(&settings(), false);
+        // 2,000 credits a round against 10,000 a minute: at most 5 rounds a minute.
+        assert_eq!(
+            pace.next(1, 2_000, 10_000.0),
+            (Duration::from_secs(12), true)
+        );
+        assert_eq!(pace.next(1, 50, 10_000.0), (Duration::from_secs(1), false));
+    }
+
+    #[test]
+    fn with_the_content_log_on_the_scan_is_a_backstop() {
+        let mut pace = Pace::new(&settings(), true);
+        assert_eq!(pace.next(5, 0, 0.0).0, Duration::from_secs(60));
+    }
+}
