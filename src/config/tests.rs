@@ -221,3 +221,50 @@ fn secrets_do_not_show_in_debug_output() {
     assert!(!debug.contains("very-secret-token"));
     assert!(debug.contains("Secret(***)"));
 }
+
+#[test]
+fn the_poller_adapts_by_default_and_an_interval_set_alone_is_kept() {
+    let env = [("MIRO_TOKEN", "abc")];
+    let p = parse_with(BASE, &env).unwrap().poller;
+    assert_eq!(
+        (p.min_interval, p.interval, p.max_interval),
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            Duration::from_secs(60)
+        )
+    );
+    assert_eq!(p.credit_share, Share(0.5));
+    let fixed = parse_with(&format!("[poller]\ninterval = \"2m\"\n{BASE}"), &env)
+        .unwrap()
+        .poller;
+    assert_eq!(fixed.min_interval, Duration::from_secs(120));
+    assert_eq!(fixed.max_interval, Duration::from_secs(120));
+}
+
+#[test]
+fn poller_settings_out_of_range_are_refused_where_they_are_written() {
+    let env = [("MIRO_TOKEN", "abc")];
+    for (line, says) in [
+        (
+            "min_interval = \"500ms\"",
+            "`min_interval` must be at least 1s",
+        ),
+        (
+            "min_interval = \"10s\"\nmax_interval = \"5s\"",
+            "`max_interval` must not be shorter",
+        ),
+        (
+            "interval = \"2m\"\nmax_interval = \"1m\"",
+            "`interval` must lie between",
+        ),
+        ("credit_share = 0.0", "`credit_share` must be above 0"),
+        ("credit_share = 1.5", "is not a share"),
+        ("content_log_interval = \"5s\"", "at least 10s"),
+    ] {
+        let err = parse_with(&format!("[poller]\n{line}\n{BASE}"), &env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(says), "{line}: {text}");
+        assert!(text.contains("m.toml:"), "{line}: {text}");
+    }
+}
