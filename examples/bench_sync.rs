@@ -12,6 +12,13 @@
 //!   changes at `BENCH_RATE` (default 30/s) for `BENCH_SECONDS` (default 30), and the write rate
 //!   boardsync sustains with the 429s it drew.
 //!
+//! - `poll`: the Miro → monday poll path as the daemon runs by default (the scan adapting between
+//!   1 s and 1 min, pollers held to half of Miro's real 100,000 credits a minute), on a board of
+//!   `BENCH_ITEMS` (500) items: an *active* board (one edit every 2 s for `BENCH_SECONDS`, 60),
+//!   then an *idle* one (`BENCH_IDLE_SAMPLES`, 3, single edits, each made once the scan interval
+//!   has grown to its minute); latency from the edit to the monday write, and the credits the
+//!   pollers used per minute.
+//!
 //! The items are seeded on both boards with the same titles and linked by the first scan's
 //! backfill, so no setup write counts.
 
@@ -42,6 +49,8 @@ struct Bench {
     sandbox: Sandbox,
     http: reqwest::Client,
     base: String,
+    /// Holds the daemon's store for the run.
+    _dir: tempfile::TempDir,
 }
 
 impl Bench {
@@ -254,7 +263,8 @@ async fn main() {
     let limits = match mode.as_str() {
         "fast" => false,
         "limits" => true,
-        other => panic!("unknown mode {other}: fast or limits"),
+        "poll" => return poll_path().await,
+        other => panic!("unknown mode {other}: fast, limits or poll"),
     };
     let rate = env("BENCH_RATE", if limits { 30 } else { 200 });
     let seconds = env("BENCH_SECONDS", if limits { 30 } else { 10 });
@@ -262,65 +272,13 @@ async fn main() {
     let n = (rate * seconds) as usize;
     let items = if limits { n } else { 2 * n + 2 };
 
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed(items)),
-        miro_credits: if limits { 100_000 } else { 1_000_000_000 },
-        monday_complexity: 1_000_000_000,
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let pair = format!(
-        r#"[[pair]]
-name = "Bench"
-miro_board = "{MIRO_BOARD}"
-monday_board = {MONDAY_BOARD}
-monday_group = "topics"
-sync_existing = true
-
-  [pair.fields]
-  title  = {{ miro = "data.content", monday = "name" }}
-  status = {{ miro = "style.fillColor", monday = "status", values = {{ light_green = "Done", red = "Stuck", light_yellow = "Working on it" }} }}
-"#
-    );
-    let path = dir.path().join("bench.toml");
-    // The burst below is 50 edits in well under a minute: more than the loop breaker's default
-    // 30 writes a minute to one item, which would quarantine it (as it should in production).
-    let settings = "[sync]\nmax_writes_per_item = 1000\n\n";
-    let text = sandbox.mappings(
-        addr,
-        &db,
-        &format!("{interval}ms"),
-        &format!("{settings}{pair}"),
-    );
-    std::fs::write(&path, text).unwrap();
-    let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
-        .await
-        .unwrap();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let daemon = tokio::spawn(app.run(shutdown.clone()));
-    let bench = Bench {
-        sandbox,
-        http: reqwest::Client::new(),
-        base: format!("http://{addr}"),
-    };
-    let started = Instant::now();
-    loop {
-        let s = bench.status().await;
-        if s["pairs"][0]["links"]["active"].as_u64() == Some(items as u64) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "linking: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "{items} items seeded on both boards, linked by the first scan in {:.1} s; Miro scan every {interval} ms",
-        started.elapsed().as_secs_f64()
-    );
+    let (bench, shutdown, daemon) = start(
+        items,
+        if limits { 100_000 } else { 1_000_000_000 },
+        &format!("interval = \"{interval}ms\"\n"),
+    )
+    .await;
+    println!("Miro scan every {interval} ms");
     let (miro, monday) = bench.boards().await;
     let id =
         |board: &HashMap<String, (String, i64)>, i: usize| board[&format!("item-{i}")].0.clone();
@@ -430,4 +388,173 @@ sync_existing = true
     }
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
+}
+
+/// The sandbox seeded with `items` on both boards, and the daemon on it, with the Miro budget at
+/// `credits` a minute and `[poller]` `poller` (an interval, or a whole table body); returns once
+/// the first scan's backfill has linked every item.
+async fn start(
+    items: usize,
+    credits: u64,
+    poller: &str,
+) -> (
+    Bench,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let sandbox = Sandbox::start(SandboxOptions {
+        seed: Some(seed(items)),
+        miro_credits: credits,
+        monday_complexity: 1_000_000_000,
+        ..SandboxOptions::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pair = format!(
+        r#"[[pair]]
+name = "Bench"
+miro_board = "{MIRO_BOARD}"
+monday_board = {MONDAY_BOARD}
+monday_group = "topics"
+sync_existing = true
+
+  [pair.fields]
+  title  = {{ miro = "data.content", monday = "name" }}
+  status = {{ miro = "style.fillColor", monday = "status", values = {{ light_green = "Done", red = "Stuck", light_yellow = "Working on it" }} }}
+"#
+    );
+    let path = dir.path().join("bench.toml");
+    // The burst below is 50 edits in well under a minute: more than the loop breaker's default
+    // 30 writes a minute to one item, which would quarantine it (as it should in production).
+    let settings = "[sync]\nmax_writes_per_item = 1000\n\n";
+    let mut text = sandbox.mappings(addr, &db, "5s", &format!("{settings}{pair}"));
+    text = text.replace("interval = \"5s\"\n", poller);
+    std::fs::write(&path, text).unwrap();
+    let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn(app.run(shutdown.clone()));
+    let bench = Bench {
+        sandbox,
+        http: reqwest::Client::new(),
+        base: format!("http://{addr}"),
+        _dir: dir,
+    };
+    let started = Instant::now();
+    loop {
+        let s = bench.status().await;
+        if s["pairs"][0]["links"]["active"].as_u64() == Some(items as u64) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "linking: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "{items} items seeded on both boards, linked by the first scan in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    (bench, shutdown, daemon)
+}
+
+impl Bench {
+    /// `boardsync_miro_credits_used_total{purpose="poll"}` now.
+    async fn poll_credits(&self) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("boardsync_miro_credits_used_total{purpose=\"poll\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Edits item `i` on Miro to `text` and waits for monday to have it: the latency, from
+    /// Miro's `modifiedAt` to monday's `updated_at`.
+    async fn miro_to_monday(&self, miro_id: &str, text: &str) -> i64 {
+        self.miro_patch(miro_id, text).await;
+        self.until(text, Duration::from_secs(300), |_, monday| {
+            monday.contains_key(text)
+        })
+        .await;
+        let (miro, monday) = self.boards().await;
+        monday[text].1 - miro[text].1
+    }
+}
+
+/// `poll` mode: see the module docs.
+async fn poll_path() {
+    let items = env("BENCH_ITEMS", 500) as usize;
+    let seconds = env("BENCH_SECONDS", 60);
+    let samples = env("BENCH_IDLE_SAMPLES", 3);
+    let (bench, shutdown, daemon) = start(items, 100_000, "").await;
+    let (miro, _) = bench.boards().await;
+    let id = |i: usize| miro[&format!("item-{i}")].0.clone();
+    let per_minute = |credits: f64, took: Duration| credits / took.as_secs_f64() * 60.0;
+
+    // Active: an edit every 2 s, each to its own item.
+    let credits = bench.poll_credits().await;
+    let t = Instant::now();
+    let mut lags = Vec::new();
+    for i in 0..(seconds / 2) as usize {
+        let next = t + Duration::from_secs(2 * i as u64);
+        tokio::time::sleep_until(next.into()).await;
+        lags.push(bench.miro_to_monday(&id(i), &format!("active-{i}")).await);
+    }
+    let used = per_minute(bench.poll_credits().await - credits, t.elapsed());
+    println!(
+        "active board ({items} items, an edit every 2 s for {seconds} s): {}; pollers used {used:.0} credits/min ({:.1}% of 100,000)",
+        percentiles(lags),
+        used / 1000.0
+    );
+
+    // Idle: one edit once the interval has grown to its minute.
+    let mut lags = Vec::new();
+    let mut idle_credits = 0.0;
+    let mut idle_time = Duration::ZERO;
+    for k in 0..samples as usize {
+        let t = Instant::now();
+        loop {
+            let s = bench.status().await;
+            if s["pairs"][0]["poller"]["interval_ms"].as_u64() >= Some(60_000) {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(600), "never idle: {s}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let (c, at) = (bench.poll_credits().await, Instant::now());
+        // The edit lands at a random point of the minute between two scans.
+        let offset = rand_offset(k);
+        tokio::time::sleep(offset).await;
+        lags.push(
+            bench
+                .miro_to_monday(&id(items - 1 - k), &format!("idle-{k}"))
+                .await,
+        );
+        idle_credits += bench.poll_credits().await - c;
+        idle_time += at.elapsed();
+    }
+    println!(
+        "idle board (edits after the interval reached 1 min): {}; pollers used {:.0} credits/min while idle ({:.2}% of 100,000)",
+        percentiles(lags),
+        per_minute(idle_credits, idle_time),
+        per_minute(idle_credits, idle_time) / 1000.0
+    );
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}
+
+/// A spread of waits within a minute for the idle samples (deterministic, so runs compare).
+fn rand_offset(k: usize) -> Duration {
+    Duration::from_secs([7u64, 31, 49, 18, 55][k % 5])
 }

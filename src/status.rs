@@ -104,6 +104,7 @@ async fn poller_json(
         "last_round_changes": state.changes,
         "last_round_credits": state.credits,
         "limited_by_credits": state.limited_by_credits,
+        "in_turns": state.in_turns,
         "credit_share": config.poller.credit_share.0,
         "content_log": config.miro.org_id.is_some(),
     }))

@@ -19,6 +19,10 @@ const MONDAY_A: u64 = 1000000931;
 const MONDAY_B: u64 = 1000000932;
 
 fn seed(stickies: usize) -> Seed {
+    serde_json::from_value(seed_json(stickies)).unwrap()
+}
+
+fn seed_json(stickies: usize) -> Value {
     let items: Vec<Value> = (0..stickies)
         .map(|i| json!({"type": "sticky_note", "data": {"content": format!("<p>Note {i}</p>")}}))
         .collect();
@@ -28,14 +32,13 @@ fn seed(stickies: usize) -> Seed {
                "columns": [{"id": "status", "title": "Status", "type": "status"}],
                "items": []})
     };
-    serde_json::from_value(json!({
+    json!({
         "miro": {"boards": [
             {"id": BOARD_A, "name": "A", "owner": "alice", "items": items},
             {"id": BOARD_B, "name": "B", "owner": "alice", "items": []}
         ]},
         "monday": {"boards": [monday(MONDAY_A), monday(MONDAY_B)]}
-    }))
-    .unwrap()
+    })
 }
 
 fn pair(name: &str, miro: &str, monday: u64) -> String {
@@ -298,6 +301,90 @@ async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() 
     assert!(
         windows.iter().any(|(_, written)| *written > 0),
         "{windows:?}"
+    );
+
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_too_big_for_the_credits_is_scanned_type_by_type_in_turns() {
+    // 60 notes and 3 cards: a whole scan is 2 pages (200 credits). With 8,000 credits a minute
+    // for the pollers that is a scan every 1.5 s, slower than the 100 ms asked for.
+    let mut seed = seed_json(60);
+    for i in 0..3 {
+        seed["miro"]["boards"][0]["items"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "card", "data": {"title": format!("Card {i}")}}));
+    }
+    let sandbox = Sandbox::start(SandboxOptions {
+        seed: Some(serde_json::from_value(seed).unwrap()),
+        miro_credits: 16_000,
+        ..SandboxOptions::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("boardsync.db").display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pair = pair("A", BOARD_A, MONDAY_A)
+        .replace(
+            "monday_group = \"topics\"",
+            "monday_group = \"topics\"\nmiro_items = [\"sticky_note\", \"card\"]",
+        )
+        .replace(
+            "title = { miro = \"data.content\", monday = \"name\" }",
+            "title = { miro = { sticky_note = \"data.content\", card = \"data.title\" }, monday = \"name\" }",
+        );
+    let path = dir.path().join("turns.toml");
+    std::fs::write(&path, sandbox.mappings(addr, &db, "100ms", &pair)).unwrap();
+    let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
+        .await
+        .unwrap();
+    let status_url = format!("http://{}/api/status", app.local_addr());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(shutdown.clone()));
+
+    // Both types get their turn, each listed on its own...
+    wait_for(
+        "a scan of each type on its own",
+        Duration::from_secs(30),
+        || async {
+            let calls = miro_calls(&sandbox, 0).await;
+            let typed = |t: &str| {
+                calls.iter().any(|c| {
+                    c["path"] == format!("/v2/boards/{}/items", path_id(BOARD_A))
+                        && c["query"]
+                            .as_str()
+                            .is_some_and(|q| q.contains(&format!("type={t}")))
+                })
+            };
+            (typed("sticky_note") && typed("card")).then_some(())
+        },
+    )
+    .await;
+    // ... and the status says so.
+    let poller = wait_for("the status in turns", Duration::from_secs(30), || async {
+        let s: Value = common::get_json(&status_url).await;
+        let p = s["pairs"][0]["poller"].clone();
+        p["in_turns"].is_string().then_some(p)
+    })
+    .await;
+    assert_eq!(poller["limited_by_credits"], true, "{poller}");
+    // Nothing seen as deleted: a scan of one type does not take the other type's items for gone.
+    let s: Value = common::get_json(&status_url).await;
+    assert_eq!(s["pairs"][0]["links"]["orphaned"], 0, "{s}");
+    let calls = miro_calls(&sandbox, 0).await;
+    assert!(
+        !calls.iter().any(|c| c["method"] == "GET"
+            && c["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("/v2/boards/{}/items/", path_id(BOARD_A)))),
+        "no item was read one by one to see whether it still exists"
     );
 
     shutdown.cancel();

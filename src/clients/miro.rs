@@ -259,9 +259,22 @@ impl MiroClient {
         board: &str,
         cursor: Option<&str>,
     ) -> Result<ItemPage, ApiError> {
+        self.list_page(board, cursor, None).await
+    }
+
+    /// One page of the board's items, of one type only when `only` says so.
+    async fn list_page(
+        &self,
+        board: &str,
+        cursor: Option<&str>,
+        only: Option<ItemType>,
+    ) -> Result<ItemPage, ApiError> {
         let mut query = vec![("limit", PAGE_LIMIT.to_string())];
         if let Some(c) = cursor {
             query.push(("cursor", c.to_owned()));
+        }
+        if let Some(t) = only {
+            query.push(("type", t.as_str().to_owned()));
         }
         let v = self
             .call(
@@ -277,10 +290,19 @@ impl MiroClient {
 
     /// Every item of the board, page after page.
     pub async fn all_items(&self, board: &str) -> Result<Vec<MiroItem>, ApiError> {
+        self.all_items_of(board, None).await
+    }
+
+    /// Every item of the board (of one type, when `only` says so), page after page.
+    pub async fn all_items_of(
+        &self,
+        board: &str,
+        only: Option<ItemType>,
+    ) -> Result<Vec<MiroItem>, ApiError> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.list_items(board, cursor.as_deref()).await?;
+            let page = self.list_page(board, cursor.as_deref(), only).await?;
             items.extend(page.data);
             match page.cursor {
                 Some(c) if !c.is_empty() => cursor = Some(c),

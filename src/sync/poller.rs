@@ -18,6 +18,7 @@
 use super::Engine;
 use super::lease::Lease;
 use crate::config::{PairConfig, PollerSettings};
+use crate::domain::miro::ItemType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,6 +38,11 @@ pub struct PollState {
     pub credits: u64,
     /// Whether the credit share, not activity, set the interval.
     pub limited_by_credits: bool,
+    /// While the credits cannot pay for scanning the whole board as often as it is busy, each
+    /// round scans one of the pair's item types, in turns: the type the last round scanned.
+    /// `None`: the whole board.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_turns: Option<String>,
 }
 
 /// Where a pair's [`PollState`] is kept.
@@ -75,16 +81,26 @@ impl Pace {
         } else {
             self.current.mul_f64(1.5).clamp(self.min, self.max)
         };
-        let floor = if budget > 0.0 {
-            Duration::from_secs_f64((credits as f64 / budget * 60.0).min(3600.0))
-        } else {
-            Duration::ZERO
-        };
+        let floor = floor(credits, budget);
         if floor > self.current {
             (floor, true)
         } else {
             (self.current, false)
         }
+    }
+
+    /// Whether rounds costing `credits` would have to come less often than activity asks.
+    pub fn exceeds(&self, credits: u64, budget: f64) -> bool {
+        floor(credits, budget) > self.current
+    }
+}
+
+/// The shortest wait between rounds costing `credits` when `budget` credits a minute are theirs.
+fn floor(credits: u64, budget: f64) -> Duration {
+    if budget > 0.0 {
+        Duration::from_secs_f64((credits as f64 / budget * 60.0).min(3600.0))
+    } else {
+        Duration::ZERO
     }
 }
 
@@ -130,19 +146,39 @@ async fn board_loop(
             limit as f64 * settings.credit_share.0 / boards as f64
         })
     };
+    let (mut limited, mut turn) = (false, 0usize);
     'rounds: loop {
         if !lease.acquire(&engine, &shutdown).await {
             break;
         }
+        // Types in turns only while the credits set the pace.
+        let only = |pair: &PairConfig| {
+            (limited && pair.miro_items.len() > 1)
+                .then(|| pair.miro_items[turn % pair.miro_items.len()])
+        };
+        let scans: Vec<(PairConfig, Option<ItemType>)> =
+            pairs.iter().map(|p| (p.clone(), only(p))).collect();
         let Some((changes, credits)) =
-            while_held(&mut lease, &engine, round(&engine, &pairs)).await
+            while_held(&mut lease, &engine, round(&engine, &scans)).await
         else {
             tracing::info!(board = %board, "another replica took over this board's polling");
             continue;
         };
-        let (wait, limited) = pace.next(changes, credits, budget());
+        turn = turn.wrapping_add(1);
+        let (wait, stretched) = pace.next(changes, credits, budget());
+        // In turns, stay in turns while the whole board would still cost too much.
+        let types = scans
+            .iter()
+            .filter_map(|(p, only)| only.map(|_| p.miro_items.len()))
+            .max()
+            .unwrap_or(1);
+        limited = if types > 1 {
+            pace.exceeds(credits * types as u64, budget())
+        } else {
+            stretched
+        };
         let now = engine.clock.now_ms();
-        for pair in &pairs {
+        for (pair, only) in &scans {
             engine
                 .metrics
                 .poll_interval_seconds
@@ -153,7 +189,8 @@ async fn board_loop(
                 last_round: now,
                 changes,
                 credits,
-                limited_by_credits: limited,
+                limited_by_credits: stretched || limited,
+                in_turns: only.map(|t| t.as_str().to_owned()),
             };
             let text = serde_json::to_string(&state).expect("poll state serialises");
             if let Err(e) = engine
@@ -197,12 +234,13 @@ async fn while_held<T>(
     }
 }
 
-/// One round over the board's pairs: the changes found and the credits used.
-async fn round(engine: &Engine, pairs: &[PairConfig]) -> (usize, u64) {
+/// One round over the board's pairs (each scanned whole, or only the type given): the changes
+/// found and the credits used.
+async fn round(engine: &Engine, scans: &[(PairConfig, Option<ItemType>)]) -> (usize, u64) {
     let spent_before = engine.miro.poll_credits_spent();
     let mut changes = 0;
-    for pair in pairs {
-        let outcome = match super::scan::scan_pair(engine, pair).await {
+    for (pair, only) in scans {
+        let outcome = match super::scan::scan_pair_of(engine, pair, *only).await {
             Ok(report) => {
                 if report.changes > 0 {
                     tracing::debug!(pair = %pair.name, ?report, "scanned the Miro board");

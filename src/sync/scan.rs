@@ -29,6 +29,18 @@ pub fn scan_cursor(pair: &PairConfig) -> String {
 
 /// Scans one pair's board once.
 pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<ScanReport> {
+    scan_pair_of(engine, pair, None).await
+}
+
+/// Scans one pair's board once, only the items of one type when `only` says so (a board too
+/// big to scan whole as often as it is busy is scanned type by type, in turns). Each item's
+/// snapshot keeps its type, so a scan of one type takes only that type's missing items for
+/// deleted.
+pub async fn scan_pair_of(
+    engine: &Engine,
+    pair: &PairConfig,
+    only: Option<ItemType>,
+) -> anyhow::Result<ScanReport> {
     let board = pair.miro_board.as_str();
     let miro = engine.miro.polling();
     let mut first = engine.store.cursor(&scan_cursor(pair)).await?.is_none();
@@ -54,7 +66,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
     let mut listed: HashSet<String> = HashSet::new();
     let mut changed: Vec<Snapshot> = Vec::new();
     let mut entries: Vec<NewInboxEntry> = Vec::new();
-    for item in miro.all_items(board).await? {
+    for item in miro.all_items_of(board, only).await? {
         let Some(item_type) = ItemType::parse(&item.item_type) else {
             continue;
         };
@@ -65,14 +77,20 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
         listed.insert(item.id.clone());
         let version = item.modified_at.clone().unwrap_or_default();
         let known = before.get(&item.id);
-        if known.is_some_and(|s| s.version == version) {
-            continue;
-        }
         let snapshot = Snapshot {
             item_id: item.id.clone(),
             version: version.clone(),
-            data: String::new(),
+            data: item_type.as_str().to_owned(),
         };
+        if let Some(known) = known
+            && known.version == version
+        {
+            if known.data.is_empty() {
+                // Kept before snapshots said the type: say it now, for scans in turns.
+                changed.push(snapshot);
+            }
+            continue;
+        }
         if first && !pair.sync_existing {
             // Items already on the board when the pair is first seen stay as they are.
             changed.push(snapshot);
@@ -104,7 +122,8 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
     }
     let mut gone = Vec::new();
     for (id, snapshot) in &before {
-        if listed.contains(id) || miro.item_exists(board, id).await? {
+        let other_type = only.is_some_and(|t| snapshot.data != t.as_str());
+        if other_type || listed.contains(id) || miro.item_exists(board, id).await? {
             continue;
         }
         let change = Change {
