@@ -183,9 +183,9 @@ impl App {
 /// How long start-up tasks wait between tries of an API that does not answer.
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the processor, the dispatcher and the Miro scan, and, beside them, asks both APIs who
-/// boardsync is, makes the webhooks the mapping needs and checks the mapping against the live
-/// boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
+/// Starts the processor, the dispatcher, the Miro scan and the monday reconciler, and, beside
+/// them, asks both APIs who boardsync is, makes the webhooks the mapping needs and checks the
+/// mapping against the live boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
 /// `/api/status` and tried again; it never stops the daemon.
 fn start_engine(
     engine: &Engine,
@@ -202,6 +202,10 @@ fn start_engine(
         shutdown.clone(),
     ));
     workers.spawn(crate::sync::poller::run(engine.clone(), shutdown.clone()));
+    workers.spawn(crate::sync::reconcile::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
     workers.spawn(crate::sync::retention::run(
         engine.clone(),
         shutdown.clone(),

@@ -124,6 +124,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Read a pair's monday board once and queue what its webhooks missed.
+    ///
+    /// monday stops retrying a webhook after 30 minutes, so an edit made while the daemon was
+    /// unreachable longer can be missed; the daemon reconciles every [poller] reconcile_interval
+    /// (and at start), and this runs one round now. A linked item whose mapped fields differ from
+    /// what was last synced, and an item created since the previous round, are queued as changes
+    /// for the daemon (or the next `boardsync run`) to apply. The first round of a pair only
+    /// records its time.
+    Reconcile {
+        /// The pair's name or slug.
+        #[arg(long)]
+        pair: String,
+    },
     /// Manage links between Miro items and monday items.
     Links {
         #[command(subcommand)]
@@ -210,6 +223,10 @@ pub fn main() -> ExitCode {
         Command::Backfill { pair, dry_run } => match cli.config {
             Some(path) => with_engine(&path, |engine| backfill(engine, pair, dry_run)),
             None => missing_config("backfill"),
+        },
+        Command::Reconcile { pair } => match cli.config {
+            Some(path) => with_engine(&path, |engine| reconcile(engine, pair)),
+            None => missing_config("reconcile"),
         },
         Command::Links {
             action: LinksAction::Release { pair, item_id },
@@ -529,6 +546,34 @@ async fn backfill(engine: crate::sync::Engine, pair: String, dry_run: bool) -> a
     for key in &r.ambiguous {
         println!("    {key}");
     }
+    Ok(())
+}
+
+async fn reconcile(engine: crate::sync::Engine, pair: String) -> anyhow::Result<()> {
+    let config = engine.config.clone();
+    let pair = config
+        .pair(&pair)
+        .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
+    let r = crate::sync::reconcile::reconcile_pair(&engine, pair).await?;
+    if r.first {
+        println!(
+            "pair `{}`: first round; its time is recorded, and items created on monday after it \
+             that no webhook brought are created on Miro by the next round",
+            pair.name
+        );
+        return Ok(());
+    }
+    println!(
+        "pair `{}`: {} item{} read, {} change{} queued ({} new item{}), {} left for the next round",
+        pair.name,
+        r.items,
+        plural(r.items),
+        r.changes,
+        plural(r.changes),
+        r.created,
+        plural(r.created),
+        r.deferred
+    );
     Ok(())
 }
 

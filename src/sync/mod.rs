@@ -1,11 +1,12 @@
 //! The sync engine: the processor (inbox → link state + outbox), the dispatcher (outbox → API
-//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more) and the
-//! monday subscriptions the receivers depend on.
+//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more), the monday
+//! reconciler (what monday's webhooks missed → inbox) and the monday subscriptions the receivers
+//! depend on.
 //!
 //! ```text
 //! inbox ─> processor ─(plan: pure)─> links + outbox ─> dispatcher ─> Miro REST / monday GraphQL
 //!   ^                                                                     │
-//!   └──────── scan (Miro), webhooks (monday) ─── our own writes come back as echoes
+//!   └── scan (Miro), webhooks + reconciler (monday) ─── our own writes come back as echoes
 //! ```
 //!
 //! The parts share an [`Engine`]: the store, the clients, the config, and the wake-ups that let
@@ -19,6 +20,7 @@ pub mod lease;
 pub mod plan;
 pub mod poller;
 pub mod processor;
+pub mod reconcile;
 pub mod retention;
 pub mod scan;
 pub mod subscriptions;

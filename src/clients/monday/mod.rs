@@ -100,13 +100,53 @@ pub struct BoardItem {
     pub texts: Vec<(String, String)>,
 }
 
+impl BoardItem {
+    /// The item's fields as a change carries them: `name`, `group`, and each column's text.
+    pub fn fields(&self) -> std::collections::BTreeMap<String, Value> {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("name".to_owned(), Value::String(self.name.clone()));
+        if let Some(g) = &self.group {
+            fields.insert("group".to_owned(), Value::String(g.clone()));
+        }
+        for (column, text) in &self.texts {
+            fields.insert(column.clone(), Value::String(text.clone()));
+        }
+        fields
+    }
+}
+
 /// Items per page (monday's maximum).
 const ITEMS_PAGE: i64 = 500;
+/// How many times one listing starts over when its cursor dies before the last page.
+const LISTING_RESTARTS: usize = 2;
+
+/// Whether a call failed because its `items_page` cursor no longer leads anywhere: monday lets a
+/// cursor live 60 minutes from the first page (`CursorExpiredError`), and one it does not know
+/// (`InvalidCursorException`) is as dead. The listing must then start over from the first page:
+/// monday's item order is not stable, so a new cursor cannot pick up where the old one stopped.
+fn cursor_gone(e: &ApiError) -> bool {
+    matches!(e, ApiError::Rejected(m)
+        if m.contains("CursorExpiredError") || m.contains("InvalidCursorException"))
+}
 
 impl MondayClient {
-    /// Every item of the board, paged with `items_page` and `next_items_page`. `NotFound` when
-    /// the board does not exist or the token cannot see it.
+    /// Every item of the board, paged with `items_page` and `next_items_page`. A listing whose
+    /// cursor expires before the last page (it took more than an hour) starts over, twice at
+    /// most. `NotFound` when the board does not exist or the token cannot see it.
     pub async fn board_items(&self, board: &str) -> Result<Vec<BoardItem>, ApiError> {
+        let mut restarts = 0;
+        loop {
+            match self.list_board_once(board).await {
+                Err(e) if cursor_gone(&e) && restarts < LISTING_RESTARTS => {
+                    restarts += 1;
+                    tracing::info!(board, error = %e, "the monday listing's cursor died before its last page; starting over");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn list_board_once(&self, board: &str) -> Result<Vec<BoardItem>, ApiError> {
         macro_rules! item {
             ($i:expr) => {
                 BoardItem {
@@ -276,6 +316,20 @@ mod tests {
         };
         assert_eq!(retry_at % 86_400_000, 0);
         assert!(retry_at > now && retry_at - now <= 86_400_000);
+    }
+
+    #[test]
+    fn an_expired_or_unknown_cursor_is_told_apart_from_other_rejections() {
+        let error = |code: &str| {
+            let body = json!({"errors": [{"message": "The cursor has expired", "extensions": {"code": code}}]});
+            classify(200, Some(&body), None, "").expect("an error")
+        };
+        assert!(cursor_gone(&error("CursorExpiredError")));
+        assert!(cursor_gone(&error("InvalidCursorException")));
+        assert!(!cursor_gone(&error("InvalidArgumentException")));
+        assert!(!cursor_gone(&ApiError::Transient(
+            "CursorExpiredError".into()
+        )));
     }
 
     #[test]
