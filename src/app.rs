@@ -183,7 +183,8 @@ impl App {
 /// How long start-up tasks wait between tries of an API that does not answer.
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the processor, the dispatcher and the Miro scan, and, beside them, asks both APIs who
+/// Starts the processor, the dispatcher, the Miro scan and (with an `org_id`) the Miro content
+/// logs, and, beside them, asks both APIs who
 /// boardsync is, makes the webhooks the mapping needs and checks the mapping against the live
 /// boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
 /// `/api/status` and tried again; it never stops the daemon.
@@ -202,6 +203,10 @@ fn start_engine(
         shutdown.clone(),
     ));
     workers.spawn(crate::sync::poller::run(engine.clone(), shutdown.clone()));
+    workers.spawn(crate::sync::contentlog::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
     workers.spawn(crate::sync::retention::run(
         engine.clone(),
         shutdown.clone(),

@@ -1,6 +1,7 @@
 //! The sync engine: the processor (inbox → link state + outbox), the dispatcher (outbox → API
-//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more) and the
-//! monday subscriptions the receivers depend on.
+//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more), the Miro
+//! content logs (comments, and item changes, for Enterprise organisations) and the monday
+//! subscriptions the receivers depend on.
 //!
 //! ```text
 //! inbox ─> processor ─(plan: pure)─> links + outbox ─> dispatcher ─> Miro REST / monday GraphQL
@@ -13,6 +14,8 @@
 
 pub mod backfill;
 pub mod check;
+pub mod comments;
+pub mod contentlog;
 pub mod dispatcher;
 pub mod fetch;
 pub mod lease;

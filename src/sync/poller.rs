@@ -178,7 +178,7 @@ async fn board_loop(
 
 /// Runs `work` while renewing `lease`; `None` when the lease is lost meanwhile (the work is then
 /// dropped: everything a poller stores is safe to do again).
-async fn while_held<T>(
+pub(super) async fn while_held<T>(
     lease: &mut Lease,
     engine: &Engine,
     work: impl Future<Output = T>,
