@@ -184,9 +184,8 @@ impl App {
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
 /// Starts the processor, the dispatcher, the Miro scan and (with an `org_id`) the Miro content
-/// logs, and, beside them, asks both APIs who
-/// boardsync is, makes the webhooks the mapping needs and checks the mapping against the live
-/// boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
+/// logs, and, beside them, asks both APIs who boardsync is, makes the webhooks the mapping needs
+/// and checks the mapping against the live boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
 /// `/api/status` and tried again; it never stops the daemon.
 fn start_engine(
     engine: &Engine,

@@ -59,7 +59,13 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
         let Some(item_type) = ItemType::parse(&item.item_type) else {
             continue;
         };
-        if !pair.miro_items.contains(&item_type) || notes.contains(&item.id) {
+        if !pair.miro_items.contains(&item_type) {
+            continue;
+        }
+        if notes.contains(&item.id) {
+            // Listed, so that a snapshot a scan took before it was known for a note is not
+            // taken for a delete.
+            listed.insert(item.id.clone());
             continue;
         }
         report.items += 1;
