@@ -183,10 +183,11 @@ impl App {
 /// How long start-up tasks wait between tries of an API that does not answer.
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the processor, the dispatcher, the Miro scan and the monday reconciler, and, beside
-/// them, asks both APIs who boardsync is, makes the webhooks the mapping needs and checks the
-/// mapping against the live boards. An API that does not answer, or a mapping that does not fit, is logged, shown on
-/// `/api/status` and tried again; it never stops the daemon.
+/// Starts the processor, the dispatcher, the Miro scan, the monday reconciler and (with an
+/// `org_id`) the Miro content logs, and, beside them, asks both APIs who boardsync is, makes the
+/// webhooks the mapping needs and checks the mapping against the live boards. An API that does
+/// not answer, or a mapping that does not fit, is logged, shown on `/api/status` and tried again;
+/// it never stops the daemon.
 fn start_engine(
     engine: &Engine,
     workers: &tokio_util::task::TaskTracker,
@@ -203,6 +204,10 @@ fn start_engine(
     ));
     workers.spawn(crate::sync::poller::run(engine.clone(), shutdown.clone()));
     workers.spawn(crate::sync::reconcile::run(
+        engine.clone(),
+        shutdown.clone(),
+    ));
+    workers.spawn(crate::sync::contentlog::run(
         engine.clone(),
         shutdown.clone(),
     ));

@@ -8,7 +8,7 @@ mod common;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
-use common::{TestDb, wait_for};
+use common::{TestDb, board_items, urlencode, wait_for};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -190,11 +190,11 @@ impl World {
     }
 
     async fn monday_items(&self) -> Vec<Value> {
-        board_items(self.monday_state().await, MONDAY_BOARD)
+        board_items(&self.monday_state().await, MONDAY_BOARD)
     }
 
     async fn miro_items(&self) -> Vec<Value> {
-        board_items(self.miro_state().await, MIRO_BOARD)
+        board_items(&self.miro_state().await, MIRO_BOARD)
     }
 
     /// Three more scans pass (boardsync's own writes come back in them) and boardsync makes no
@@ -253,21 +253,6 @@ impl World {
         }
         n
     }
-}
-
-/// The items of board `id` in a sandbox `state` answer.
-fn board_items(state: Value, id: &str) -> Vec<Value> {
-    state["boards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["id"] == id)
-        .map(|b| b["items"].as_array().unwrap().clone())
-        .unwrap_or_default()
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn monday_item<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {

@@ -3,7 +3,7 @@
 
 use super::units::{ByteSize, Duration, Share};
 use super::validate::Checker;
-use super::{Config, ConflictPolicy, DeletePolicy, Direction};
+use super::{Config, ConflictPolicy, DeletePolicy, Direction, MiroAs};
 use crate::domain::miro::ItemType;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -216,6 +216,8 @@ pub(crate) struct RawField {
     #[serde(default)]
     pub direction: Direction,
     pub values: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    /// Comments only: how monday updates appear on Miro.
+    pub miro_as: Option<Spanned<MiroAs>>,
 }
 
 #[derive(Deserialize)]

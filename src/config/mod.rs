@@ -14,7 +14,7 @@ pub use units::{ByteSize, Duration, Share};
 
 use crate::domain::miro::ItemType;
 use crate::domain::{MiroBoardId, MondayBoardId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -304,6 +304,35 @@ pub struct FieldMapping {
     pub direction: Direction,
     /// Miro value → monday label, in file order. Empty: values are copied as they are.
     pub values: Vec<(String, String)>,
+    /// How monday updates appear on Miro; set on the comments field only (see
+    /// [`FieldMapping::is_comments`]).
+    pub miro_as: Option<MiroAs>,
+}
+
+/// The Miro side of the comments field: Miro comments have no API, they are read off the
+/// content-logs feed.
+pub const MIRO_COMMENTS: &str = "comments";
+/// The monday side of the comments field: an item's updates, which are not a column.
+pub const MONDAY_UPDATES: &str = "updates";
+
+/// How a monday update appears on Miro, which has no API to write comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiroAs {
+    /// A text item beside the linked item, holding "author: text".
+    #[default]
+    Text,
+    /// A field "monday update" in the linked app card's `data.fields`, holding the latest update.
+    AppCardField,
+}
+
+impl MiroAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MiroAs::Text => "text",
+            MiroAs::AppCardField => "app_card_field",
+        }
+    }
 }
 
 /// The Miro side of a field: one path for every synced type, or one per type.
@@ -336,6 +365,12 @@ impl fmt::Display for MiroSide {
 }
 
 impl FieldMapping {
+    /// Whether this field maps Miro comments to monday updates (`miro = "comments"`,
+    /// `monday = "updates"`): those sync as comments are added, not as values.
+    pub fn is_comments(&self) -> bool {
+        self.monday == MONDAY_UPDATES
+    }
+
     /// The monday label for a Miro value, through the value map (or the value itself without one).
     pub fn to_monday_value<'a>(&'a self, miro_value: &'a str) -> Option<&'a str> {
         if self.values.is_empty() {

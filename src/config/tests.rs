@@ -268,3 +268,30 @@ fn poller_settings_out_of_range_are_refused_where_they_are_written() {
         assert!(text.contains("m.toml:"), "{line}: {text}");
     }
 }
+
+#[test]
+fn comments_map_to_updates_and_show_on_miro_as_text_unless_told() {
+    let text = BASE.replace(
+        "miro_items = [\"sticky_note\", \"card\"]",
+        "miro_items = [\"sticky_note\", \"card\", \"app_card\"]",
+    ) + "  comments = { miro = \"comments\", monday = \"updates\" }\n";
+    let c = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap();
+    let comments = c.pairs[0].fields.iter().find(|f| f.is_comments()).unwrap();
+    assert_eq!(comments.miro_as, Some(MiroAs::Text));
+    assert!(
+        c.pairs[0]
+            .fields
+            .iter()
+            .filter(|f| !f.is_comments())
+            .all(|f| f.miro_as.is_none())
+    );
+
+    let text = text.replace(
+        "monday = \"updates\" }",
+        "monday = \"updates\", miro_as = \"app_card_field\", direction = \"monday_to_miro\" }",
+    );
+    let c = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap();
+    let comments = c.pairs[0].fields.iter().find(|f| f.is_comments()).unwrap();
+    assert_eq!(comments.miro_as, Some(MiroAs::AppCardField));
+    assert_eq!(comments.direction, Direction::MondayToMiro);
+}

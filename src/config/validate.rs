@@ -438,12 +438,14 @@ impl<'r, 'a> Checker<'r, 'a> {
                 }
             }
             let values = self.value_map(f, &miro, &monday, types);
+            let miro_as = self.comments(f, &miro, &monday, types);
             fields.push(FieldMapping {
                 name,
                 miro,
                 monday,
                 direction: f.direction,
                 values,
+                miro_as,
             });
         }
         fields
@@ -504,6 +506,48 @@ impl<'r, 'a> Checker<'r, 'a> {
                 MiroSide::PerType(by_type)
             }
         }
+    }
+
+    /// Miro comments and monday updates go together and with nothing else; `miro_as` belongs to
+    /// them, and its app-card form to pairs that sync app cards. The comments field's `miro_as`
+    /// (`text` unless set), or `None` for other fields.
+    fn comments(
+        &mut self,
+        f: &RawField,
+        miro: &MiroSide,
+        monday: &str,
+        types: &[ItemType],
+    ) -> Option<MiroAs> {
+        let paths: Vec<&str> = types.iter().filter_map(|t| miro.path_for(*t)).collect();
+        let miro_comments = !paths.is_empty() && paths.iter().all(|p| *p == MIRO_COMMENTS);
+        let is_updates = monday == MONDAY_UPDATES;
+        if is_updates && !miro_comments {
+            self.report.at(
+                f.monday.span(),
+                format!("monday `{MONDAY_UPDATES}` (the item's updates) syncs only with miro = \"{MIRO_COMMENTS}\""),
+            );
+        } else if !is_updates && paths.contains(&MIRO_COMMENTS) {
+            self.report.at(
+                f.miro.span(),
+                format!("Miro `{MIRO_COMMENTS}` sync only with monday = \"{MONDAY_UPDATES}\" (the item's updates)"),
+            );
+        }
+        let Some(miro_as) = &f.miro_as else {
+            return is_updates.then_some(MiroAs::Text);
+        };
+        if !is_updates {
+            self.report.at(
+                miro_as.span(),
+                format!("`miro_as` applies only to the comments field (miro = \"{MIRO_COMMENTS}\", monday = \"{MONDAY_UPDATES}\")"),
+            );
+        } else if *miro_as.get_ref() == MiroAs::AppCardField && !types.contains(&ItemType::AppCard)
+        {
+            self.report.at(
+                miro_as.span(),
+                "`miro_as = \"app_card_field\"` needs app_card among the pair's `miro_items`",
+            );
+        }
+        Some(*miro_as.get_ref())
     }
 
     fn value_map(

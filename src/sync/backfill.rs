@@ -242,6 +242,7 @@ async fn miro_items(
 ) -> anyhow::Result<Vec<Found>> {
     let board = pair.miro_board.as_str();
     let needs_style = super::scan::needs_style(pair);
+    let notes = super::comments::own_notes(engine, pair).await?;
     let mut out = Vec::new();
     for item in engine.miro.all_items(board).await? {
         let Some(item_type) = ItemType::parse(&item.item_type) else {
@@ -249,6 +250,7 @@ async fn miro_items(
         };
         let parent = item.parent.as_ref().and_then(|p| p["id"].as_str());
         if !pair.miro_items.contains(&item_type)
+            || notes.contains(&item.id)
             || pair
                 .miro_filter
                 .frame

@@ -92,7 +92,8 @@ fn check_monday(pair: &PairConfig, board: &MondayBoard, say: &mut impl FnMut(Str
         }
     }
     for field in &pair.fields {
-        if field.monday == "name" {
+        // The item name and its updates are not columns.
+        if field.monday == "name" || field.is_comments() {
             continue;
         }
         match board.columns.get(&field.monday) {

@@ -4,6 +4,7 @@
 //!
 //! Creates are idempotent: monday gets an `Idempotency-Key` derived from the row, and a retried
 //! Miro create first looks for the item an earlier attempt may have made before making another.
+//! Comments are posted the same way, once each (`comments.rs`).
 
 use super::Engine;
 use super::plan::{LinkFields, Write};
@@ -41,7 +42,7 @@ const MAX_BACKOFF_MS: i64 = 300_000;
 const WAIT_FOR_CREATE_MS: i64 = 1_000;
 /// How long monday replays a mutation's answer for its Idempotency-Key (30 minutes), less a
 /// margin: a create retried later than this is looked up before it is made again.
-const IDEMPOTENCY_WINDOW_MS: i64 = 25 * 60_000;
+pub(super) const IDEMPOTENCY_WINDOW_MS: i64 = 25 * 60_000;
 
 /// monday column types per board, read once.
 type ColumnTypes = Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
@@ -128,11 +129,13 @@ struct Folded {
     miro_fields: BTreeMap<String, Value>,
     /// Delete, archive or tag: the last of them, after the updates.
     finish: Option<Write>,
+    /// Comments to post, each once, with the index of its row (whose key makes it idempotent).
+    comments: Vec<(usize, Write)>,
 }
 
 fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
     let mut f = Folded::default();
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
         let write: Write = serde_json::from_str(&row.payload)
             .map_err(|e| format!("outbox row {} does not parse: {e}", row.id))?;
         match write {
@@ -146,6 +149,7 @@ fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
             | Write::DeleteMonday
             | Write::DeleteMiro
             | Write::TagMiro { .. } => f.finish = Some(write),
+            Write::CommentMonday { .. } | Write::CommentMiro { .. } => f.comments.push((i, write)),
         }
     }
     Ok(f)
@@ -317,7 +321,7 @@ pub fn backoff(attempts: i64) -> i64 {
 }
 
 /// The key monday replays a create's answer for: the same for every attempt of the same row.
-fn idempotency_key(row: &OutboxEntry) -> String {
+pub(super) fn idempotency_key(row: &OutboxEntry) -> String {
     let digest = Sha256::digest(format!("{}\n{}", row.idempotency_key, row.payload).as_bytes());
     hex::encode(&digest[..16])
 }
@@ -444,6 +448,11 @@ async fn to_monday(
             )
             .await?;
     }
+    for (i, comment) in &folded.comments {
+        if let Write::CommentMonday { body } = comment {
+            super::comments::post_update(engine, &rows[*i], &item, body).await?;
+        }
+    }
     let item = Some(item);
     let finished = match folded.finish {
         Some(Write::ArchiveMonday) => engine
@@ -516,7 +525,7 @@ async fn resolve(
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(super) fn store_error(e: StoreError) -> ApiError {
     ApiError::Transient(format!("the store: {e}"))
 }
 
@@ -611,6 +620,24 @@ async fn to_miro(
         let link_id = link.map(|l| l.id).or(rows[0].link_id);
         note_own_write(engine, pair, link_id, item_type, &updated).await;
     }
+    if !matches!(folded.finish, Some(Write::DeleteMiro)) {
+        for (i, comment) in &folded.comments {
+            if let Write::CommentMiro {
+                author_id,
+                text,
+                miro_as,
+            } = comment
+            {
+                let note = super::comments::Note {
+                    author_id: author_id.as_deref(),
+                    text,
+                    miro_as: *miro_as,
+                };
+                super::comments::post_note(engine, pair, &rows[*i], item_type, &item, &note)
+                    .await?;
+            }
+        }
+    }
     match folded.finish {
         Some(Write::DeleteMiro) => engine.miro.delete_item(board, item_type, &item).await?,
         Some(Write::TagMiro { title }) => engine.miro.tag_item(board, &item, &title).await?,
@@ -626,7 +653,7 @@ async fn to_miro(
 /// queueing an echo ahead of the next real change. In every other case the scan sees the write
 /// as before, which is what brings the two sides back together after edits that crossed. Best
 /// effort: a failure leaves it to the scan.
-async fn note_own_write(
+pub(super) async fn note_own_write(
     engine: &Engine,
     pair: &PairConfig,
     link_id: Option<i64>,

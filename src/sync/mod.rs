@@ -1,5 +1,6 @@
 //! The sync engine: the processor (inbox → link state + outbox), the dispatcher (outbox → API
-//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more), the monday
+//! calls), the Miro board scan (Miro → inbox, since Miro has no webhooks any more), the Miro
+//! content logs (comments, and item changes, for Enterprise organisations), the monday
 //! reconciler (what monday's webhooks missed → inbox) and the monday subscriptions the receivers
 //! depend on.
 //!
@@ -14,6 +15,8 @@
 
 pub mod backfill;
 pub mod check;
+pub mod comments;
+pub mod contentlog;
 pub mod dispatcher;
 pub mod fetch;
 pub mod lease;

@@ -6,7 +6,7 @@
 //! (`board, item, modifiedAt`) keep a repeated scan from doubling anything.
 
 use super::Engine;
-use crate::clients::miro::MiroItem;
+use crate::clients::miro::{MiroClient, MiroItem};
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, millis};
@@ -60,7 +60,8 @@ pub async fn scan_pair_of(
         .into_iter()
         .map(|s| (s.item_id.clone(), s))
         .collect();
-    let needs_style = needs_style(pair);
+    // The text items boardsync made for monday updates are its own, not items to sync.
+    let notes = super::comments::own_notes(engine, pair).await?;
     let now = engine.clock.now_ms();
     let mut report = ScanReport::default();
     let mut listed: HashSet<String> = HashSet::new();
@@ -71,6 +72,12 @@ pub async fn scan_pair_of(
             continue;
         };
         if !pair.miro_items.contains(&item_type) {
+            continue;
+        }
+        if notes.contains(&item.id) {
+            // Listed, so that a snapshot a scan took before it was known for a note is not
+            // taken for a delete.
+            listed.insert(item.id.clone());
             continue;
         }
         report.items += 1;
@@ -96,26 +103,14 @@ pub async fn scan_pair_of(
             changed.push(snapshot);
             continue;
         }
-        let full = if needs_style {
-            match miro.get_item(board, item_type, &item.id).await {
-                Ok(full) => full,
-                // Deleted between the listing and the read: the next scan sees it gone.
-                Err(crate::clients::ApiError::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            item
+        // Deleted between the listing and the read: the next scan sees it gone.
+        let Some(change) = item_change(&miro, pair, item, item_type, known.is_some()).await? else {
+            continue;
         };
-        let kind = if known.is_some() {
-            ChangeKind::Updated
-        } else {
-            ChangeKind::Created
-        };
-        let change = miro_change(board, &full, item_type, kind);
         entries.push(entry(
             pair,
             &change,
-            format!("poll:{board}:{}:{version}", full.id),
+            format!("poll:{board}:{}:{version}", change.item_id),
             now,
         ));
         changed.push(snapshot);
@@ -159,6 +154,34 @@ pub async fn scan_pair_of(
         .record_cursor(&scan_cursor(pair), &now.to_string(), now)
         .await?;
     Ok(report)
+}
+
+/// The change the scan makes of an item it found changed (`Updated` when it `known` it, else
+/// `Created`), read through its type's endpoint first when a mapped field is under `style` and the
+/// item came without it; `None` when the item is gone meanwhile.
+pub async fn item_change(
+    miro: &MiroClient,
+    pair: &PairConfig,
+    item: MiroItem,
+    item_type: ItemType,
+    known: bool,
+) -> Result<Option<Change>, crate::clients::ApiError> {
+    let board = pair.miro_board.as_str();
+    let full = if item.style.is_null() && needs_style(pair) {
+        match miro.get_item(board, item_type, &item.id).await {
+            Ok(full) => full,
+            Err(crate::clients::ApiError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        item
+    };
+    let kind = if known {
+        ChangeKind::Updated
+    } else {
+        ChangeKind::Created
+    };
+    Ok(Some(miro_change(board, &full, item_type, kind)))
 }
 
 /// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).

@@ -20,6 +20,36 @@ pub const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
     create_webhook::WebhookEventType::item_archived,
 ];
 
+/// The events a pair's monday board needs: [`MONDAY_EVENTS`], and `create_update` when monday
+/// updates flow to Miro (the pair maps comments toward Miro).
+pub fn monday_events(pair: &crate::config::PairConfig) -> Vec<create_webhook::WebhookEventType> {
+    let mut events = MONDAY_EVENTS.to_vec();
+    if pair
+        .fields
+        .iter()
+        .any(|f| f.is_comments() && f.direction.to_miro())
+    {
+        events.push(create_webhook::WebhookEventType::create_update);
+    }
+    events
+}
+
+/// Every mapped monday board with the events its pairs need, once each.
+fn monday_boards(engine: &Engine) -> BTreeMap<String, Vec<create_webhook::WebhookEventType>> {
+    let mut boards: BTreeMap<String, Vec<create_webhook::WebhookEventType>> = BTreeMap::new();
+    for pair in &engine.config.pairs {
+        let events = boards
+            .entry(pair.monday_board.as_str().to_owned())
+            .or_default();
+        for event in monday_events(pair) {
+            if !events.iter().any(|e| enum_name(e) == enum_name(&event)) {
+                events.push(event);
+            }
+        }
+    }
+    boards
+}
+
 const KEY_PREFIX: &str = "webhook:monday:";
 const MIRO_PREFIX: &str = "webhook:miro:";
 /// What `list` calls a Miro board subscription's event.
@@ -60,17 +90,9 @@ pub fn receiver_url(engine: &Engine) -> Result<String, ApiError> {
 pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     let url = receiver_url(engine)?;
     let mut out = Vec::new();
-    let boards: Vec<String> = engine
-        .config
-        .pairs
-        .iter()
-        .map(|p| p.monday_board.as_str().to_owned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for board in boards {
+    for (board, events) in monday_boards(engine) {
         let live = live_ids(engine, &board).await?;
-        for event in &MONDAY_EVENTS {
+        for event in &events {
             let name = enum_name(event);
             let recorded = engine
                 .store
@@ -178,14 +200,13 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 
 /// Deletes the webhooks boardsync made that the mapping no longer needs.
 pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
-    let needed: HashSet<String> = engine
-        .config
-        .pairs
-        .iter()
-        .flat_map(|p| {
-            MONDAY_EVENTS
+    let needed: HashSet<String> = monday_boards(engine)
+        .into_iter()
+        .flat_map(|(board, events)| {
+            events
                 .iter()
-                .map(|e| key(p.monday_board.as_str(), &enum_name(e)))
+                .map(|e| key(&board, &enum_name(e)))
+                .collect::<Vec<_>>()
         })
         .collect();
     let mut out = Vec::new();

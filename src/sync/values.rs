@@ -130,6 +130,7 @@ mod tests {
             miro: MiroSide::All("style.fillColor".into()),
             monday: "status".into(),
             direction: Direction::Both,
+            miro_as: None,
             values: vec![
                 ("light_green".into(), "Done".into()),
                 ("red".into(), "Stuck".into()),

@@ -200,3 +200,19 @@ pub async fn seeded_sandbox(
     let db = format!("sqlite://{}", dir.path().join("boardsync.db").display());
     (sandbox, dir, db)
 }
+
+/// The items of board `id` in a sandbox `GET /_sandbox/state` answer (either API's).
+pub fn board_items(state: &serde_json::Value, id: &str) -> Vec<serde_json::Value> {
+    state["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id)
+        .map(|b| b["items"].as_array().unwrap().clone())
+        .unwrap_or_default()
+}
+
+/// A path segment, percent-encoded (Miro board ids end in `=`).
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -4,7 +4,7 @@
 //! value maps, filters, order, echoes, conflicts, deletes, the loop breaker) lives in this file.
 
 use super::values;
-use crate::config::{ConflictPolicy, DeletePolicy, FieldMapping, PairConfig};
+use crate::config::{ConflictPolicy, DeletePolicy, FieldMapping, MiroAs, PairConfig};
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via};
 use crate::domain::miro::ItemType;
@@ -157,6 +157,16 @@ pub enum Write {
     TagMiro {
         title: String,
     },
+    /// A Miro comment as a monday update (`create_update`); `body` is HTML.
+    CommentMonday {
+        body: String,
+    },
+    /// A monday update shown on Miro; `author_id` is the monday user who posted it.
+    CommentMiro {
+        author_id: Option<String>,
+        text: String,
+        miro_as: MiroAs,
+    },
 }
 
 impl Write {
@@ -165,7 +175,8 @@ impl Write {
             Write::CreateMonday { .. }
             | Write::UpdateMonday { .. }
             | Write::ArchiveMonday
-            | Write::DeleteMonday => Side::Monday,
+            | Write::DeleteMonday
+            | Write::CommentMonday { .. } => Side::Monday,
             _ => Side::Miro,
         }
     }
@@ -180,6 +191,8 @@ impl Write {
             Write::UpdateMiro { .. } => "update_miro",
             Write::DeleteMiro => "delete_miro",
             Write::TagMiro { .. } => "tag_miro",
+            Write::CommentMonday { .. } => "comment_monday",
+            Write::CommentMiro { .. } => "comment_miro",
         }
     }
 }
@@ -266,7 +279,8 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
         ChangeKind::Deleted | ChangeKind::Archived => {
             return plan_removal(change.kind, from, fields, cx.pair.on_delete);
         }
-        ChangeKind::Commented | ChangeKind::Moved => {
+        ChangeKind::Commented => return plan_comment(change, own, link, fields, cx),
+        ChangeKind::Moved => {
             return Plan::nothing(Outcome::Ignored, "not synced yet", fields);
         }
         ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored => {}
@@ -409,25 +423,8 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             .get(title_field(cx.pair)?)
             .and_then(|s| s.value.clone())
     });
-    if !writes.is_empty() {
-        fields
-            .recent_writes
-            .retain(|t| cx.now - t < WRITE_WINDOW_MS);
-        fields.recent_writes.push(cx.now);
-        if fields.recent_writes.len() > cx.max_writes_per_item as usize {
-            return Plan {
-                outcome: Outcome::Filtered,
-                detail: Some(format!(
-                    "more than {} writes to this item within a minute: quarantined as a likely loop",
-                    cx.max_writes_per_item
-                )),
-                fields,
-                link: LinkChange::Quarantine,
-                writes: Vec::new(),
-                conflicts,
-                title,
-            };
-        }
+    if !writes.is_empty() && over_write_budget(&mut fields, cx) {
+        return quarantine(fields, conflicts, title, cx);
     }
     let outcome = if !conflicts.is_empty() {
         Outcome::Conflict
@@ -452,6 +449,157 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
         conflicts,
         title,
     }
+}
+
+/// Counts a write to the item for the loop breaker: `true` when that makes more than
+/// `max_writes_per_item` within a minute.
+fn over_write_budget(fields: &mut LinkFields, cx: &Context<'_>) -> bool {
+    fields
+        .recent_writes
+        .retain(|t| cx.now - t < WRITE_WINDOW_MS);
+    fields.recent_writes.push(cx.now);
+    fields.recent_writes.len() > cx.max_writes_per_item as usize
+}
+
+/// The plan of an item past the loop breaker: no writes, and its link quarantined.
+fn quarantine(
+    fields: LinkFields,
+    conflicts: Vec<Conflict>,
+    title: Option<String>,
+    cx: &Context<'_>,
+) -> Plan {
+    Plan {
+        outcome: Outcome::Filtered,
+        detail: Some(format!(
+            "more than {} writes to this item within a minute: quarantined as a likely loop",
+            cx.max_writes_per_item
+        )),
+        fields,
+        link: LinkChange::Quarantine,
+        writes: Vec::new(),
+        conflicts,
+        title,
+    }
+}
+
+/// A comment added on Miro, or an update posted on monday, about a linked item: posted on the
+/// other side once, as it is added. Neither side can hold the other's thread (Miro has no API to
+/// write comments), so each becomes a post of its own there: a monday update, or on Miro a text
+/// item or an app-card field. A post by boardsync's own user is its own post coming back.
+fn plan_comment(
+    change: &Change,
+    own: bool,
+    link: &LinkView,
+    mut fields: LinkFields,
+    cx: &Context<'_>,
+) -> Plan {
+    let from = change.side;
+    let Some(field) = cx
+        .pair
+        .fields
+        .iter()
+        .find(|f| f.is_comments() && f.miro.path_for(link.miro_type).is_some())
+    else {
+        return Plan::nothing(
+            Outcome::Ignored,
+            format!("the pair does not map comments of {} items", link.miro_type),
+            fields,
+        );
+    };
+    if own {
+        let what = match from {
+            Side::Miro => "a comment boardsync made",
+            Side::Monday => "an update boardsync posted",
+        };
+        return Plan::nothing(Outcome::Echo, what, fields);
+    }
+    let allowed = match from {
+        Side::Miro => field.direction.to_monday(),
+        Side::Monday => field.direction.to_miro(),
+    };
+    if !allowed {
+        return Plan::nothing(
+            Outcome::Ignored,
+            format!(
+                "field `{}` has direction = \"{}\"",
+                field.name,
+                field.direction.as_str()
+            ),
+            fields,
+        );
+    }
+    let text = |key: &str| {
+        change
+            .fields
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let write = match from {
+        Side::Miro => {
+            let comment = text("comment.text");
+            if comment.is_empty() {
+                return Plan::nothing(Outcome::Ignored, "an empty comment", fields);
+            }
+            let author = Some(text("comment.author")).filter(|a| !a.is_empty());
+            Write::CommentMonday {
+                body: update_body(
+                    &comment,
+                    author.as_deref().unwrap_or("someone"),
+                    &change.board,
+                    &link.miro_item_id,
+                ),
+            }
+        }
+        Side::Monday => {
+            let update = values::html_to_text(&text("update.body"));
+            if update.trim().is_empty() {
+                return Plan::nothing(Outcome::Ignored, "an empty update", fields);
+            }
+            let miro_as = match link.miro_type {
+                ItemType::AppCard => field.miro_as.unwrap_or_default(),
+                // Only app cards have fields to write to.
+                _ => MiroAs::Text,
+            };
+            Write::CommentMiro {
+                author_id: change.author.clone(),
+                text: update.trim().to_owned(),
+                miro_as,
+            }
+        }
+    };
+    let title = title_field(cx.pair)
+        .and_then(|name| fields.fields.get(name))
+        .and_then(|s| s.value.clone());
+    if over_write_budget(&mut fields, cx) {
+        return quarantine(fields, Vec::new(), title, cx);
+    }
+    Plan {
+        outcome: Outcome::Applied,
+        detail: Some(match from {
+            Side::Miro => "comment posted as a monday update".into(),
+            Side::Monday => "update posted on Miro".into(),
+        }),
+        fields,
+        link: LinkChange::Keep,
+        writes: vec![write],
+        conflicts: Vec::new(),
+        title,
+    }
+}
+
+/// The body of the monday update a Miro comment becomes: the comment's text, then who wrote it,
+/// with a link back to the item on Miro.
+pub fn update_body(text: &str, author: &str, board: &str, item: &str) -> String {
+    let url = format!("https://miro.com/app/board/{board}/?moveToWidget={item}");
+    format!(
+        "{}<p>— {} on <a href=\"{}\">Miro</a></p>",
+        values::text_to_html(text),
+        html_escape::encode_text(author),
+        html_escape::encode_double_quoted_attribute(&url)
+    )
 }
 
 /// A change to an item boardsync has no link for: it is born (or enters the pair) and gets a twin.

@@ -537,3 +537,149 @@ fn a_scan_that_finds_boardsyncs_user_last_on_an_item_still_sees_a_persons_edit_o
         }]
     );
 }
+
+const COMMENTS: &str = r#"comments = { miro = "comments", monday = "updates" }"#;
+
+fn comment_pair(extra: &str, comments: &str) -> PairConfig {
+    pair_with(extra, &format!("{FIELDS}\n  {comments}"))
+}
+
+fn miro_comment(text: &str) -> Change {
+    let mut c = change(
+        Side::Miro,
+        ChangeKind::Commented,
+        200,
+        json!({"comment.id": "77", "comment.text": text, "comment.author": "Carol <C>"}),
+    );
+    c.via = Via::ContentLog;
+    c.board = "uXjVAAAAAAA=".into();
+    c
+}
+
+fn monday_update(body: &str) -> Change {
+    change(
+        Side::Monday,
+        ChangeKind::Commented,
+        200,
+        json!({"update.body": body, "update.id": "900"}),
+    )
+}
+
+#[test]
+fn a_miro_comment_on_a_linked_item_becomes_a_monday_update_with_its_author_and_a_link_back() {
+    let p = comment_pair("", COMMENTS);
+    let out = plan(&miro_comment("Looks <good>"), Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.writes,
+        vec![Write::CommentMonday {
+            body: "<p>Looks &lt;good&gt;</p><p>— Carol &lt;C&gt; on <a href=\"https://miro.com/app/board/uXjVAAAAAAA=/?moveToWidget=3458764500000000001\">Miro</a></p>".into()
+        }]
+    );
+    assert_eq!(out.title.as_deref(), Some("Plan"));
+    assert_eq!(out.fields.recent_writes, vec![1_000_000]);
+}
+
+#[test]
+fn a_monday_update_becomes_a_miro_note_in_plain_text() {
+    let p = comment_pair("", COMMENTS);
+    let out = plan(
+        &monday_update("<p>Ship it &amp; tell</p>"),
+        Some(&synced()),
+        &cx(&p),
+    );
+    assert_eq!(out.outcome, Outcome::Applied);
+    assert_eq!(
+        out.writes,
+        vec![Write::CommentMiro {
+            author_id: Some("someone".into()),
+            text: "Ship it & tell".into(),
+            miro_as: MiroAs::Text,
+        }]
+    );
+}
+
+#[test]
+fn an_app_card_shows_monday_updates_in_its_field_when_the_pair_asks_and_other_types_as_notes() {
+    let p = pair_with(
+        r#"miro_items = ["sticky_note", "app_card"]"#,
+        r#"title = { miro = { sticky_note = "data.content", app_card = "data.title" }, monday = "name" }
+  comments = { miro = "comments", monday = "updates", miro_as = "app_card_field" }"#,
+    );
+    let mut card = synced();
+    card.miro_type = ItemType::AppCard;
+    let field =
+        |view: &LinkView| match &plan(&monday_update("<p>x</p>"), Some(view), &cx(&p)).writes[..] {
+            [Write::CommentMiro { miro_as, .. }] => *miro_as,
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(field(&card), MiroAs::AppCardField);
+    assert_eq!(field(&synced()), MiroAs::Text);
+}
+
+#[test]
+fn boardsyncs_own_posts_coming_back_are_echoes() {
+    let p = comment_pair("", COMMENTS);
+    for mut c in [miro_comment("hi"), monday_update("<p>hi</p>")] {
+        c.author = Some("boardsync-user".into());
+        let out = plan(&c, Some(&synced()), &cx(&p));
+        assert_eq!(out.outcome, Outcome::Echo, "{c:?}");
+        assert!(out.writes.is_empty());
+    }
+}
+
+#[test]
+fn comments_not_mapped_or_against_the_direction_or_on_unlinked_items_are_ignored_with_a_reason() {
+    let unmapped = pair();
+    let out = plan(&miro_comment("hi"), Some(&synced()), &cx(&unmapped));
+    assert_eq!(out.outcome, Outcome::Ignored);
+    assert!(out.detail.unwrap().contains("does not map comments"));
+
+    let one_way = comment_pair(
+        "",
+        r#"comments = { miro = "comments", monday = "updates", direction = "miro_to_monday" }"#,
+    );
+    let out = plan(&monday_update("<p>hi</p>"), Some(&synced()), &cx(&one_way));
+    assert_eq!(out.outcome, Outcome::Ignored);
+    assert!(out.detail.unwrap().contains("miro_to_monday"));
+    assert_eq!(
+        plan(&miro_comment("hi"), Some(&synced()), &cx(&one_way)).outcome,
+        Outcome::Applied
+    );
+
+    let p = comment_pair("", COMMENTS);
+    let out = plan(&miro_comment("hi"), None, &cx(&p));
+    assert_eq!(out.outcome, Outcome::Ignored);
+    assert!(out.writes.is_empty());
+    let out = plan(&miro_comment("   "), Some(&synced()), &cx(&p));
+    assert_eq!(out.outcome, Outcome::Ignored);
+}
+
+#[test]
+fn an_item_flooded_with_comments_is_quarantined_like_any_other_loop() {
+    let p = comment_pair("", COMMENTS);
+    let mut view = synced();
+    view.fields.recent_writes = vec![1_000_000; 30];
+    let out = plan(&miro_comment("hi"), Some(&view), &cx(&p));
+    assert_eq!(out.link, LinkChange::Quarantine);
+    assert!(out.writes.is_empty());
+}
+
+#[test]
+fn the_comments_field_leaves_value_changes_alone() {
+    let p = comment_pair("", COMMENTS);
+    let c = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        200,
+        json!({"data.content": "<p>Plan 2</p>"}),
+    );
+    let out = plan(&c, Some(&synced()), &cx(&p));
+    assert_eq!(
+        out.writes,
+        vec![Write::UpdateMonday {
+            values: values(&[("name", "Plan 2")])
+        }]
+    );
+    assert!(!out.fields.fields.contains_key("comments"));
+}
