@@ -13,6 +13,7 @@
 
 pub mod backfill;
 pub mod check;
+pub mod connectors;
 pub mod dispatcher;
 pub mod fetch;
 pub mod lease;
@@ -22,6 +23,7 @@ pub mod processor;
 pub mod retention;
 pub mod scan;
 pub mod subscriptions;
+pub mod tags;
 pub mod values;
 
 use crate::clients::miro::MiroClient;
