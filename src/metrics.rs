@@ -25,6 +25,8 @@ pub struct Metrics {
     pub polls: IntCounterVec,
     /// `boardsync_poll_interval_seconds{pair}`: the time between a pair's Miro scans.
     pub poll_interval_seconds: prometheus::GaugeVec,
+    /// `boardsync_poll_ignored{pair,poller}`: what the last tag or connector poll left out.
+    pub poll_ignored: IntGaugeVec,
     pub miro_credits_used: IntCounterVec,
 }
 
@@ -101,6 +103,14 @@ impl Default for Metrics {
             &["pair"],
         )
         .expect("valid metric");
+        let poll_ignored = IntGaugeVec::new(
+            Opts::new(
+                "boardsync_poll_ignored",
+                "What the last tag or connector poll of a pair left out: tag changes of items that are not linked, connector ends that are not linked",
+            ),
+            &["pair", "poller"],
+        )
+        .expect("valid metric");
         let miro_credits_used = IntCounterVec::new(
             Opts::new(
                 "boardsync_miro_credits_used_total",
@@ -118,6 +128,7 @@ impl Default for Metrics {
             Box::new(sync_lag_seconds.clone()),
             Box::new(polls.clone()),
             Box::new(poll_interval_seconds.clone()),
+            Box::new(poll_ignored.clone()),
             Box::new(miro_credits_used.clone()),
         ] {
             registry.register(metric).expect("registered once");
@@ -132,6 +143,7 @@ impl Default for Metrics {
             sync_lag_seconds,
             polls,
             poll_interval_seconds,
+            poll_ignored,
             miro_credits_used,
         }
     }

@@ -5,7 +5,7 @@ mod common;
 
 use boardsync::store::{
     Backend, HistoryEntry, InboxInsert, ItemLink, LinkState, NewInboxEntry, NewOutboxEntry,
-    OutboxStatus, Store,
+    OutboxStatus, Snapshot, Store,
 };
 use common::TestDb;
 use serde_json::json;
@@ -65,6 +65,7 @@ contract!(
     cursors_keep_the_last_value,
     a_lease_has_one_holder_until_it_expires_or_is_given_up,
     own_writes_become_the_snapshot_only_when_nothing_hides_behind_them,
+    a_snapshot_is_read_by_item_within_its_pair_and_side,
     history_lists_newest_first_per_pair,
     pruning_removes_only_finished_old_rows,
 );
@@ -488,6 +489,46 @@ async fn own_writes_become_the_snapshot_only_when_nothing_hides_behind_them(stor
         .map(|s| (s.item_id.as_str(), s.version.as_str()))
         .collect();
     assert_eq!(seen, [(miro, "v3")]);
+}
+
+async fn a_snapshot_is_read_by_item_within_its_pair_and_side(store: Store) {
+    let tagged = |item: &str, version: &str| Snapshot {
+        item_id: item.to_owned(),
+        version: version.to_owned(),
+        data: "1".to_owned(),
+    };
+    store
+        .save_snapshots(
+            "sprint",
+            "miro-tags",
+            &[tagged("a", "urgent"), tagged("b", "")],
+            &[],
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .save_snapshots("other", "miro-tags", &[tagged("a", "later")], &[], 1)
+        .await
+        .unwrap();
+    let read = |pair: &'static str, side: &'static str, item: &'static str| {
+        let store = store.clone();
+        async move { store.snapshot(pair, side, item).await.unwrap() }
+    };
+    assert_eq!(
+        read("sprint", "miro-tags", "a").await,
+        Some(tagged("a", "urgent"))
+    );
+    assert_eq!(
+        read("other", "miro-tags", "a").await,
+        Some(tagged("a", "later"))
+    );
+    assert_eq!(
+        read("sprint", "miro-tags", "b").await,
+        Some(tagged("b", ""))
+    );
+    assert_eq!(read("sprint", "miro", "a").await, None);
+    assert_eq!(read("sprint", "miro-tags", "c").await, None);
 }
 
 async fn history_lists_newest_first_per_pair(store: Store) {

@@ -130,15 +130,23 @@ impl BoardSubscription {
 }
 
 #[derive(Debug, Deserialize)]
-struct SubscriptionPage {
-    data: Vec<BoardSubscription>,
+struct CursorPage<T> {
+    data: Vec<T>,
     #[serde(default)]
     cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct TagList {
-    data: Vec<Tag>,
+struct OffsetPage<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    total: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ItemTags {
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +154,30 @@ pub struct Tag {
     #[serde(deserialize_with = "string_id")]
     pub id: String,
     pub title: String,
+}
+
+/// A connector: a line from one item to another.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Connector {
+    #[serde(deserialize_with = "string_id")]
+    pub id: String,
+    #[serde(rename = "startItem", default)]
+    pub start_item: Option<ConnectorEnd>,
+    #[serde(rename = "endItem", default)]
+    pub end_item: Option<ConnectorEnd>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectorEnd {
+    #[serde(deserialize_with = "string_id")]
+    pub id: String,
+}
+
+impl Connector {
+    /// The ids of the items at its start and end, when it has both.
+    pub fn ends(&self) -> Option<(&str, &str)> {
+        Some((&self.start_item.as_ref()?.id, &self.end_item.as_ref()?.id))
+    }
 }
 
 /// What a call is for: pollers may use only their share of the credits, so writes always have
@@ -471,29 +503,8 @@ impl MiroClient {
     /// Every board subscription the token made (Miro's retired webhooks; only where they still
     /// answer, such as the sandbox).
     pub async fn subscriptions(&self) -> Result<Vec<BoardSubscription>, ApiError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut query = vec![("limit", "100".to_owned())];
-            if let Some(c) = &cursor {
-                query.push(("cursor", c.clone()));
-            }
-            let page: SubscriptionPage = parse(
-                self.call(
-                    reqwest::Method::GET,
-                    "v2-experimental/webhooks/subscriptions",
-                    &query,
-                    None,
-                    LEVEL_1,
-                )
-                .await?,
-            )?;
-            out.extend(page.data);
-            match page.cursor {
-                Some(c) if !c.is_empty() => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+        self.cursor_pages("v2-experimental/webhooks/subscriptions", 100, LEVEL_1)
+            .await
     }
 
     /// Subscribes `callback` to the board's item events; Miro first sends it a challenge.
@@ -523,40 +534,161 @@ impl MiroClient {
         }
     }
 
-    /// Attaches the tag titled `title` to an item, creating the tag on the board when missing.
-    pub async fn tag_item(&self, board: &str, id: &str, title: &str) -> Result<(), ApiError> {
-        let tags: TagList = parse(
+    /// Every tag of the board, page after page (offset paging).
+    pub async fn board_tags(&self, board: &str) -> Result<Vec<Tag>, ApiError> {
+        let path = format!("v2/boards/{}/tags", enc(board));
+        self.offset_pages(&path, &[], LEVEL_1).await
+    }
+
+    /// Makes a tag on the board (Miro: titles are unique per board, at most 120 characters).
+    /// Tag colours are not synced: boardsync's tags are gray.
+    pub async fn create_tag(&self, board: &str, title: &str) -> Result<Tag, ApiError> {
+        parse(
             self.call(
-                reqwest::Method::GET,
+                reqwest::Method::POST,
                 &format!("v2/boards/{}/tags", enc(board)),
-                &[("limit", "50".into())],
-                None,
+                &[],
+                Some(&json!({ "title": title, "fillColor": "gray" })),
                 LEVEL_1,
             )
             .await?,
-        )?;
-        let tag = match tags.data.into_iter().find(|t| t.title == title) {
-            Some(t) => t,
-            None => parse(
-                self.call(
-                    reqwest::Method::POST,
-                    &format!("v2/boards/{}/tags", enc(board)),
-                    &[],
-                    Some(&json!({ "title": title, "fillColor": "gray" })),
-                    LEVEL_1,
-                )
-                .await?,
-            )?,
-        };
-        self.call(
-            reqwest::Method::POST,
-            &format!("v2/boards/{}/items/{}", enc(board), enc(id)),
-            &[("tag_id", tag.id)],
-            None,
-            LEVEL_1,
         )
-        .await
-        .map(|_| ())
+    }
+
+    /// Every item carrying the tag, page after page (offset paging).
+    pub async fn items_with_tag(&self, board: &str, tag: &str) -> Result<Vec<MiroItem>, ApiError> {
+        let path = format!("v2/boards/{}/items", enc(board));
+        self.offset_pages(&path, &[("tag_id", tag.to_owned())], LEVEL_1)
+            .await
+    }
+
+    /// The tags of one item.
+    pub async fn item_tags(&self, board: &str, id: &str) -> Result<Vec<Tag>, ApiError> {
+        let path = format!("v2/boards/{}/items/{}/tags", enc(board), enc(id));
+        let tags: ItemTags = parse(
+            self.call(reqwest::Method::GET, &path, &[], None, LEVEL_1)
+                .await?,
+        )?;
+        Ok(tags.tags)
+    }
+
+    /// Attaches a tag to an item.
+    pub async fn attach_tag(&self, board: &str, id: &str, tag: &str) -> Result<(), ApiError> {
+        self.item_tag(reqwest::Method::POST, board, id, tag).await
+    }
+
+    /// Detaches a tag from an item.
+    pub async fn detach_tag(&self, board: &str, id: &str, tag: &str) -> Result<(), ApiError> {
+        self.item_tag(reqwest::Method::DELETE, board, id, tag).await
+    }
+
+    /// `POST` (attach) or `DELETE` (detach) `.../items/{id}?tag_id=`, bodiless as Miro's own
+    /// client sends them. Without `tag_id` the same `DELETE` would delete the item, so an empty
+    /// tag id is refused here.
+    async fn item_tag(
+        &self,
+        method: reqwest::Method,
+        board: &str,
+        id: &str,
+        tag: &str,
+    ) -> Result<(), ApiError> {
+        if tag.is_empty() {
+            return Err(ApiError::Rejected("no tag id".into()));
+        }
+        let path = format!("v2/boards/{}/items/{}", enc(board), enc(id));
+        self.call(method, &path, &[("tag_id", tag.to_owned())], None, LEVEL_1)
+            .await
+            .map(|_| ())
+    }
+
+    /// Every connector of the board, page after page (cursor paging).
+    pub async fn connectors(&self, board: &str) -> Result<Vec<Connector>, ApiError> {
+        let path = format!("v2/boards/{}/connectors", enc(board));
+        self.cursor_pages(&path, PAGE_LIMIT, LEVEL_2).await
+    }
+
+    /// Draws a connector from `start` to `end`.
+    pub async fn create_connector(
+        &self,
+        board: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Connector, ApiError> {
+        parse(
+            self.call(
+                reqwest::Method::POST,
+                &format!("v2/boards/{}/connectors", enc(board)),
+                &[],
+                Some(&json!({ "startItem": { "id": start }, "endItem": { "id": end } })),
+                LEVEL_2,
+            )
+            .await?,
+        )
+    }
+
+    /// Deletes a connector; one already gone counts as deleted.
+    pub async fn delete_connector(&self, board: &str, id: &str) -> Result<(), ApiError> {
+        let path = format!("v2/boards/{}/connectors/{}", enc(board), enc(id));
+        match self
+            .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_3)
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every element of a cursor-paged list (`{data, cursor, ...}`), `limit` at a time; the last
+    /// page has no cursor, or an empty one.
+    async fn cursor_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: u32,
+        cost: u64,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page: CursorPage<T> = parse(
+                self.call(reqwest::Method::GET, path, &query, None, cost)
+                    .await?,
+            )?;
+            out.extend(page.data);
+            match page.cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every element of an offset-paged list (`{data, total, offset, ...}`), 50 at a time.
+    async fn offset_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        cost: u64,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out: Vec<T> = Vec::new();
+        loop {
+            let mut q = query.to_vec();
+            q.push(("limit", PAGE_LIMIT.to_string()));
+            q.push(("offset", out.len().to_string()));
+            let page: OffsetPage<T> = parse(
+                self.call(reqwest::Method::GET, path, &q, None, cost)
+                    .await?,
+            )?;
+            let (got, total) = (page.data.len(), page.total);
+            out.extend(page.data);
+            // `total` says when to stop; a short or empty page stops too, so a list that shrinks
+            // while it is read cannot loop.
+            if got == 0 || got < PAGE_LIMIT as usize || total.is_some_and(|t| out.len() >= t) {
+                return Ok(out);
+            }
+        }
     }
 
     async fn call(

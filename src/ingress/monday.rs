@@ -107,6 +107,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
             fields.insert("name".into(), e["pulseName"].clone());
             fields.insert("group".into(), e["groupId"].clone());
             for (col, val) in e["columnValues"].as_object().into_iter().flatten() {
+                // A tags value names its tags by id only: the processor reads the item.
+                incomplete |= val.get("tag_ids").is_some();
                 fields.insert(col.clone(), val.clone());
             }
         }
@@ -117,19 +119,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
             fields.insert(col.to_owned(), e["value"].clone());
             let ty = e["columnType"].as_str().unwrap_or_default();
             column_types.insert(col.to_owned(), ty.to_owned());
-            // The formats of these are known; for other column types the processor reads the item.
-            incomplete = !matches!(
+            // The formats of these are known; for other column types the processor reads the
+            // item. A tags value carries tag ids without their names, so it is read too; a
+            // dependency or board_relation value carries its items' ids, all the field needs.
+            let linked = e["value"].is_null() || e["value"]["linkedPulseIds"].is_array();
+            incomplete = !(matches!(
                 ty,
-                "color"
-                    | "status"
-                    | "text"
-                    | "long_text"
-                    | "date"
-                    | "numbers"
-                    | "multiple-person"
-                    | "tag"
-                    | "tags"
-            );
+                "color" | "status" | "text" | "long_text" | "date" | "numbers" | "multiple-person"
+            ) || matches!(ty, "dependency" | "board_relation") && linked);
         }
         "update_name" => {
             fields.insert("name".into(), e["value"]["name"].clone());

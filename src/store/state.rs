@@ -224,6 +224,31 @@ impl Store {
             .collect()
     }
 
+    /// What a poller saw of one item on `side` of `pair` at its last completed scan.
+    pub async fn snapshot(
+        &self,
+        pair: &str,
+        side: &str,
+        item_id: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query(
+            "SELECT item_id, version, data FROM snapshots WHERE pair = $1 AND side = $2 AND item_id = $3",
+        )
+        .bind(pair)
+        .bind(side)
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Snapshot {
+                item_id: r.try_get("item_id")?,
+                version: r.try_get("version")?,
+                data: r.try_get("data")?,
+            })
+        })
+        .transpose()
+    }
+
     /// Advances the snapshot after a scan's changes are in the inbox: `seen` upserted, `gone`
     /// removed, in one transaction.
     pub async fn save_snapshots(

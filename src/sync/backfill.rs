@@ -280,6 +280,16 @@ async fn monday_items(
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<Found>> {
     let board = pair.monday_board.to_string();
+    let relations: HashSet<&str> = pair
+        .fields
+        .iter()
+        .filter(|f| {
+            pair.miro_items
+                .iter()
+                .any(|t| f.miro.path_for(*t).is_some_and(super::values::polled_apart))
+        })
+        .map(|f| f.monday.as_str())
+        .collect();
     let items = engine.monday.board_items(&board).await?;
     progress.inc(items.len() as u64);
     Ok(items
@@ -297,7 +307,11 @@ async fn monday_items(
                 fields.insert("group".to_owned(), Value::String(g));
             }
             for (column, text) in i.texts {
-                fields.insert(column, Value::String(text));
+                // Tags and dependencies are left to their pollers, which read both whole (a
+                // dependency column has no text; the tag poll reports Miro's tags of new links).
+                if !relations.contains(column.as_str()) {
+                    fields.insert(column, Value::String(text));
+                }
             }
             let version = i.updated_at.unwrap_or_default();
             let change = Change {

@@ -1,7 +1,8 @@
 //! `boardsync check --online`: the mapping against the live boards. Every board, group, frame
 //! and column the file names must exist, each column must be of a type the field can be written
-//! to, and every monday label a value map names must be one of its status column's labels (monday
-//! rejects a write of an unknown label). Each problem is one plain sentence naming the pair.
+//! to (tags to a tags column, connectors to a dependency or board_relation column), and every
+//! monday label a value map names must be one of its status column's labels (monday rejects a
+//! write of an unknown label). Each problem is one plain sentence naming the pair.
 //!
 //! The same check runs when the daemon starts; there a problem is logged and shown on
 //! `/api/status`, and the daemon goes on serving.
@@ -9,7 +10,8 @@
 use crate::clients::ApiError;
 use crate::clients::miro::MiroClient;
 use crate::clients::monday::{Board, MondayClient, board, enum_name};
-use crate::config::{Config, FieldMapping, PairConfig};
+use crate::config::{Config, FieldMapping, MiroSide, PairConfig};
+use crate::sync::values;
 use std::collections::{BTreeSet, HashMap};
 
 /// The monday column types boardsync writes a copied value to.
@@ -113,6 +115,26 @@ fn check_column(
     say: &mut impl FnMut(String),
 ) {
     let (name, column) = (&field.name, &field.monday);
+    let paths: Vec<&str> = match &field.miro {
+        MiroSide::All(p) => vec![p.as_str()],
+        MiroSide::PerType(m) => m.values().map(String::as_str).collect(),
+    };
+    if paths.contains(&values::TAGS) {
+        if kind != "tags" {
+            say(format!(
+                "field `{name}` syncs tags, so column `{column}` must be a tags column, but it is {kind}"
+            ));
+        }
+        return;
+    }
+    if paths.contains(&values::CONNECTORS) {
+        if !matches!(kind, "dependency" | "board_relation") {
+            say(format!(
+                "field `{name}` syncs connectors, so column `{column}` must be a dependency or board_relation column, but it is {kind}"
+            ));
+        }
+        return;
+    }
     if !field.values.is_empty() {
         if kind != "status" {
             say(format!(
@@ -195,6 +217,29 @@ fn status_labels(settings: &str) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_need_a_tags_column_and_connectors_a_dependency_or_board_relation_column() {
+        let field = |miro: &str| FieldMapping {
+            name: "f".into(),
+            miro: MiroSide::All(miro.into()),
+            monday: "c".into(),
+            direction: crate::config::Direction::Both,
+            values: Vec::new(),
+            miro_as: None,
+        };
+        let problems = |miro: &str, kind: &str| {
+            let mut out = Vec::new();
+            check_column(&field(miro), kind, &BTreeSet::new(), &mut |m| out.push(m));
+            out
+        };
+        assert!(problems("tags", "tags").is_empty());
+        assert!(problems("tags", "text")[0].contains("must be a tags column, but it is text"));
+        assert!(problems("connectors", "dependency").is_empty());
+        assert!(problems("connectors", "board_relation").is_empty());
+        assert!(problems("connectors", "tags")[0].contains("dependency or board_relation"));
+        assert!(problems("data.content", "tags")[0].contains("copies values into"));
+    }
 
     #[test]
     fn status_labels_are_read_from_the_column_settings() {

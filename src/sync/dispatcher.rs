@@ -358,10 +358,19 @@ async fn column_types(
     Ok(types)
 }
 
-/// monday's `column_values` JSON for logical values, `name` included as monday accepts it.
-fn monday_values(types: &HashMap<String, String>, values: &BTreeMap<String, String>) -> Value {
+/// monday's `column_values` JSON for logical values, `name` included as monday accepts it;
+/// `looked_up` holds the values that needed a lookup ([`looked_up_values`]).
+fn monday_values(
+    types: &HashMap<String, String>,
+    values: &BTreeMap<String, String>,
+    mut looked_up: Map<String, Value>,
+) -> Value {
     let mut out = Map::new();
     for (column, logical) in values {
+        if let Some(v) = looked_up.remove(column) {
+            out.insert(column.clone(), v);
+            continue;
+        }
         let ty = if column == "name" {
             "name"
         } else {
@@ -370,6 +379,31 @@ fn monday_values(types: &HashMap<String, String>, values: &BTreeMap<String, Stri
         out.insert(column.clone(), super::values::to_monday(ty, logical));
     }
     Value::Object(out)
+}
+
+/// The values of columns that take more than a logical value: tags take tag ids (looked up by
+/// name), a dependency keeps the items monday links that have no twin on Miro (read from the
+/// item, `None` while it is being created).
+async fn looked_up_values(
+    engine: &Engine,
+    pair: &PairConfig,
+    types: &HashMap<String, String>,
+    item: Option<&str>,
+    values: &BTreeMap<String, String>,
+) -> Result<Map<String, Value>, ApiError> {
+    let board = pair.monday_board.as_str();
+    let mut out = Map::new();
+    for (column, logical) in values {
+        let value = match types.get(column).map(String::as_str) {
+            Some("tags") => super::tags::monday_value(engine, board, logical).await?,
+            Some("dependency" | "board_relation") => {
+                super::connectors::monday_value(engine, pair, item, column, logical).await?
+            }
+            _ => continue,
+        };
+        out.insert(column.clone(), value);
+    }
+    Ok(out)
 }
 
 async fn to_monday(
@@ -416,7 +450,11 @@ async fn to_monday(
                         board: board_id.clone(),
                         group,
                         name,
-                        values: Some(monday_values(&types, &created)),
+                        values: Some(monday_values(
+                            &types,
+                            &created,
+                            looked_up_values(engine, pair, &types, None, &created).await?,
+                        )),
                     },
                     Some(&idempotency_key(row)),
                 )
@@ -442,7 +480,11 @@ async fn to_monday(
                 change_values::Variables {
                     board: board_id.clone(),
                     item: Some(item.clone()),
-                    values: monday_values(&types, &values),
+                    values: monday_values(
+                        &types,
+                        &values,
+                        looked_up_values(engine, pair, &types, Some(&item), &values).await?,
+                    ),
                 },
                 None,
             )
@@ -565,11 +607,22 @@ async fn to_miro(
         .unwrap_or(pair.miro_new_item);
     let mut item_id = known_id;
     let mut fields = folded.miro_fields;
+    let mut relations = Relations::take(&mut fields);
+    let mut create = folded.create;
+    if let Some(Write::CreateMiro {
+        fields: created, ..
+    }) = create.as_mut()
+    {
+        // The create's tags and connectors are written after it (also when a retry finds the
+        // item made), unless newer ones follow.
+        relations = Relations::take(created).then(relations);
+        relations.created = true;
+    }
     if let Some(Write::CreateMiro {
         item_type: t,
         frame,
         fields: created,
-    }) = folded.create
+    }) = create
         && item_id.is_none()
     {
         let row = rows
@@ -621,6 +674,7 @@ async fn to_miro(
         note_own_write(engine, pair, link_id, item_type, &updated).await;
     }
     if !matches!(folded.finish, Some(Write::DeleteMiro)) {
+        relations.write(engine, pair, &item).await?;
         for (i, comment) in &folded.comments {
             if let Write::CommentMiro {
                 author_id,
@@ -640,10 +694,61 @@ async fn to_miro(
     }
     match folded.finish {
         Some(Write::DeleteMiro) => engine.miro.delete_item(board, item_type, &item).await?,
-        Some(Write::TagMiro { title }) => engine.miro.tag_item(board, &item, &title).await?,
+        Some(Write::TagMiro { title }) => {
+            super::tags::attach_miro(&engine.miro, board, &item, &title).await?
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// What a Miro write says of the item's tags and connectors, which Miro keeps apart from the
+/// item's body: they are written through their own endpoints, after the item.
+#[derive(Debug, Default)]
+struct Relations {
+    tags: Option<String>,
+    connectors: Option<String>,
+    /// The item is new: it gets the pair's filter tag even without a tags field.
+    created: bool,
+}
+
+impl Relations {
+    /// Takes the tags and connectors out of `fields`.
+    fn take(fields: &mut BTreeMap<String, Value>) -> Relations {
+        let mut take = |path: &str| {
+            fields
+                .remove(path)
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+        };
+        Relations {
+            tags: take(super::values::TAGS),
+            connectors: take(super::values::CONNECTORS),
+            created: false,
+        }
+    }
+
+    /// These, with `newer` written over them.
+    fn then(self, newer: Relations) -> Relations {
+        Relations {
+            tags: newer.tags.or(self.tags),
+            connectors: newer.connectors.or(self.connectors),
+            created: self.created || newer.created,
+        }
+    }
+
+    async fn write(&self, engine: &Engine, pair: &PairConfig, item: &str) -> Result<(), ApiError> {
+        match (&self.tags, &pair.miro_filter.tag) {
+            (Some(tags), _) => super::tags::write_miro(engine, pair, item, tags).await?,
+            (None, Some(tag)) if self.created => {
+                super::tags::attach_miro(&engine.miro, pair.miro_board.as_str(), item, tag).await?
+            }
+            _ => {}
+        }
+        if let Some(connectors) = &self.connectors {
+            super::connectors::write_miro(engine, pair, item, connectors).await?;
+        }
+        Ok(())
+    }
 }
 
 /// After boardsync's own write, the item as Miro answered it. When every mapped field shows what
@@ -674,6 +779,10 @@ pub(super) async fn note_own_write(
         let Some(path) = field.miro.path_for(item_type) else {
             return true;
         };
+        if super::values::polled_apart(path) {
+            // Not in the item's body; the scan does not read it either.
+            return true;
+        }
         let shown = have
             .get(path)
             .and_then(|v| super::values::from_miro(field, path, v));

@@ -1,7 +1,10 @@
 //! Reads an item whose change did not carry every field (a monday column type whose webhook
-//! payload boardsync does not know, Miro's `changes[]` shape), so the planner sees whole values.
+//! payload boardsync does not know or that carries ids only, such as tags; Miro's `changes[]`
+//! shape; a Miro item that came into its pair by getting the pair's tag), so the planner sees
+//! whole values.
 
 use super::Engine;
+use super::values;
 use crate::clients::ApiError;
 use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
@@ -29,7 +32,14 @@ pub async fn complete(
                 .miro
                 .get_item(pair.miro_board.as_str(), item_type, &change.item_id)
                 .await?;
-            change.fields = item.fields();
+            // Tags and connectors are not on the item: what the poll said of them stays.
+            let mut fields = item.fields();
+            fields.extend(
+                std::mem::take(&mut change.fields)
+                    .into_iter()
+                    .filter(|(k, _)| values::polled_apart(k) || k == values::FILTER_TAG),
+            );
+            change.fields = fields;
         }
         Side::Monday => {
             let data = engine
@@ -59,12 +69,30 @@ pub async fn complete(
                     .insert("group".into(), Value::String(group.id));
             }
             for cv in item.column_values {
-                change
-                    .fields
-                    .insert(cv.id, Value::String(cv.text.unwrap_or_default()));
+                // Tags as their names, normalised as Miro's are; dependency and board_relation
+                // columns (which have no text) as their items' ids; the rest as their text.
+                let logical = match &cv.on {
+                    items::ItemsItemsColumnValuesOn::TagsValue(t) => {
+                        values::normalise_tags(t.tags.iter().map(|t| t.name.as_str()))
+                    }
+                    on => match linked_item_ids(on) {
+                        Some(ids) => values::normalise_ids(ids.iter().map(String::as_str)),
+                        None => cv.text.unwrap_or_default(),
+                    },
+                };
+                change.fields.insert(cv.id, Value::String(logical));
             }
         }
     }
     change.incomplete = false;
     Ok(())
+}
+
+/// The item ids a dependency or board_relation column value links to; `None` for other columns.
+pub fn linked_item_ids(on: &items::ItemsItemsColumnValuesOn) -> Option<Vec<String>> {
+    match on {
+        items::ItemsItemsColumnValuesOn::DependencyValue(d) => Some(d.linked_item_ids.clone()),
+        items::ItemsItemsColumnValuesOn::BoardRelationValue(b) => Some(b.linked_item_ids.clone()),
+        _ => None,
+    }
 }

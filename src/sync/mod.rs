@@ -16,6 +16,7 @@
 pub mod backfill;
 pub mod check;
 pub mod comments;
+pub mod connectors;
 pub mod contentlog;
 pub mod dispatcher;
 pub mod fetch;
@@ -27,6 +28,7 @@ pub mod reconcile;
 pub mod retention;
 pub mod scan;
 pub mod subscriptions;
+pub mod tags;
 pub mod values;
 
 use crate::clients::miro::MiroClient;

@@ -258,8 +258,46 @@ async fn round(engine: &Engine, scans: &[(PairConfig, Option<ItemType>)]) -> (us
             .polls
             .with_label_values(&[&pair.name, "miro_scan", outcome])
             .inc();
+        if super::tags::wanted(pair) {
+            let polled = super::tags::poll_pair(engine, pair).await;
+            changes += record_poll(engine, pair, "miro_tags", polled);
+        }
+        if super::connectors::wanted(pair) {
+            let polled = super::connectors::poll_pair(engine, pair).await;
+            changes += record_poll(engine, pair, "miro_connectors", polled);
+        }
     }
     (changes, engine.miro.poll_credits_spent() - spent_before)
+}
+
+/// Counts a tag or connector poll (`boardsync_polls_total`, `boardsync_poll_ignored`); the
+/// changes it found.
+fn record_poll(
+    engine: &Engine,
+    pair: &PairConfig,
+    poller: &str,
+    polled: anyhow::Result<super::tags::PollReport>,
+) -> usize {
+    let (outcome, report) = match polled {
+        Ok(report) => ("ok", report),
+        Err(e) => {
+            tracing::warn!(pair = %pair.name, poller, error = %e, "Miro poll failed; will try again");
+            ("error", Default::default())
+        }
+    };
+    engine
+        .metrics
+        .polls
+        .with_label_values(&[&pair.name, poller, outcome])
+        .inc();
+    if outcome == "ok" {
+        engine
+            .metrics
+            .poll_ignored
+            .with_label_values(&[&pair.name, poller])
+            .set(report.ignored as i64);
+    }
+    report.changes
 }
 
 #[cfg(test)]

@@ -99,12 +99,25 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
                 .map(|()| true);
         }
     };
+    if let Some(why) = super::tags::prepare(engine, pair, &mut change).await? {
+        return finish(engine, entry, Some(pair), Outcome::Ignored, why, now)
+            .await
+            .map(|()| true);
+    }
     if change.incomplete
         && let Err(e) = super::fetch::complete(engine, pair, &mut change).await
     {
+        if let crate::clients::ApiError::NotFound(_) = e {
+            // Deleted since: its delete is a change of its own.
+            let why = "the item is gone".to_owned();
+            return finish(engine, entry, Some(pair), Outcome::Ignored, why, now)
+                .await
+                .map(|()| true);
+        }
         tracing::info!(entry = entry.id, error = %e, "cannot read the item the change is about; will try again");
         return Ok(false);
     }
+    super::connectors::keep_linked(engine, pair, &mut change).await?;
     let link = link_of(engine, &pair.slug, &change).await?;
     if link.is_none()
         && change.kind == ChangeKind::Updated
@@ -172,8 +185,8 @@ async fn locate<'a>(
     let pair = match candidates.as_slice() {
         [] => return Ok(Err((Outcome::Ignored, "no pair has this board".to_owned()))),
         [one] => *one,
-        several => match several.iter().find(|p| passes_filter(p, &change)) {
-            Some(p) => *p,
+        several => match passing(engine, several, &change).await? {
+            Some(p) => p,
             None => {
                 return Ok(Err((
                     Outcome::Filtered,
@@ -196,6 +209,20 @@ async fn link_of(
         Side::Miro => engine.store.link_by_miro(pair, &change.item_id).await,
         Side::Monday => engine.store.link_by_monday(pair, &change.item_id).await,
     }
+}
+
+/// The first of `pairs` whose filter the change's item passes (its tags as the tag poll saw them).
+async fn passing<'a>(
+    engine: &Engine,
+    pairs: &[&'a PairConfig],
+    change: &Change,
+) -> Result<Option<&'a PairConfig>, StoreError> {
+    for &pair in pairs {
+        if passes_filter(pair, change) && super::tags::passes(engine, pair, change).await? {
+            return Ok(Some(pair));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a change's item lies inside the pair's filter on its side (as far as the change says).

@@ -11,9 +11,92 @@ fn is_html(path: &str) -> bool {
     matches!(path, "data.content" | "data.title" | "data.description")
 }
 
+/// The Miro path of an item's tags, and of the connectors that start at it.
+pub const TAGS: &str = "tags";
+pub const CONNECTORS: &str = "connectors";
+/// The key under which a Miro change says whether its item carries the pair's
+/// `miro_filter.tag` (as the tag poll last saw it); no Miro path looks like it.
+pub const FILTER_TAG: &str = "@filter_tag";
+
+/// Miro fields that are not in an item's body: Miro keeps tags and connectors apart, with
+/// endpoints of their own, and boardsync reads them with pollers of their own.
+pub fn polled_apart(path: &str) -> bool {
+    matches!(path, TAGS | CONNECTORS)
+}
+
+/// Tag titles as one logical value: each trimmed (a comma separates two tags, as in monday's
+/// text of a tags column), empty ones and repeats dropped, sorted case-insensitively, joined with
+/// `, `. Both sides' tags go through this, so the same set reads the same whatever its order.
+pub fn normalise_tags<'a>(titles: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out: Vec<&str> = titles
+        .into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    out.sort_by(|a, b| {
+        a.to_lowercase()
+            .cmp(&b.to_lowercase())
+            .then_with(|| a.cmp(b))
+    });
+    out.dedup();
+    out.join(", ")
+}
+
+/// The tag titles of a logical value.
+pub fn tag_titles(logical: &str) -> Vec<String> {
+    logical
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// monday item ids as one logical value: sorted numerically, repeats dropped, joined with `, `.
+/// Anything that is not an id is dropped.
+pub fn normalise_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out: Vec<u64> = ids
+        .into_iter()
+        .flat_map(|t| t.split(','))
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The monday item ids of a logical value.
+pub fn item_ids(logical: &str) -> Vec<u64> {
+    logical
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect()
+}
+
 /// The logical value of a Miro field, or `None` when the value map has no entry for it (the
 /// change is then filtered for this field).
 pub fn from_miro(field: &FieldMapping, path: &str, native: &Value) -> Option<String> {
+    if polled_apart(path) {
+        // The pollers' values: a list of titles or ids, or already one logical value.
+        let parts: Vec<String> = match native {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(crate::domain::change::id_text)
+                .collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        let parts = parts.iter().map(String::as_str);
+        return Some(if path == TAGS {
+            normalise_tags(parts)
+        } else {
+            normalise_ids(parts)
+        });
+    }
     let text = match native {
         Value::Null => String::new(),
         Value::String(s) if is_html(path) => html_to_text(s),
@@ -28,6 +111,10 @@ pub fn from_miro(field: &FieldMapping, path: &str, native: &Value) -> Option<Str
 
 /// The Miro value to write for a logical value, or `None` when the value map cannot express it.
 pub fn to_miro(field: &FieldMapping, path: &str, logical: &str) -> Option<Value> {
+    if polled_apart(path) {
+        // Written by the dispatcher through the tag and connector endpoints, never in a body.
+        return Some(Value::String(logical.to_owned()));
+    }
     if is_html(path) {
         return Some(Value::String(text_to_html(logical)));
     }
@@ -44,6 +131,19 @@ pub fn from_monday(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Object(o) => {
+            if let Some(linked) = o.get("linkedPulseIds") {
+                // A dependency or board_relation column, as its webhook gives it.
+                let ids: Vec<String> = linked
+                    .as_array()?
+                    .iter()
+                    .filter_map(|l| crate::domain::change::id_text(&l["linkedPulseId"]))
+                    .collect();
+                return Some(normalise_ids(ids.iter().map(String::as_str)));
+            }
+            if o.contains_key("tag_ids") {
+                // Ids only: the item is read for the names (the change is incomplete).
+                return None;
+            }
             if let Some(label) = o.get("label") {
                 return match label {
                     Value::Object(l) => l.get("text").and_then(Value::as_str).map(str::to_owned),
@@ -65,15 +165,22 @@ pub fn from_monday(value: &Value) -> Option<String> {
     }
 }
 
-/// The value `change_multiple_column_values` takes for a column of `column_type`.
+/// The value `change_multiple_column_values` takes for a column of `column_type`. A tags column
+/// takes tag ids, which the dispatcher looks up by name ([`tags_to_monday`]).
 pub fn to_monday(column_type: &str, logical: &str) -> Value {
     match column_type {
+        "dependency" | "board_relation" => serde_json::json!({ "item_ids": item_ids(logical) }),
         "status" | "color" => serde_json::json!({ "label": logical }),
         "long_text" => serde_json::json!({ "text": logical }),
         "date" if logical.is_empty() => Value::Null,
         "date" => serde_json::json!({ "date": logical }),
         _ => Value::String(logical.to_owned()),
     }
+}
+
+/// A tags column's value for these tag ids.
+pub fn tags_to_monday(ids: &[i64]) -> Value {
+    serde_json::json!({ "tag_ids": ids })
 }
 
 /// Miro's HTML as plain text: each paragraph and `<br>` a line, tags dropped, entities decoded,
@@ -175,6 +282,85 @@ mod tests {
         assert_eq!(from_miro(&f, "style.fillColor", &json!("blue")), None);
         assert_eq!(to_miro(&f, "style.fillColor", "Stuck"), Some(json!("red")));
         assert_eq!(to_miro(&f, "style.fillColor", "Working on it"), None);
+    }
+
+    fn field(miro: &str, monday: &str) -> FieldMapping {
+        FieldMapping {
+            name: miro.into(),
+            miro: MiroSide::All(miro.into()),
+            monday: monday.into(),
+            direction: Direction::Both,
+            values: Vec::new(),
+            miro_as: None,
+        }
+    }
+
+    #[test]
+    fn tag_titles_normalise_to_one_value_whatever_their_order_spacing_or_repeats() {
+        assert_eq!(normalise_tags(["urgent", "Bug", "api"]), "api, Bug, urgent");
+        assert_eq!(normalise_tags([" urgent ", "urgent", ""]), "urgent");
+        // monday's text of a tags column, and a Miro title with a comma, split the same way.
+        assert_eq!(normalise_tags(["b, a"]), "a, b");
+        assert_eq!(normalise_tags(["a,b", "c"]), normalise_tags(["c, b", "a"]));
+        // Case tells tags apart (Miro's titles are case-sensitive) but not their order.
+        assert_eq!(normalise_tags(["b", "B", "a"]), "a, B, b");
+        assert_eq!(normalise_tags(Vec::<&str>::new()), "");
+        assert_eq!(tag_titles("a, B, b"), ["a", "B", "b"]);
+        assert!(tag_titles("").is_empty());
+        for titles in [vec!["x y", "Z"], vec![], vec!["ü", "a"]] {
+            let once = normalise_tags(titles.iter().copied());
+            let twice = normalise_tags(tag_titles(&once).iter().map(String::as_str));
+            assert_eq!(once, twice, "{titles:?}");
+        }
+    }
+
+    #[test]
+    fn item_ids_sort_numerically_and_drop_what_is_not_an_id() {
+        assert_eq!(normalise_ids(["10", "9", "10", "x", " 100 "]), "9, 10, 100");
+        assert_eq!(normalise_ids(["3, 1"]), "1, 3");
+        assert_eq!(item_ids("9, 10, 100"), [9, 10, 100]);
+        assert_eq!(normalise_ids(Vec::<&str>::new()), "");
+    }
+
+    #[test]
+    fn tags_and_connectors_convert_to_the_same_logical_value_on_both_sides() {
+        let tags = field("tags", "tags");
+        assert_eq!(
+            from_miro(&tags, "tags", &json!(["urgent", "api"])).as_deref(),
+            Some("api, urgent")
+        );
+        assert_eq!(
+            from_miro(&tags, "tags", &json!("urgent, api")).as_deref(),
+            Some("api, urgent")
+        );
+        assert_eq!(
+            to_miro(&tags, "tags", "api, urgent"),
+            Some(json!("api, urgent"))
+        );
+        // A tags webhook names ids only: no value until the item is read.
+        assert_eq!(from_monday(&json!({"tag_ids": [1, 2]})), None);
+        assert_eq!(tags_to_monday(&[2, 1]), json!({"tag_ids": [2, 1]}));
+
+        let links = field("connectors", "deps");
+        assert_eq!(
+            from_miro(&links, "connectors", &json!(["12", "7"])).as_deref(),
+            Some("7, 12")
+        );
+        // monday's webhook value for a dependency column, and its write format.
+        let hook = json!({"linkedPulseIds": [{"linkedPulseId": 12}, {"linkedPulseId": 7}], "changed_at": "x"});
+        assert_eq!(from_monday(&hook).as_deref(), Some("7, 12"));
+        assert_eq!(
+            from_monday(&json!({"linkedPulseIds": []})).as_deref(),
+            Some("")
+        );
+        assert_eq!(from_monday(&Value::Null).as_deref(), Some(""));
+        assert_eq!(
+            to_monday("dependency", "7, 12"),
+            json!({"item_ids": [7, 12]})
+        );
+        assert_eq!(to_monday("board_relation", ""), json!({"item_ids": []}));
+        assert!(polled_apart("tags") && polled_apart("connectors"));
+        assert!(!polled_apart("data.content"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub use operations::*;
 use super::{ApiError, excerpt, transport};
 use graphql_client::{GraphQLQuery, QueryBody};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use url::Url;
 
 /// The longest monday asks us to wait that we honour as given; longer waits are capped here and
@@ -24,6 +26,9 @@ pub struct MondayClient {
     url: Url,
     token: String,
     api_version: String,
+    /// Tag ids by (board, name), as `create_or_get_tag` answered them: a tag's id never changes,
+    /// so each name costs one call per board for the life of the process.
+    tag_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
 
 impl std::fmt::Debug for MondayClient {
@@ -41,7 +46,32 @@ impl MondayClient {
             url,
             token: token.to_owned(),
             api_version: api_version.to_owned(),
+            tag_ids: Arc::default(),
         }
+    }
+
+    /// The id of the tag named `name`, made when the account has none by that name.
+    pub async fn tag_id(&self, board: &str, name: &str) -> Result<i64, ApiError> {
+        let key = (board.to_owned(), name.to_owned());
+        if let Some(id) = self.tag_ids.lock().expect("tag ids").get(&key) {
+            return Ok(*id);
+        }
+        let tag = self
+            .run::<CreateOrGetTag>(
+                create_or_get_tag::Variables {
+                    board: Some(board.to_owned()),
+                    name: Some(name.to_owned()),
+                },
+                None,
+            )
+            .await?
+            .create_or_get_tag
+            .ok_or_else(|| ApiError::Rejected(format!("monday made no tag `{name}`")))?;
+        let id = tag.id.parse::<i64>().map_err(|_| {
+            ApiError::Rejected(format!("monday's tag id `{}` is not a number", tag.id))
+        })?;
+        self.tag_ids.lock().expect("tag ids").insert(key, id);
+        Ok(id)
     }
 
     /// Runs one operation. With `idempotency_key`, monday replays the first answer to a repeat

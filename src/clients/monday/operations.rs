@@ -16,7 +16,8 @@ macro_rules! operation {
                                                             schema_path = "schema/monday.graphql",
                                                             query_path = $file,
                                                             response_derives = "Debug, Clone",
-                                                            variables_derives = "Debug, Clone"
+                                                            variables_derives = "Debug, Clone",
+                                                            fragments_other_variant = "true"
                                                         )]
         pub struct $name;
     };
@@ -28,6 +29,7 @@ operation!(Items, "schema/items.graphql");
 operation!(ItemsPage, "schema/items_page.graphql");
 operation!(NextItemsPage, "schema/next_items_page.graphql");
 operation!(CreateItem, "schema/create_item.graphql");
+operation!(CreateOrGetTag, "schema/create_or_get_tag.graphql");
 operation!(ChangeValues, "schema/change_values.graphql");
 operation!(ArchiveItem, "schema/archive_item.graphql");
 operation!(DeleteItem, "schema/delete_item.graphql");

@@ -253,10 +253,10 @@ column_values! {
     Status(StatusValue) { index: Option<i32>, label: Option<String>, is_done: Option<bool> }
     Date(DateValue) {}
     People(PeopleValue) {}
-    Tags(TagsValue) { tag_ids: Vec<i32> }
-    Dependency(DependencyValue) {}
+    Tags(TagsValue) { tag_ids: Vec<i32>, tags: Vec<Tag> }
+    Dependency(DependencyValue) { linked_item_ids: Vec<ID> }
     Numbers(NumbersValue) {}
-    BoardRelation(BoardRelationValue) {}
+    BoardRelation(BoardRelationValue) { linked_item_ids: Vec<ID> }
 }
 
 pub fn column(c: &model::Column) -> Column {
@@ -272,6 +272,17 @@ pub fn column(c: &model::Column) -> Column {
         settings_str: settings.to_string(),
         archived: false,
     }
+}
+
+/// The ids a stored dependency or board_relation value links to.
+fn linked_item_ids(stored: Option<&Value>) -> Vec<ID> {
+    stored
+        .and_then(|v| v["linkedPulseIds"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|l| crate::domain::change::id_text(&l["linkedPulseId"]))
+        .map(ID)
+        .collect()
 }
 
 fn column_value(c: &model::Column, stored: Option<&Value>, tags: &[model::Tag]) -> ColumnValue {
@@ -315,11 +326,21 @@ fn column_value(c: &model::Column, stored: Option<&Value>, tags: &[model::Tag]) 
             column,
         }),
         "tags" => {
-            let tag_ids = stored
+            let ids = stored
                 .and_then(|v| v["tag_ids"].as_array().cloned())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            let tag_ids = ids
                 .iter()
                 .filter_map(|t| t.as_i64().map(|t| t as i32))
+                .collect();
+            let tags = ids
+                .iter()
+                .filter_map(|id| tags.iter().find(|t| serde_json::json!(t.id) == *id))
+                .map(|t| Tag {
+                    id: ID(t.id.to_string()),
+                    name: t.name.clone(),
+                    color: t.color.clone(),
+                })
                 .collect();
             ColumnValue::Tags(TagsValue {
                 id,
@@ -328,14 +349,17 @@ fn column_value(c: &model::Column, stored: Option<&Value>, tags: &[model::Tag]) 
                 value,
                 column,
                 tag_ids,
+                tags,
             })
         }
+        // Since 2023-10 these columns have no `text`: their items are in `linked_item_ids`.
         "dependency" => ColumnValue::Dependency(DependencyValue {
             id,
             kind,
-            text,
+            text: None,
             value,
             column,
+            linked_item_ids: linked_item_ids(stored),
         }),
         "numbers" => ColumnValue::Numbers(NumbersValue {
             id,
@@ -347,9 +371,10 @@ fn column_value(c: &model::Column, stored: Option<&Value>, tags: &[model::Tag]) 
         "board_relation" => ColumnValue::BoardRelation(BoardRelationValue {
             id,
             kind,
-            text,
+            text: None,
             value,
             column,
+            linked_item_ids: linked_item_ids(stored),
         }),
         _ => ColumnValue::Text(TextValue {
             id,

@@ -288,6 +288,9 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
     if from == Side::Miro && !in_miro_scope(change, cx.pair) {
         return Plan::nothing(Outcome::Filtered, "outside the pair's Miro frame", fields);
     }
+    if from == Side::Miro && !in_tag_scope(change, cx.pair, true) {
+        return Plan::nothing(Outcome::Filtered, "without the pair's Miro tag", fields);
+    }
 
     let mut values_out: BTreeMap<String, String> = BTreeMap::new();
     let mut miro_out: BTreeMap<String, Value> = BTreeMap::new();
@@ -629,6 +632,9 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
             if !in_miro_scope(change, pair) {
                 return Plan::nothing(Outcome::Filtered, "outside the pair's Miro frame", none);
             }
+            if !in_tag_scope(change, pair, false) {
+                return Plan::nothing(Outcome::Filtered, "without the pair's Miro tag", none);
+            }
             t
         }
         Side::Monday => {
@@ -682,6 +688,23 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
                     miro_fields.insert(path.to_owned(), v);
                 }
             }
+        }
+    }
+    // Tags and connectors come with a create only when the item has some: the twin starts
+    // with none, so a later report of none is no change.
+    for field in &pair.fields {
+        if field
+            .miro
+            .path_for(miro_type)
+            .is_some_and(values::polled_apart)
+        {
+            fields
+                .fields
+                .entry(field.name.clone())
+                .or_insert_with(|| FieldState {
+                    value: Some(String::new()),
+                    ..FieldState::default()
+                });
         }
     }
     let title = title_of(change, pair, miro_type);
@@ -774,6 +797,19 @@ fn in_miro_scope(change: &Change, pair: &PairConfig) -> bool {
     }
 }
 
+/// Whether a Miro change's item carries the pair's `miro_filter.tag`, as the processor found it
+/// in the tag poll's snapshot. An item the tag poll has not seen yet is out of the pair unless it
+/// is `linked` already (boardsync tags the items it makes, and the poll sees that a round later).
+fn in_tag_scope(change: &Change, pair: &PairConfig, linked: bool) -> bool {
+    if pair.miro_filter.tag.is_none() {
+        return true;
+    }
+    match change.fields.get(values::FILTER_TAG) {
+        Some(Value::Bool(inside)) => *inside,
+        _ => linked,
+    }
+}
+
 /// The name of the field that maps to the monday item name, if any.
 fn title_field(pair: &PairConfig) -> Option<&str> {
     pair.fields
@@ -794,4 +830,4 @@ fn title_of(change: &Change, pair: &PairConfig, miro_type: ItemType) -> Option<S
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,8 @@ use crate::domain::change::Via;
 use serde_json::json;
 use std::path::Path;
 
-fn pair_with(extra: &str, fields: &str) -> PairConfig {
+/// A pair with `extra` keys and `fields` (the body of `[pair.fields]`).
+pub(crate) fn pair_with(extra: &str, fields: &str) -> PairConfig {
     let text = format!(
         r#"
 [miro]
