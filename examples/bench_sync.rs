@@ -16,8 +16,8 @@
 //!   1 s and 1 min, pollers held to half of Miro's real 100,000 credits a minute), on a board of
 //!   `BENCH_ITEMS` (500) items: an *active* board (one edit every 2 s for `BENCH_SECONDS`, 60),
 //!   then an *idle* one (`BENCH_IDLE_SAMPLES`, 3, single edits, each made once the scan interval
-//!   has grown to its minute); latency from the edit to the monday write, and the credits the
-//!   pollers used per minute.
+//!   has grown to its minute; 0 skips them); latency from the edit to the monday write, and the
+//!   credits the pollers used per minute.
 //!
 //! The items are seeded on both boards with the same titles and linked by the first scan's
 //! backfill, so no setup write counts.
@@ -543,6 +543,11 @@ async fn poll_path() {
         );
         idle_credits += bench.poll_credits().await - c;
         idle_time += at.elapsed();
+    }
+    if samples == 0 {
+        shutdown.cancel();
+        daemon.await.unwrap().unwrap();
+        return;
     }
     println!(
         "idle board (edits after the interval reached 1 min): {}; pollers used {:.0} credits/min while idle ({:.2}% of 100,000)",
