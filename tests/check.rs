@@ -41,7 +41,7 @@ fn the_example_file_is_valid_with_its_four_variables_set() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(
-        stdout.starts_with("mappings/example.toml: valid; 1 pair, 3 fields"),
+        stdout.starts_with("mappings/example.toml: valid; 1 pair, 4 fields"),
         "{stdout}"
     );
     assert!(
