@@ -198,13 +198,23 @@ async fn each_board_is_polled_by_one_replica_and_another_takes_over_when_it_dies
     sandbox.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() {
-    // 3,000 credits a minute, half for the pollers: a scan of 120 notes is 3 pages of 100
-    // credits, so the pollers may scan the board five times a minute, not every 100 ms.
+/// The sandbox seeded with `seed` and Miro at `credits` a minute, and a daemon (SQLite, scan every
+/// 100 ms) running `pair` on it: the sandbox, the dir holding the store, the status URL, and the
+/// daemon's stop token and task.
+async fn governed(
+    seed: Value,
+    credits: u64,
+    pair: &str,
+) -> (
+    Sandbox,
+    tempfile::TempDir,
+    String,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed(120)),
-        miro_credits: 3_000,
+        seed: Some(serde_json::from_value(seed).unwrap()),
+        miro_credits: credits,
         ..SandboxOptions::ephemeral()
     })
     .await
@@ -213,15 +223,23 @@ async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() 
     let db = format!("sqlite://{}", dir.path().join("boardsync.db").display());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let text = sandbox.mappings(addr, &db, "100ms", &pair("A", BOARD_A, MONDAY_A));
-    let path = dir.path().join("governed.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = dir.path().join("pollers.toml");
+    std::fs::write(&path, sandbox.mappings(addr, &db, "100ms", pair)).unwrap();
     let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
         .await
         .unwrap();
     let status_url = format!("http://{}/api/status", app.local_addr());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run(shutdown.clone()));
+    (sandbox, dir, status_url, shutdown, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() {
+    // 3,000 credits a minute, half for the pollers: a scan of 120 notes is 3 pages of 100
+    // credits, so the pollers may scan the board five times a minute, not every 100 ms.
+    let (sandbox, _dir, status_url, shutdown, running) =
+        governed(seed_json(120), 3_000, &pair("A", BOARD_A, MONDAY_A)).await;
 
     // The pollers have found their pace: the credits, not the 100 ms interval, set it.
     let poller = wait_for("a scan round recorded", Duration::from_secs(20), || async {
@@ -319,17 +337,6 @@ async fn a_board_too_big_for_the_credits_is_scanned_type_by_type_in_turns() {
             .unwrap()
             .push(json!({"type": "card", "data": {"title": format!("Card {i}")}}));
     }
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(serde_json::from_value(seed).unwrap()),
-        miro_credits: 16_000,
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("boardsync.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let pair = pair("A", BOARD_A, MONDAY_A)
         .replace(
             "monday_group = \"topics\"",
@@ -339,14 +346,7 @@ async fn a_board_too_big_for_the_credits_is_scanned_type_by_type_in_turns() {
             "title = { miro = \"data.content\", monday = \"name\" }",
             "title = { miro = { sticky_note = \"data.content\", card = \"data.title\" }, monday = \"name\" }",
         );
-    let path = dir.path().join("turns.toml");
-    std::fs::write(&path, sandbox.mappings(addr, &db, "100ms", &pair)).unwrap();
-    let app = App::build_on(listener, Config::load(&path).unwrap(), Role::All)
-        .await
-        .unwrap();
-    let status_url = format!("http://{}/api/status", app.local_addr());
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run(shutdown.clone()));
+    let (sandbox, _dir, status_url, shutdown, running) = governed(seed, 16_000, &pair).await;
 
     // Both types get their turn, each listed on its own...
     wait_for(

@@ -320,29 +320,15 @@ fn entry(pair: &PairConfig, change: &Change, updated_at: &str, now: i64) -> NewI
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::sync::plan::FieldState;
-    use std::path::Path;
 
     fn pair() -> PairConfig {
-        let text = r#"
-[miro]
-token = "t"
-[monday]
-token = "t"
-[[pair]]
-name = "P"
-miro_board = "uXjVAAAAAAA="
-monday_board = 1
-  [pair.fields]
-  title  = { miro = "data.content", monday = "name" }
+        crate::sync::plan::tests::pair_with(
+            "",
+            r#"title  = { miro = "data.content", monday = "name" }
   status = { miro = "style.fillColor", monday = "status", values = { light_green = "Done", red = "Stuck" } }
-  notes  = { miro = "data.content", monday = "notes", direction = "miro_to_monday" }
-"#;
-        Config::parse(Path::new("t.toml"), text, &|_| None)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .pairs
-            .remove(0)
+  notes  = { miro = "data.content", monday = "notes", direction = "miro_to_monday" }"#,
+        )
     }
 
     fn item(name: &str, status: &str, notes: &str) -> BoardItem {
