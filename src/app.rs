@@ -13,17 +13,12 @@ use crate::store::Store;
 use crate::sync::Engine;
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::State;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// How long `/readyz` waits for the store before it calls it unavailable.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which parts a daemon runs, so receivers and workers can be scaled apart on a shared store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -82,7 +77,7 @@ impl App {
             config: Arc::new(config.clone()),
             startup_problems: Arc::default(),
         };
-        let mut router = router(state.clone(), &config);
+        let mut router = crate::dashboard::router(state.clone(), &config);
         let engine = (role != Role::Ingest).then(|| {
             Engine::new(
                 state.store.clone(),
@@ -261,69 +256,6 @@ fn start_engine(
             }
         }
     });
-}
-
-fn router(state: AppState, config: &Config) -> Router {
-    Router::new()
-        .route("/", get(home))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/status", get(crate::status::api_status))
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(config.ingress.body_limit.0).unwrap_or(usize::MAX),
-        ))
-        .with_state(state)
-}
-
-/// Every metric, in the Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    (
-        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
-}
-
-/// The front page. The dashboard will live here; until then it says where the status is.
-async fn home(State(state): State<AppState>) -> axum::response::Html<String> {
-    let pairs: String = state
-        .config
-        .pairs
-        .iter()
-        .map(|p| {
-            format!(
-                "<li>{} (Miro {} ↔ monday {})</li>",
-                html_escape::encode_text(&p.name),
-                html_escape::encode_text(p.miro_board.as_str()),
-                html_escape::encode_text(p.monday_board.as_str())
-            )
-        })
-        .collect();
-    axum::response::Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>boardsync</title></head>\
-         <body><h1>boardsync</h1><p>Pairs:</p><ul>{pairs}</ul>\
-         <p><a href=\"/api/status\">/api/status</a> (JSON) · <a href=\"/metrics\">/metrics</a></p></body></html>"
-    ))
-}
-
-/// 200 while the process runs.
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// 200 when the store answers, 503 otherwise.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "store is not answering");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
-        }
-        Err(_) => {
-            tracing::warn!("store did not answer in time");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
-        }
-    }
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

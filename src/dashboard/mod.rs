@@ -1,0 +1,89 @@
+//! What the daemon serves besides the webhook receivers: the status pages a person watches, the
+//! JSON status and live stream they are built from, Prometheus metrics and the health checks.
+//!
+//! - [`status`] gathers a pair's state from the store into one typed value, served as
+//!   `/api/status` and rendered by the pages;
+//! - [`pages`] renders `/`, `/pairs/{slug}`, `/dead` and `/conflicts` on the server (they work
+//!   without JavaScript; a small script keeps them live);
+//! - [`actions`] are the buttons: pause, resume, release, retry and discard, each a POST with a
+//!   CSRF token;
+//! - [`stream`] is `/api/stream`, server-sent events of status and recent changes;
+//! - [`access`] decides who may see all this: open on loopback, a token everywhere else.
+
+pub mod access;
+pub mod actions;
+pub mod pages;
+pub mod status;
+pub mod stream;
+
+use crate::app::AppState;
+use crate::config::Config;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use std::time::Duration;
+
+/// How long `/readyz` waits for the store before it calls it unavailable.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The dashboard's routes, `/metrics` and the health checks. Everything but the health checks and
+/// the login form sits behind [`access::guard`].
+pub fn router(state: AppState, config: &Config) -> Router {
+    let guarded = Router::new()
+        .route("/", get(pages::overview))
+        .route("/pairs/{slug}", get(pages::pair))
+        .route("/dead", get(pages::dead))
+        .route("/conflicts", get(pages::conflicts))
+        .route("/pairs/{slug}/pause", post(actions::pause))
+        .route("/pairs/{slug}/resume", post(actions::resume))
+        .route("/pairs/{slug}/release", post(actions::release))
+        .route("/dead/{id}/retry", post(actions::retry))
+        .route("/dead/{id}/discard", post(actions::discard))
+        .route("/api/status", get(status::api_status))
+        .route("/api/stream", get(stream::api_stream))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ));
+    Router::new()
+        .merge(guarded)
+        .merge(access::routes())
+        .route("/assets/style.css", get(pages::stylesheet))
+        .route("/assets/live.js", get(pages::script))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(config.ingress.body_limit.0).unwrap_or(usize::MAX),
+        ))
+        .with_state(state)
+}
+
+/// Every metric, in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+/// 200 while the process runs.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 when the store answers, 503 otherwise.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "store is not answering");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+        }
+        Err(_) => {
+            tracing::warn!("store did not answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+        }
+    }
+}
