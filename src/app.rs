@@ -13,7 +13,6 @@ use crate::store::Store;
 use crate::sync::Engine;
 use anyhow::Context;
 use axum::Router;
-use axum::extract::State;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
