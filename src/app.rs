@@ -40,6 +40,10 @@ pub struct AppState {
     /// Problems found at start that did not stop the daemon (an API not answering, a webhook that
     /// could not be made), shown on `/api/status`.
     pub startup_problems: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Whether this process runs the webhook receivers.
+    pub receiving: bool,
+    /// What the sync engine did, as it happens, when this process runs it: wakes the live stream.
+    pub events: Option<tokio::sync::broadcast::Sender<crate::sync::SyncEvent>>,
 }
 
 pub struct App {
@@ -70,20 +74,19 @@ impl App {
         role: Role,
     ) -> anyhow::Result<App> {
         let store = Store::open(config.daemon.database_url.expose()).await?;
+        let metrics = Metrics::default();
+        let shared = Arc::new(config.clone());
+        let engine = (role != Role::Ingest)
+            .then(|| Engine::new(store.clone(), shared.clone(), metrics.clone()));
         let state = AppState {
             store,
-            metrics: Metrics::default(),
-            config: Arc::new(config.clone()),
+            metrics,
+            config: shared,
             startup_problems: Arc::default(),
+            receiving: role != Role::Worker,
+            events: engine.as_ref().map(|e| e.events.clone()),
         };
         let mut router = crate::dashboard::router(state.clone(), &config);
-        let engine = (role != Role::Ingest).then(|| {
-            Engine::new(
-                state.store.clone(),
-                state.config.clone(),
-                state.metrics.clone(),
-            )
-        });
         if role != Role::Worker {
             let redis = match &config.daemon.redis_url {
                 None => None,

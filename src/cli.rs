@@ -137,6 +137,21 @@ enum Command {
         #[arg(long)]
         pair: String,
     },
+    /// Pause a pair: its changes are still received and kept, but not applied, until resumed.
+    ///
+    /// Takes effect within a second in every running daemon on the same store (the dashboard's
+    /// Pause button does the same).
+    Pause {
+        /// The pair's name or slug.
+        #[arg(long)]
+        pair: String,
+    },
+    /// Resume a paused pair: what arrived meanwhile is applied, in order.
+    Resume {
+        /// The pair's name or slug.
+        #[arg(long)]
+        pair: String,
+    },
     /// Manage links between Miro items and monday items.
     Links {
         #[command(subcommand)]
@@ -227,6 +242,14 @@ pub fn main() -> ExitCode {
         Command::Reconcile { pair } => match cli.config {
             Some(path) => with_engine(&path, |engine| reconcile(engine, pair)),
             None => missing_config("reconcile"),
+        },
+        Command::Pause { pair } => match cli.config {
+            Some(path) => with_engine(&path, |engine| pause(engine, pair, true)),
+            None => missing_config("pause"),
+        },
+        Command::Resume { pair } => match cli.config {
+            Some(path) => with_engine(&path, |engine| pause(engine, pair, false)),
+            None => missing_config("resume"),
         },
         Command::Links {
             action: LinksAction::Release { pair, item_id },
@@ -577,12 +600,33 @@ async fn reconcile(engine: crate::sync::Engine, pair: String) -> anyhow::Result<
     Ok(())
 }
 
-async fn release(engine: crate::sync::Engine, pair: String, item_id: String) -> anyhow::Result<()> {
-    let slug = engine
+/// The slug of the pair named (or slugged) `pair`.
+fn slug_of(engine: &crate::sync::Engine, pair: &str) -> anyhow::Result<String> {
+    engine
         .config
-        .pair(&pair)
+        .pair(pair)
         .map(|p| p.slug.clone())
-        .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
+        .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))
+}
+
+async fn pause(engine: crate::sync::Engine, pair: String, pause: bool) -> anyhow::Result<()> {
+    let slug = slug_of(&engine, &pair)?;
+    if pause {
+        engine
+            .store
+            .pause_pair(&slug, engine.clock.now_ms())
+            .await?;
+        println!("paused `{pair}`: its changes are kept and applied once it is resumed");
+    } else if engine.store.resume_pair(&slug).await? {
+        println!("resumed `{pair}`");
+    } else {
+        println!("`{pair}` was not paused");
+    }
+    Ok(())
+}
+
+async fn release(engine: crate::sync::Engine, pair: String, item_id: String) -> anyhow::Result<()> {
+    let slug = slug_of(&engine, &pair)?;
     if engine
         .store
         .release_link(&slug, &item_id, engine.clock.now_ms())

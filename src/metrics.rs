@@ -2,6 +2,9 @@
 //! registry of its own (no process-wide state), so tests can run several daemons in one process
 //! and read each one's counts.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -28,6 +31,8 @@ pub struct Metrics {
     /// `boardsync_poll_ignored{pair,poller}`: what the last tag or connector poll left out.
     pub poll_ignored: IntGaugeVec,
     pub miro_credits_used: IntCounterVec,
+    /// Webhook health for the dashboard.
+    pub receivers: ReceiverLog,
 }
 
 impl Default for Metrics {
@@ -145,6 +150,7 @@ impl Default for Metrics {
             poll_interval_seconds,
             poll_ignored,
             miro_credits_used,
+            receivers: ReceiverLog::default(),
         }
     }
 }
@@ -167,5 +173,74 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("encoding to memory cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// What this process's receivers saw, for the dashboard's webhook health: per source, the last
+/// delivery and the last failure with its reason; per pair, how many events were duplicates,
+/// stale or ignored. Counts start at zero with the process (the metrics have the same counts per
+/// source, without the pair).
+#[derive(Clone, Default)]
+pub struct ReceiverLog(Arc<Mutex<ReceiverState>>);
+
+#[derive(Default)]
+struct ReceiverState {
+    sources: BTreeMap<String, SourceHealth>,
+    /// (pair, outcome) -> events.
+    events: HashMap<(String, String), u64>,
+}
+
+/// How one source's webhooks have been going, in this process.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SourceHealth {
+    /// Requests answered 2xx.
+    pub deliveries: u64,
+    /// Requests refused (bad signature, malformed, too large) or not stored.
+    pub failures: u64,
+    /// When the last 2xx answer was given (Unix ms).
+    pub last_delivery: Option<i64>,
+    pub last_failure: Option<i64>,
+    pub last_failure_reason: Option<String>,
+}
+
+impl ReceiverLog {
+    /// Notes one answered request of `source`.
+    pub fn request(&self, source: &str, ok: bool, why: Option<&str>, now: i64) {
+        let mut state = self.0.lock().expect("receiver log lock");
+        let health = state.sources.entry(source.to_owned()).or_default();
+        if ok {
+            health.deliveries += 1;
+            health.last_delivery = Some(now);
+        } else {
+            health.failures += 1;
+            health.last_failure = Some(now);
+            health.last_failure_reason = why.map(str::to_owned);
+        }
+    }
+
+    /// Notes what became of one event of a delivery (`accepted`, `duplicate`, `stale`...).
+    pub fn event(&self, pair: Option<&str>, outcome: &str) {
+        let Some(pair) = pair else { return };
+        let mut state = self.0.lock().expect("receiver log lock");
+        *state
+            .events
+            .entry((pair.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// The health of `source`'s webhooks.
+    pub fn source(&self, source: &str) -> SourceHealth {
+        let state = self.0.lock().expect("receiver log lock");
+        state.sources.get(source).cloned().unwrap_or_default()
+    }
+
+    /// How many of `pair`'s events had `outcome`.
+    pub fn events(&self, pair: &str, outcome: &str) -> u64 {
+        let state = self.0.lock().expect("receiver log lock");
+        state
+            .events
+            .get(&(pair.to_owned(), outcome.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 }

@@ -37,7 +37,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/conflicts", get(pages::conflicts))
         .route("/pairs/{slug}/pause", post(actions::pause))
         .route("/pairs/{slug}/resume", post(actions::resume))
-        .route("/pairs/{slug}/release", post(actions::release))
+        .route("/pairs/{slug}/links/{item}/release", post(actions::release))
         .route("/dead/{id}/retry", post(actions::retry))
         .route("/dead/{id}/discard", post(actions::discard))
         .route("/api/status", get(status::api_status))

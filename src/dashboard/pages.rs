@@ -1,23 +1,487 @@
-//! The dashboard's pages. STUB.
-use crate::app::AppState;
-use axum::extract::{Path, State};
-use axum::response::Html;
+//! The dashboard's pages, rendered on the server with maud. Each is complete without JavaScript;
+//! `live.js` subscribes to `/api/stream` and updates the numbers (elements with `data-k`, a path
+//! into the pair's status) and prepends new changes (tables with `data-changes`) in place.
 
-pub async fn overview(State(_s): State<AppState>) -> Html<String> {
-    Html(String::new())
+use super::access::Csrf;
+use super::status::{self, PairStatus, Status};
+use crate::app::AppState;
+use crate::store::{ConflictRecord, HistoryRow, OutboxEntry};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+/// Changes shown on the overview, across pairs.
+const OVERVIEW_CHANGES: i64 = 15;
+/// Changes shown per page of a pair.
+const PAIR_CHANGES: i64 = 50;
+/// Conflicts shown.
+const CONFLICTS: i64 = 200;
+
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/style.css"),
+    )
 }
-pub async fn pair(State(_s): State<AppState>, Path(_slug): Path<String>) -> Html<String> {
-    Html(String::new())
+
+pub async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/live.js"),
+    )
 }
-pub async fn dead(State(_s): State<AppState>) -> Html<String> {
-    Html(String::new())
+
+/// `GET /`: one card per pair, webhook health, and the latest changes of every pair.
+pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response> {
+    let status = read(&state).await?;
+    let mut changes = Vec::new();
+    for pair in &state.config.pairs {
+        changes.extend(
+            state
+                .store
+                .history_page(&pair.slug, None, None, OVERVIEW_CHANGES)
+                .await
+                .map_err(failed)?,
+        );
+    }
+    changes.sort_by_key(|c| std::cmp::Reverse(c.id));
+    changes.truncate(OVERVIEW_CHANGES as usize);
+    let body = html! {
+        @for problem in &status.problems {
+            p.problem { "⚠ " (problem) }
+        }
+        (webhooks(&status))
+        section.cards {
+            @for pair in &status.pairs { (card(pair, status.at, true)) }
+        }
+        h2 { "Latest changes" }
+        (changes_table(&status, &changes, Some("*"), true))
+    };
+    Ok(layout("Overview", &status, body))
 }
-pub async fn conflicts(State(_s): State<AppState>) -> Html<String> {
-    Html(String::new())
+
+#[derive(serde::Deserialize)]
+pub struct PairQuery {
+    /// Only changes of this item (either side's id) or whose title contains it.
+    q: Option<String>,
+    /// Changes older than this history id: the next page.
+    before: Option<i64>,
 }
-pub async fn stylesheet() -> &'static str {
-    ""
+
+/// `GET /pairs/{slug}`: the pair's card, its recent changes (searchable), its quarantined links,
+/// and the pause button.
+pub async fn pair(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<PairQuery>,
+    Csrf(csrf): Csrf,
+) -> Result<Markup, Response> {
+    let status = read(&state).await?;
+    let Some(pair) = status.pairs.iter().find(|p| p.slug == slug) else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!("no pair `{slug}`: see / for the pairs\n"),
+        )
+            .into_response());
+    };
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let changes = state
+        .store
+        .history_page(&slug, search, query.before, PAIR_CHANGES)
+        .await
+        .map_err(failed)?;
+    let next = (changes.len() as i64 == PAIR_CHANGES)
+        .then(|| changes.last().map(|c| c.id))
+        .flatten();
+    // Live rows would not honour the search or the page, so they are only added to the first,
+    // unfiltered page.
+    let live = (search.is_none() && query.before.is_none()).then_some(slug.as_str());
+    let body = html! {
+        (card(pair, status.at, false))
+        section.controls {
+            @if pair.paused_since.is_some() {
+                (button(&format!("/pairs/{}/resume", pair.slug), "Resume", &csrf, "primary"))
+            } @else {
+                (button(&format!("/pairs/{}/pause", pair.slug), "Pause", &csrf, ""))
+            }
+            span.note {
+                "Receivers: " span data-k="receivers.duplicate" { (pair.receivers.duplicate) }
+                " duplicate, " span data-k="receivers.stale" { (pair.receivers.stale) } " stale events"
+            }
+        }
+        @if !pair.quarantined.is_empty() {
+            h2 { "Quarantined links" }
+            p.note { "The loop breaker stopped these links after too many writes in a minute. Release one to let it sync again." }
+            table {
+                thead { tr { th { "Miro item" } th { "monday item" } th { "since" } th {} } }
+                tbody {
+                    @for link in &pair.quarantined {
+                        tr {
+                            td { (item_link(miro_url(&pair.miro_board, &link.miro_item_id), &link.miro_item_id)) }
+                            td { (item_link(monday_url(&pair.monday_board, &link.monday_item_id), &link.monday_item_id)) }
+                            td { (ago(Some(link.since), status.at)) }
+                            td { (button(&format!("/pairs/{}/links/{}/release", pair.slug, urlencode(&link.miro_item_id)), "Release", &csrf, "")) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Changes" }
+        form.search method="get" action={ "/pairs/" (pair.slug) } {
+            input type="search" name="q" value=[search] placeholder="item id or title" aria-label="Search changes by item";
+            button type="submit" { "Search" }
+            @if search.is_some() { a href={ "/pairs/" (pair.slug) } { "clear" } }
+        }
+        (changes_table(&status, &changes, live, false))
+        @if let Some(before) = next {
+            p { a href={ "/pairs/" (pair.slug) "?before=" (before) (search.map(|q| format!("&q={}", urlencode(q))).unwrap_or_default()) } { "Older changes →" } }
+        }
+    };
+    Ok(layout(&pair.name, &status, body))
 }
-pub async fn script() -> &'static str {
-    ""
+
+/// `GET /dead`: writes that failed for good, with Retry and Discard.
+pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Markup, Response> {
+    let status = read(&state).await?;
+    let rows = state.store.dead_entries(None).await.map_err(failed)?;
+    let body = html! {
+        p.note {
+            "Writes that ran out of attempts or failed for good. " b { "Retry" } " queues one again as new; "
+            b { "Discard" } " gives up on it (it is kept, discarded, until the retention prunes it). "
+            "Also: " code { "boardsync replay" } "."
+        }
+        @if rows.is_empty() {
+            p.empty { "No dead letters." }
+        } @else {
+            table.dead {
+                thead { tr { th { "failed" } th { "pair" } th { "write" } th { "attempts" } th { "error" } th { "payload" } th {} } }
+                tbody {
+                    @for row in &rows { (dead_row(&status, row, &csrf)) }
+                }
+            }
+        }
+    };
+    Ok(layout("Dead letters", &status, body))
+}
+
+fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
+    let pair = status.pairs.iter().find(|p| p.slug == row.pair);
+    let target = row.target_item.as_deref().map(|item| {
+        let url = pair.and_then(|p| match row.target.as_str() {
+            "miro" => miro_url(&p.miro_board, item),
+            _ => monday_url(&p.monday_board, item),
+        });
+        item_link(url, item)
+    });
+    let payload = serde_json::from_str::<serde_json::Value>(&row.payload)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| row.payload.clone());
+    html! {
+        tr id={ "dead-" (row.id) } {
+            td { (ago(row.finished_at, status.at)) }
+            td { a href={ "/pairs/" (row.pair) } { (pair.map_or(row.pair.as_str(), |p| p.name.as_str())) } }
+            td { (row.operation) " on " (side_name(&row.target)) @if let Some(t) = target { " " (t) } }
+            td.num { (row.attempts) }
+            td.error { (row.last_error.as_deref().unwrap_or("")) }
+            td { details { summary { "payload" } pre { (payload) } } }
+            td.actions {
+                (button(&format!("/dead/{}/retry", row.id), "Retry", csrf, "primary"))
+                (button(&format!("/dead/{}/discard", row.id), "Discard", csrf, "danger"))
+            }
+        }
+    }
+}
+
+/// `GET /conflicts`: fields both sides changed since the last sync, both values, and which won.
+pub async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response> {
+    let status = read(&state).await?;
+    let rows = state.store.all_conflicts(CONFLICTS).await.map_err(failed)?;
+    let body = html! {
+        p.note { "A field both sides changed since the last sync. The pair's " code { "conflict" } " policy chose the winner; both sides now hold its value." }
+        @if rows.is_empty() {
+            p.empty { "No conflicts." }
+        } @else {
+            table {
+                thead { tr { th { "when" } th { "pair" } th { "item" } th { "field" } th { "won" } th { "lost" } } }
+                tbody { @for c in &rows { (conflict_row(&status, c)) } }
+            }
+        }
+    };
+    Ok(layout("Conflicts", &status, body))
+}
+
+fn conflict_row(status: &Status, c: &ConflictRecord) -> Markup {
+    let pair = status.pairs.iter().find(|p| p.slug == c.pair);
+    let loser = match c.winner.as_str() {
+        "miro" => "monday",
+        _ => "miro",
+    };
+    html! {
+        tr {
+            td { (ago(Some(c.at), status.at)) }
+            td { a href={ "/pairs/" (c.pair) } { (pair.map_or(c.pair.as_str(), |p| p.name.as_str())) } }
+            td { a href={ "/pairs/" (c.pair) "?q=" (urlencode(&c.item)) } { (c.item) } }
+            td { (c.field) }
+            td.won { span.side { (side_name(&c.winner)) } " " (c.won) }
+            td.lost { span.side { (side_name(loser)) } " " (c.lost) }
+        }
+    }
+}
+
+async fn read(state: &AppState) -> Result<Status, Response> {
+    status::read(state).await.map_err(failed)
+}
+
+fn failed(e: crate::store::StoreError) -> Response {
+    status::unavailable(e).into_response()
+}
+
+/// Every page's frame: the header with the counts that matter everywhere, and the live script.
+fn layout(title: &str, status: &Status, body: Markup) -> Markup {
+    let dead: i64 = status.pairs.iter().map(|p| p.dead_letters).sum();
+    let conflicts: i64 = status.pairs.iter().map(|p| p.conflicts).sum();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · boardsync" }
+                link rel="stylesheet" href="/assets/style.css";
+                script src="/assets/live.js" defer {}
+            }
+            body data-stream="/api/stream" {
+                header {
+                    a.brand href="/" { "boardsync" }
+                    nav {
+                        a href="/" { "Overview" }
+                        a href="/dead" { "Dead letters " span.count data-total="dead_letters" { (dead) } }
+                        a href="/conflicts" { "Conflicts " span.count data-total="conflicts" { (conflicts) } }
+                    }
+                    span.live title="Live updates" { "live" }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+                footer { "boardsync " (status.version) " · " a href="/api/status" { "status JSON" } " · " a href="/metrics" { "metrics" } }
+            }
+        }
+    }
+}
+
+/// A pair's card; `link` makes its title a link to the pair's page.
+fn card(pair: &PairStatus, now: i64, link: bool) -> Markup {
+    let poller = &pair.poller;
+    html! {
+        article.card data-pair=(pair.slug) data-state=(pair.state.level.as_str()) {
+            h2 {
+                @if link { a href={ "/pairs/" (pair.slug) } { (pair.name) } } @else { (pair.name) }
+            }
+            p.state {
+                span.badge data-k="state.level" data-f="level" { (pair.state.level.label()) }
+                " " span.reason data-k="state.reason" { (pair.state.reason) }
+            }
+            dl {
+                dt { "linked items" } dd data-k="links.active" { (pair.links.active) }
+                dt { "last from Miro" } dd { (last_seen(pair.last_change.miro.as_ref(), "last_change.miro", now)) }
+                dt { "last from monday" } dd { (last_seen(pair.last_change.monday.as_ref(), "last_change.monday", now)) }
+                dt { "sync lag" } dd data-k="lag_ms" data-f="dur" { (pair.lag_ms.map_or("—".into(), duration)) }
+                dt { "outbox backlog" } dd data-k="outbox_backlog" { (pair.outbox_backlog) }
+                dt { "dead letters" } dd { a href="/dead" data-k="dead_letters" { (pair.dead_letters) } }
+                dt { "conflicts" } dd { a href="/conflicts" data-k="conflicts" { (pair.conflicts) } }
+                dt { "quarantined" } dd data-k="links.quarantined" { (pair.links.quarantined) }
+                dt { "Miro poller" } dd {
+                    "every " span data-k="poller.interval_ms" data-f="dur" { (duration(poller.interval_ms as i64)) }
+                    ", last scan " span data-k="poller.last_scan" data-f="ago" data-at=[poller.last_scan] { (ago(poller.last_scan, now)) }
+                    ", " span data-k="poller.last_round_credits" { (poller.last_round_credits) } " credits"
+                    @if poller.limited_by_credits { " (limited by credits)" }
+                }
+            }
+        }
+    }
+}
+
+fn last_seen(seen: Option<&status::ChangeSeen>, key: &str, now: i64) -> Markup {
+    html! {
+        span data-k={ (key) ".at" } data-f="ago" data-at=[seen.map(|s| s.at)] { (ago(seen.map(|s| s.at), now)) }
+        span.title data-k={ (key) ".title" } { (seen.map_or("", |s| s.title.as_deref().unwrap_or(&s.item))) }
+    }
+}
+
+fn webhooks(status: &Status) -> Markup {
+    let w = &status.webhooks;
+    html! {
+        section.webhooks {
+            h2 { "Webhooks" }
+            @if !w.receiving {
+                p.note { "This process runs no receivers (--role worker)." }
+            } @else {
+                ul {
+                    @for (name, key, h) in [("Miro", "miro", &w.miro), ("monday", "monday", &w.monday)] {
+                        li data-source=(key) {
+                            b { (name) } ": last delivery "
+                            span data-g={ "webhooks." (key) ".last_delivery" } data-f="ago" data-at=[h.last_delivery] { (ago(h.last_delivery, status.at)) }
+                            ", " span data-g={ "webhooks." (key) ".failures" } { (h.failures) } " refused"
+                            @if let Some(why) = &h.last_failure_reason {
+                                " (last: " (why) ", " (ago(h.last_failure, status.at)) ")"
+                            }
+                        }
+                    }
+                }
+                p.note { "Miro retired its webhooks; Miro changes arrive through the poller." }
+            }
+        }
+    }
+}
+
+/// The table of changes; `live` names the pair whose new changes the script adds (`*`: every
+/// pair), `with_pair` adds a column for the pair.
+fn changes_table(
+    status: &Status,
+    rows: &[HistoryRow],
+    live: Option<&str>,
+    with_pair: bool,
+) -> Markup {
+    html! {
+        table.changes {
+            thead { tr {
+                th { "when" }
+                @if with_pair { th { "pair" } }
+                th { "from" } th { "item" } th { "outcome" } th { "detail" }
+            } }
+            tbody data-changes=[live] data-with-pair=[with_pair.then_some("1")] {
+                @for row in rows { (change_row(status, row, with_pair)) }
+            }
+        }
+        @if rows.is_empty() { p.empty { "No changes yet." } }
+    }
+}
+
+/// One change. `live.js` builds the same row for changes that arrive on the stream.
+fn change_row(status: &Status, row: &HistoryRow, with_pair: bool) -> Markup {
+    let pair = status.pairs.iter().find(|p| p.slug == row.pair);
+    let (miro, monday) = match row.origin.as_str() {
+        "miro" => (Some(row.item.as_str()), row.monday_item.as_deref()),
+        _ => (row.miro_item.as_deref(), Some(row.item.as_str())),
+    };
+    html! {
+        tr {
+            td data-f="ago" data-at=(row.at) { (ago(Some(row.at), status.at)) }
+            @if with_pair {
+                td { a href={ "/pairs/" (row.pair) } { (pair.map_or(row.pair.as_str(), |p| p.name.as_str())) } }
+            }
+            td { (side_name(&row.origin)) }
+            td.item {
+                span.title { (row.title.as_deref().unwrap_or(&row.item)) }
+                @if let Some(p) = pair {
+                    @if let Some(id) = miro { " " (item_link(miro_url(&p.miro_board, id), "Miro")) }
+                    @if let Some(id) = monday { " " (item_link(monday_url(&p.monday_board, id), "monday")) }
+                }
+            }
+            td { span.outcome data-outcome=(row.outcome) { (row.outcome) } }
+            td.detail { (row.detail.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+/// A form with one button that POSTs to `action` with the page's CSRF token.
+fn button(action: &str, label: &str, csrf: &str, class: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+fn item_link(url: Option<String>, label: &str) -> Markup {
+    match url {
+        Some(url) => html! { a.ext href=(url) target="_blank" rel="noopener" { (label) } },
+        None => html! { span.pending title="not created yet" { (label) } },
+    }
+}
+
+/// The item's page on Miro; `None` while the item is still being created.
+pub fn miro_url(board: &str, item: &str) -> Option<String> {
+    (!item.starts_with("pending:")).then(|| {
+        format!(
+            "https://miro.com/app/board/{}/?moveToWidget={}",
+            urlencode(board),
+            urlencode(item)
+        )
+    })
+}
+
+/// The item's page on monday (monday sends a signed-in person on to their account's address).
+pub fn monday_url(board: &str, item: &str) -> Option<String> {
+    (!item.starts_with("pending:")).then(|| {
+        format!(
+            "https://monday.com/boards/{}/pulses/{}",
+            urlencode(board),
+            urlencode(item)
+        )
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn side_name(side: &str) -> &str {
+    match side {
+        "miro" => "Miro",
+        "monday" => "monday",
+        other => other,
+    }
+}
+
+/// "3 s ago", or "never".
+fn ago(at: Option<i64>, now: i64) -> String {
+    match at {
+        Some(at) => format!("{} ago", duration(now.saturating_sub(at).max(0))),
+        None => "never".into(),
+    }
+}
+
+/// A duration in ms as a person reads it: `350 ms`, `4 s`, `3 min`, `2 h`, `5 d`.
+pub fn duration(ms: i64) -> String {
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        ..60_000 => format!("{} s", ms / 1_000),
+        ..3_600_000 => format!("{} min", ms / 60_000),
+        ..86_400_000 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        assert_eq!(duration(350), "350 ms");
+        assert_eq!(duration(4_200), "4 s");
+        assert_eq!(duration(185_000), "3 min");
+        assert_eq!(duration(7_300_000), "2 h");
+        assert_eq!(duration(5 * 86_400_000 + 1), "5 d");
+        assert_eq!(ago(None, 10), "never");
+        assert_eq!(ago(Some(20), 10), "0 ms ago");
+    }
+
+    #[test]
+    fn items_still_being_created_have_no_link() {
+        assert_eq!(miro_url("uXjV=", "pending:7"), None);
+        assert_eq!(
+            miro_url("uXjVOD6lB3o=", "3458764517517852417").as_deref(),
+            Some("https://miro.com/app/board/uXjVOD6lB3o%3D/?moveToWidget=3458764517517852417")
+        );
+        assert_eq!(
+            monday_url("1234", "99").as_deref(),
+            Some("https://monday.com/boards/1234/pulses/99")
+        );
+    }
 }

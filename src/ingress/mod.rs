@@ -217,21 +217,24 @@ async fn handle(
         delivery = tracing::field::Empty,
         outcome = tracing::field::Empty
     );
-    let (outcome, response) = async {
+    let (outcome, why, response) = async {
         let limit = usize::try_from(ing.config.ingress.body_limit.0).unwrap_or(usize::MAX);
         let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            let why = "body too large";
             return (
                 Some(Outcome::TooLarge),
-                plain(Outcome::TooLarge, "body too large"),
+                Some(why),
+                plain(Outcome::TooLarge, why),
             );
         };
         if let Some(echo) = challenge(&bytes) {
-            return (None, echo);
+            return (None, None, echo);
         }
         if let Err(Rejection::Unauthorized(why)) = verify(&bytes) {
             tracing::warn!(reason = why, "refused");
             return (
                 Some(Outcome::Unauthorized),
+                Some(why),
                 plain(Outcome::Unauthorized, why),
             );
         }
@@ -243,19 +246,31 @@ async fn handle(
             Ok(e) => e,
             Err(Rejection::Malformed(why) | Rejection::Unauthorized(why)) => {
                 tracing::warn!(reason = why, bytes = bytes.len(), "malformed");
-                return (Some(Outcome::Malformed), plain(Outcome::Malformed, why));
+                return (
+                    Some(Outcome::Malformed),
+                    Some(why),
+                    plain(Outcome::Malformed, why),
+                );
             }
         };
         let mut outcome = Outcome::Accepted;
         for event in events {
             tracing::Span::current().record("delivery", event.key.as_str());
+            let board = match (&event.change, &event.ignored) {
+                (Some(c), _) => Some(c.board.clone()),
+                (None, ignored) => ignored.as_ref().map(|(board, _)| board.clone()),
+            };
+            let pair = board.and_then(|b| pair_of(&ing.config, source, &b));
             let this = store(&ing, source, &bytes, event).await;
+            ing.metrics.receivers.event(pair.as_deref(), this.as_str());
             // The request's outcome is its worst event's.
             if this == Outcome::Unavailable || outcome == Outcome::Accepted {
                 outcome = this;
             }
         }
-        (Some(outcome), plain(outcome, outcome.as_str()))
+        let why =
+            (outcome == Outcome::Unavailable).then_some("the store or Redis is not answering");
+        (Some(outcome), why, plain(outcome, outcome.as_str()))
     }
     .instrument(span.clone())
     .await;
@@ -269,6 +284,12 @@ async fn handle(
             .webhook_ack_seconds
             .with_label_values(&[source.as_str()])
             .observe(started.elapsed().as_secs_f64());
+        ing.metrics.receivers.request(
+            source.as_str(),
+            outcome.status().is_success(),
+            why,
+            chrono::Utc::now().timestamp_millis(),
+        );
         span.in_scope(|| tracing::debug!(outcome = outcome.as_str(), "answered"));
     }
     response

@@ -221,10 +221,12 @@ impl Store {
         )
     }
 
-    /// Up to `limit` changes not yet processed, oldest first.
+    /// Up to `limit` changes not yet processed, oldest first, leaving out those of paused pairs.
     pub async fn pending_inbox(&self, limit: i64) -> Result<Vec<InboxEntry>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM inbox WHERE status = 'pending' ORDER BY id LIMIT $1"
+            "SELECT {COLUMNS} FROM inbox WHERE status = 'pending'
+               AND (pair IS NULL OR pair NOT IN (SELECT pair FROM paused_pairs))
+             ORDER BY id LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)

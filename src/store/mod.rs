@@ -7,12 +7,14 @@
 //!
 //! Times are Unix milliseconds passed in by the caller, so tests can drive a clock of their own.
 
+mod dashboard;
 mod inbox;
 mod links;
 mod outbox;
 mod state;
 mod sync;
 
+pub use dashboard::HistoryRow;
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
 pub use links::{ItemLink, LinkState};
 pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};

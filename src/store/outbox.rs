@@ -13,6 +13,8 @@ pub enum OutboxStatus {
     Done,
     /// Out of attempts, or failed for good; kept until replayed or discarded.
     Dead,
+    /// A dead row a person gave up on; pruned with done rows after `[sync] retention`.
+    Discarded,
 }
 
 impl OutboxStatus {
@@ -22,6 +24,7 @@ impl OutboxStatus {
             OutboxStatus::InFlight => "in_flight",
             OutboxStatus::Done => "done",
             OutboxStatus::Dead => "dead",
+            OutboxStatus::Discarded => "discarded",
         }
     }
 
@@ -31,6 +34,7 @@ impl OutboxStatus {
             "in_flight" => Ok(OutboxStatus::InFlight),
             "done" => Ok(OutboxStatus::Done),
             "dead" => Ok(OutboxStatus::Dead),
+            "discarded" => Ok(OutboxStatus::Discarded),
             other => Err(StoreError::Corrupt(format!(
                 "unknown outbox status `{other}`"
             ))),
@@ -87,6 +91,8 @@ impl Store {
         )
     }
 
+    /// Claims rows that are due (or whose claim expired) for `lease_ms`, leaving out those of
+    /// paused pairs.
     pub async fn claim_due(
         &self,
         now: i64,
@@ -101,7 +107,8 @@ impl Store {
             "UPDATE outbox SET status = 'in_flight', claimed_until = $2, attempts = attempts + 1
              WHERE id IN (
                SELECT id FROM outbox
-               WHERE (status = 'pending' AND due_at <= $1) OR (status = 'in_flight' AND claimed_until <= $1)
+               WHERE ((status = 'pending' AND due_at <= $1) OR (status = 'in_flight' AND claimed_until <= $1))
+                 AND pair NOT IN (SELECT pair FROM paused_pairs)
                ORDER BY due_at, id LIMIT $3 {lock})
              RETURNING {COLUMNS}"
         ))

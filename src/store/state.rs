@@ -109,7 +109,7 @@ impl Store {
         rows.iter().map(history_entry).collect()
     }
 
-    /// Deletes what is finished and older than `before` (done outbox rows, processed inbox
+    /// Deletes what is finished and older than `before` (done and discarded outbox rows, processed inbox
     /// entries, history, conflicts), dedupe keys that expired by `now`, and the raw bodies of
     /// entries received before `raw_before`. Pending and dead rows stay. Works in batches, each
     /// its own short transaction, so receivers and workers are never held up behind it.
@@ -124,6 +124,11 @@ impl Store {
         for (sql, cutoff, raw) in [
             (
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'done' AND finished_at < $1 LIMIT $2)",
+                before,
+                false,
+            ),
+            (
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'discarded' AND finished_at < $1 LIMIT $2)",
                 before,
                 false,
             ),

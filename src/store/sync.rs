@@ -221,19 +221,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ConflictRecord {
-                    at: r.try_get("at")?,
-                    pair: r.try_get("pair")?,
-                    item: r.try_get("item")?,
-                    field: r.try_get("field")?,
-                    winner: r.try_get("winner")?,
-                    won: r.try_get("won")?,
-                    lost: r.try_get("lost")?,
-                })
-            })
-            .collect()
+        rows.iter().map(conflict_record).collect()
     }
 
     /// Outbox rows not yet done for a pair (pending or in flight), and dead ones.
@@ -297,4 +285,16 @@ impl Store {
                 .try_get("n")?,
         )
     }
+}
+
+pub(super) fn conflict_record(r: &sqlx::any::AnyRow) -> Result<ConflictRecord, StoreError> {
+    Ok(ConflictRecord {
+        at: r.try_get("at")?,
+        pair: r.try_get("pair")?,
+        item: r.try_get("item")?,
+        field: r.try_get("field")?,
+        winner: r.try_get("winner")?,
+        won: r.try_get("won")?,
+        lost: r.try_get("lost")?,
+    })
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -215,4 +217,124 @@ pub fn board_items(state: &serde_json::Value, id: &str) -> Vec<serde_json::Value
 /// A path segment, percent-encoded (Miro board ids end in `=`).
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// What a browser without JavaScript does with the dashboard: loads pages, keeps the cookies they
+/// set, and submits their forms (with the CSRF token the page put in them). Redirects are not
+/// followed, so tests see them.
+pub struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl Visitor {
+    pub fn new(base: &str) -> Visitor {
+        Visitor {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.trim_end_matches('/').to_owned(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn remember(&self, response: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    jar.remove(name.trim());
+                } else {
+                    jar.insert(name.trim().to_owned(), value.trim().to_owned());
+                }
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `GET path`: the status and the body.
+    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// A page that must answer 200.
+    pub async fn page(&self, path: &str) -> String {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Loads `page` and submits its form whose action is `action`, with the form's hidden fields;
+    /// answers the status and the `Location` of the answer.
+    pub async fn submit(&self, page: &str, action: &str) -> (reqwest::StatusCode, Option<String>) {
+        let html = self.page(page).await;
+        let fields = form_fields(&html, action)
+            .unwrap_or_else(|| panic!("no form posting to {action} on {page}:\n{html}"));
+        self.post(action, &fields).await
+    }
+
+    /// `POST action` with `fields`, urlencoded, and this visitor's cookies.
+    pub async fn post(
+        &self,
+        action: &str,
+        fields: &[(String, String)],
+    ) -> (reqwest::StatusCode, Option<String>) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let response = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        (response.status(), location)
+    }
+}
+
+/// The hidden fields of the form in `html` whose action is `action`.
+pub fn form_fields(html: &str, action: &str) -> Option<Vec<(String, String)>> {
+    let start = html.find(&format!("action=\"{action}\""))?;
+    let form = &html[start..start + html[start..].find("</form>")?];
+    let mut fields = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let attr = |name: &str| {
+            let at = input.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(input[at..at + input[at..].find('"')?].replace("&amp;", "&"))
+        };
+        if attr("type").as_deref() == Some("hidden") {
+            fields.push((attr("name")?, attr("value").unwrap_or_default()));
+        }
+    }
+    Some(fields)
 }
