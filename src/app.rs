@@ -40,6 +40,8 @@ pub struct AppState {
     /// Problems found at start that did not stop the daemon (an API not answering, a webhook that
     /// could not be made), shown on `/api/status`.
     pub startup_problems: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The dashboard's token and keys (sessions, CSRF).
+    pub access: crate::dashboard::access::Access,
 }
 
 pub struct App {
@@ -75,6 +77,7 @@ impl App {
             metrics: Metrics::default(),
             config: Arc::new(config.clone()),
             startup_problems: Arc::default(),
+            access: crate::dashboard::access::Access::new(&config.dashboard),
         };
         let mut router = crate::dashboard::router(state.clone(), &config);
         let engine = (role != Role::Ingest).then(|| {
