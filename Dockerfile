@@ -16,6 +16,7 @@ RUN apt-get update \
 COPY --from=build /src/target/release/boardsync /usr/local/bin/boardsync
 USER boardsync
 WORKDIR /var/lib/boardsync
+# Beyond loopback the dashboard needs a token: run the image with BOARDSYNC_DASHBOARD_TOKEN set.
 ENV BOARDSYNC_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["boardsync"]

@@ -44,6 +44,8 @@ pub struct AppState {
     pub receiving: bool,
     /// What the sync engine did, as it happens, when this process runs it: wakes the live stream.
     pub events: Option<tokio::sync::broadcast::Sender<crate::sync::SyncEvent>>,
+    /// The dashboard's token and keys (sessions, CSRF).
+    pub access: crate::dashboard::access::Access,
 }
 
 pub struct App {
@@ -85,6 +87,7 @@ impl App {
             startup_problems: Arc::default(),
             receiving: role != Role::Worker,
             events: engine.as_ref().map(|e| e.events.clone()),
+            access: crate::dashboard::access::Access::new(&config.dashboard),
         };
         let mut router = crate::dashboard::router(state.clone(), &config);
         if role != Role::Worker {

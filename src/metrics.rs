@@ -1,6 +1,7 @@
 //! The daemon's metrics, served at `GET /metrics` in the Prometheus text format. Each `App` has a
 //! registry of its own (no process-wide state), so tests can run several daemons in one process
-//! and read each one's counts.
+//! and read each one's counts. On Linux the registry also carries the standard `process_*`
+//! metrics (CPU, memory, open files), which describe the whole process whichever daemon serves them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -138,6 +139,13 @@ impl Default for Metrics {
         ] {
             registry.register(metric).expect("registered once");
         }
+        // CPU, memory and open files of this process, read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
         Metrics {
             registry,
             webhooks_received,

@@ -98,6 +98,20 @@ fn the_daemon_gets_its_mappings_file_and_the_secrets_it_names() {
 }
 
 #[test]
+fn the_daemon_listening_beyond_loopback_is_given_a_dashboard_token() {
+    let doc = compose();
+    let daemon = &doc["services"]["boardsync"];
+    let listen: std::net::SocketAddr = env_of(daemon, "BOARDSYNC_LISTEN").parse().unwrap();
+    if !listen.ip().is_loopback() {
+        assert_eq!(
+            env_of(daemon, "BOARDSYNC_DASHBOARD_TOKEN"),
+            "${BOARDSYNC_DASHBOARD_TOKEN:?set BOARDSYNC_DASHBOARD_TOKEN}",
+            "compose must refuse to start without the token rather than the daemon"
+        );
+    }
+}
+
+#[test]
 fn the_dockerfile_builds_then_ships_only_the_binary() {
     let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();

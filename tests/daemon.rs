@@ -5,7 +5,6 @@
 mod common;
 
 use common::TestDb;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ fn start(database_url: &str) -> Daemon {
     let config = dir.path().join("boardsync.toml");
     std::fs::write(&config, MINIMAL).unwrap();
     let mut child = spawn(&config, database_url, "127.0.0.1:0");
-    let stderr = lines_of(&mut child);
+    let stderr = common::stderr_lines(&mut child);
     let addr = wait_for_line(&stderr, Duration::from_secs(20), |line| {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
         (v["fields"]["message"] == "listening")
@@ -52,20 +51,6 @@ fn spawn(config: &std::path::Path, database_url: &str, listen: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn wait_for_line<T>(
@@ -184,7 +169,7 @@ fn failed_start(database_url: &str, listen: &str) -> (Option<i32>, String) {
     let config = dir.path().join("boardsync.toml");
     std::fs::write(&config, MINIMAL).unwrap();
     let mut child = spawn(&config, database_url, listen);
-    let lines = lines_of(&mut child);
+    let lines = common::stderr_lines(&mut child);
     let (status, _) = wait_exit(&mut child, Duration::from_secs(15)).expect("it should give up");
     let stderr: Vec<String> = lines.try_iter().collect();
     (status.code(), stderr.join("\n"))

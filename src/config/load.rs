@@ -241,6 +241,12 @@ pub(crate) struct RawMiroFilter {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawDashboard {
+    pub token: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawSync {
     pub max_writes_per_item: Option<u32>,
     pub max_attempts: Option<u32>,
@@ -274,10 +280,12 @@ pub(crate) struct RawFile {
     pub ingress: RawIngress,
     pub sync: RawSync,
     pub poller: RawPoller,
+    pub dashboard: RawDashboard,
     pub pairs: Vec<RawPair>,
 }
 
-const SECTIONS: &str = "`daemon`, `miro`, `monday`, `ingress`, `sync`, `poller`, `pair`";
+const SECTIONS: &str =
+    "`daemon`, `miro`, `monday`, `ingress`, `sync`, `poller`, `dashboard`, `pair`";
 
 pub(super) fn parse(
     file: &Path,
@@ -324,6 +332,7 @@ fn read_sections(root: DeTable<'_>, whole: Range<usize>, report: &mut Report<'_>
             "ingress" => raw.ingress = section(value, report).unwrap_or_default(),
             "sync" => raw.sync = section(value, report).unwrap_or_default(),
             "poller" => raw.poller = section(value, report).unwrap_or_default(),
+            "dashboard" => raw.dashboard = section(value, report).unwrap_or_default(),
             "pair" => match value.into_inner() {
                 DeValue::Array(pairs) => {
                     raw.pairs = pairs

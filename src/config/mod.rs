@@ -41,12 +41,14 @@ pub struct Config {
     pub ingress: IngressSettings,
     pub sync: SyncSettings,
     pub poller: PollerSettings,
+    pub dashboard: DashboardSettings,
     pub pairs: Vec<PairConfig>,
 }
 
 impl Config {
     /// Reads, expands and validates the file at `path`, taking `${VAR}`s and the documented
-    /// overrides (`BOARDSYNC_LISTEN`, `DATABASE_URL`, `REDIS_URL`) from the process environment.
+    /// overrides (`BOARDSYNC_LISTEN`, `DATABASE_URL`, `REDIS_URL`, `BOARDSYNC_DASHBOARD_TOKEN`)
+    /// from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::single(path, format!("cannot read the mappings file: {e}"))
@@ -105,6 +107,14 @@ pub struct DaemonSettings {
     pub shutdown_timeout: Duration,
     /// Make the monday webhooks the mapping needs at start (`subscriptions sync`).
     pub manage_subscriptions: bool,
+}
+
+/// `[dashboard]`
+#[derive(Debug, Clone, Default)]
+pub struct DashboardSettings {
+    /// What a visitor must present (bearer or login) to see the dashboard, `/api/*` and
+    /// `/metrics`; `None` leaves them open, which the loader allows on loopback only.
+    pub token: Option<Secret>,
 }
 
 /// `[miro]`

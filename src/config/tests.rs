@@ -62,6 +62,7 @@ fn environment_overrides_win_over_the_file() {
         &[
             ("MIRO_TOKEN", "abc"),
             ("BOARDSYNC_LISTEN", "0.0.0.0:7000"),
+            ("BOARDSYNC_DASHBOARD_TOKEN", "d"),
             ("DATABASE_URL", "postgres://localhost/bs"),
             ("REDIS_URL", "redis://localhost:6379"),
         ],
@@ -294,4 +295,72 @@ fn comments_map_to_updates_and_show_on_miro_as_text_unless_told() {
     let comments = c.pairs[0].fields.iter().find(|f| f.is_comments()).unwrap();
     assert_eq!(comments.miro_as, Some(MiroAs::AppCardField));
     assert_eq!(comments.direction, Direction::MondayToMiro);
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_dashboard_token_is_refused_at_the_listen_value() {
+    let text = format!("[daemon]\nlisten = \"0.0.0.0:8080\"\n{BASE}");
+    let err = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("m.toml:2:10: `listen` is 0.0.0.0:8080, not a loopback address"),
+        "{message}"
+    );
+    assert!(message.contains("set `[dashboard] token`"), "{message}");
+
+    let overridden = parse_with(
+        BASE,
+        &[("MIRO_TOKEN", "abc"), ("BOARDSYNC_LISTEN", "[::]:8080")],
+    )
+    .unwrap_err();
+    assert!(
+        overridden
+            .to_string()
+            .starts_with("m.toml: BOARDSYNC_LISTEN is [::]:8080, not a loopback address"),
+        "{overridden}"
+    );
+}
+
+#[test]
+fn loopback_needs_no_dashboard_token() {
+    for listen in ["127.0.0.1:0", "[::1]:8080", "[::ffff:127.0.0.1]:8080"] {
+        let c = parse_with(BASE, &[("MIRO_TOKEN", "abc"), ("BOARDSYNC_LISTEN", listen)])
+            .unwrap_or_else(|e| panic!("{listen}: {e}"));
+        assert!(c.dashboard.token.is_none());
+    }
+}
+
+#[test]
+fn a_dashboard_token_from_the_file_or_the_environment_opens_any_address() {
+    let with_file =
+        format!("[daemon]\nlisten = \"0.0.0.0:8080\"\n[dashboard]\ntoken = \"from-file\"\n{BASE}");
+    let bare = format!("[daemon]\nlisten = \"0.0.0.0:8080\"\n{BASE}");
+    for (text, from_env, expected) in [
+        (&with_file, None, "from-file"),
+        (&with_file, Some("from-env"), "from-env"),
+        (&bare, Some("from-env"), "from-env"),
+    ] {
+        let mut env = vec![("MIRO_TOKEN", "abc")];
+        env.extend(from_env.map(|t| ("BOARDSYNC_DASHBOARD_TOKEN", t)));
+        let c = parse_with(text, &env).unwrap_or_else(|e| panic!("{expected}: {e}"));
+        assert_eq!(c.dashboard.token.unwrap().expose(), expected);
+    }
+}
+
+#[test]
+fn an_empty_dashboard_token_is_refused_where_it_is_written() {
+    let text = format!("[dashboard]\ntoken = \"\"\n{BASE}");
+    let err = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "m.toml:2:9: `token` must not be empty; leave it out to run without one on loopback"
+    );
+}
+
+#[test]
+fn the_dashboard_token_does_not_show_in_debug_output() {
+    let text = format!("[dashboard]\ntoken = \"dashboard-s3cret\"\n{BASE}");
+    let c = parse_with(&text, &[("MIRO_TOKEN", "abc")]).unwrap();
+    assert!(!format!("{c:?}").contains("dashboard-s3cret"));
 }

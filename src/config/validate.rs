@@ -2,7 +2,7 @@
 //! value maps, filters and URLs. Every rule reports at the line and column of what breaks it, and
 //! all of them run, so one `boardsync check` shows every problem at once.
 
-use super::load::{BoardNumber, RawField, RawFile, RawMiroSide, RawPair, Report};
+use super::load::{BoardNumber, RawDashboard, RawField, RawFile, RawMiroSide, RawPair, Report};
 use super::units::{ByteSize, Duration};
 use super::*;
 use crate::domain::miro::{FieldValues, ItemType, field_values};
@@ -23,7 +23,15 @@ impl<'r, 'a> Checker<'r, 'a> {
     /// Builds the config, recording every problem on the way. The result is only used when no
     /// problem was recorded.
     pub(super) fn check(mut self, file: &Path, raw: RawFile) -> Option<Config> {
+        // Where the file wrote the listen address, unless the environment overrides it.
+        let listen_at = raw
+            .daemon
+            .listen
+            .as_ref()
+            .filter(|_| (self.env)("BOARDSYNC_LISTEN").is_none())
+            .map(Spanned::span);
         let daemon = self.daemon(raw.daemon);
+        let dashboard = self.dashboard(raw.dashboard, daemon.listen, listen_at);
         let miro = raw.miro.map(|m| MiroSettings {
             api_url: self.http_url(m.api_url.as_ref(), "api_url", DEFAULT_MIRO_API_URL),
             token: Secret::new(m.token),
@@ -75,8 +83,43 @@ impl<'r, 'a> Checker<'r, 'a> {
             ingress,
             sync,
             poller,
+            dashboard,
             pairs,
         })
+    }
+
+    /// `[dashboard]`, with `BOARDSYNC_DASHBOARD_TOKEN` over the file's `token`. A daemon listening
+    /// beyond loopback must have a token: without one, anyone who reaches the port could read
+    /// the boards' state and pause pairs or replay dead letters.
+    fn dashboard(
+        &mut self,
+        raw: RawDashboard,
+        listen: SocketAddr,
+        listen_at: Option<std::ops::Range<usize>>,
+    ) -> DashboardSettings {
+        let token = match (self.env)("BOARDSYNC_DASHBOARD_TOKEN").filter(|t| !t.is_empty()) {
+            Some(token) => Some(Secret::new(token)),
+            None => raw.token.and_then(|t| {
+                if t.get_ref().is_empty() {
+                    self.report.at(
+                        t.span(),
+                        "`token` must not be empty; leave it out to run without one on loopback",
+                    );
+                    return None;
+                }
+                Some(Secret::new(t.into_inner()))
+            }),
+        };
+        if token.is_none() && !listen.ip().to_canonical().is_loopback() {
+            let why = format!(
+                "is {listen}, not a loopback address: the dashboard would be open to anyone who can reach it; set `[dashboard] token` (or BOARDSYNC_DASHBOARD_TOKEN), or listen on 127.0.0.1"
+            );
+            match listen_at {
+                Some(span) => self.report.at(span, format!("`listen` {why}")),
+                None => self.report.general(format!("BOARDSYNC_LISTEN {why}")),
+            }
+        }
+        DashboardSettings { token }
     }
 
     fn poller(&mut self, raw: &super::load::RawPoller) -> PollerSettings {

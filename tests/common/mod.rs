@@ -88,6 +88,23 @@ where
     }
 }
 
+/// The lines a child process writes to standard error, as they come (read on a thread of
+/// their own, so the child never blocks on a full pipe).
+pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// A webhook endpoint for tests: answers challenges by echoing them (as Miro and monday require),
 /// answers everything else with `status`, and keeps every request it received.
 pub struct Receiver {
