@@ -17,7 +17,7 @@ pub async fn pause(
 ) -> Response {
     let pair = match find(&state, &slug) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let now = chrono::Utc::now().timestamp_millis();
     match state.store.pause_pair(&pair.slug, now).await {
@@ -37,7 +37,7 @@ pub async fn resume(
 ) -> Response {
     let pair = match find(&state, &slug) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.store.resume_pair(&pair.slug).await {
         Ok(_) => {
@@ -56,7 +56,7 @@ pub async fn release(
 ) -> Response {
     let pair = match find(&state, &slug) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let now = chrono::Utc::now().timestamp_millis();
     match state.store.release_link(&pair.slug, &item, now).await {
@@ -106,13 +106,13 @@ pub async fn discard(
     }
 }
 
-fn find<'a>(state: &'a AppState, slug: &str) -> Result<&'a PairConfig, Response> {
+fn find<'a>(state: &'a AppState, slug: &str) -> Result<&'a PairConfig, (StatusCode, String)> {
     state
         .config
         .pairs
         .iter()
         .find(|p| p.slug == slug)
-        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no pair `{slug}`\n")).into_response())
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no pair `{slug}`\n")))
 }
 
 fn back_to_pair(pair: &PairConfig) -> Response {

@@ -51,12 +51,12 @@ pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response>
         @for problem in &status.problems {
             p.problem { "⚠ " (problem) }
         }
-        (webhooks(&status))
         section.cards {
             @for pair in &status.pairs { (card(pair, status.at, true)) }
         }
         h2 { "Latest changes" }
         (changes_table(&status, &changes, Some("*"), true))
+        (webhooks(&status))
     };
     Ok(layout("Overview", &status, body))
 }
@@ -350,7 +350,7 @@ fn changes_table(
             thead { tr {
                 th { "when" }
                 @if with_pair { th { "pair" } }
-                th { "from" } th { "item" } th { "outcome" } th { "detail" }
+                th { "way" } th { "item" } th { "outcome" } th { "detail" }
             } }
             tbody data-changes=[live] data-with-pair=[with_pair.then_some("1")] {
                 @for row in rows { (change_row(status, row, with_pair)) }
@@ -373,7 +373,7 @@ fn change_row(status: &Status, row: &HistoryRow, with_pair: bool) -> Markup {
             @if with_pair {
                 td { a href={ "/pairs/" (row.pair) } { (pair.map_or(row.pair.as_str(), |p| p.name.as_str())) } }
             }
-            td { (side_name(&row.origin)) }
+            td { (direction(&row.origin)) }
             td.item {
                 span.title { (row.title.as_deref().unwrap_or(&row.item)) }
                 @if let Some(p) = pair {
@@ -430,6 +430,14 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// Which way a change went, from the side it came from.
+fn direction(origin: &str) -> &'static str {
+    match origin {
+        "miro" => "Miro → monday",
+        _ => "monday → Miro",
+    }
+}
+
 fn side_name(side: &str) -> &str {
     match side {
         "miro" => "Miro",
@@ -448,12 +456,16 @@ fn ago(at: Option<i64>, now: i64) -> String {
 
 /// A duration in ms as a person reads it: `350 ms`, `4 s`, `3 min`, `2 h`, `5 d`.
 pub fn duration(ms: i64) -> String {
-    match ms {
-        ..1_000 => format!("{ms} ms"),
-        ..60_000 => format!("{} s", ms / 1_000),
-        ..3_600_000 => format!("{} min", ms / 60_000),
-        ..86_400_000 => format!("{} h", ms / 3_600_000),
-        _ => format!("{} d", ms / 86_400_000),
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{} s", ms / 1_000)
+    } else if ms < 3_600_000 {
+        format!("{} min", ms / 60_000)
+    } else if ms < 86_400_000 {
+        format!("{} h", ms / 3_600_000)
+    } else {
+        format!("{} d", ms / 86_400_000)
     }
 }
 

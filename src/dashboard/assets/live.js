@@ -36,7 +36,7 @@
   };
 
   let pairs = {};
-  const sideName = (s) => (s === "miro" ? "Miro" : s);
+  const direction = (origin) => (origin === "miro" ? "Miro → monday" : "monday → Miro");
   const link = (url, label) => {
     const a = document.createElement("a");
     a.className = "ext";
@@ -79,7 +79,7 @@
       a.textContent = pair ? pair.name : row.pair;
       cell(null).append(a);
     }
-    cell(sideName(row.origin));
+    cell(direction(row.origin));
     const item = cell(null, "item");
     const title = document.createElement("span");
     title.className = "title";
