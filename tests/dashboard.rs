@@ -37,6 +37,7 @@ async fn wait_on_miro(w: &World, content: &str) -> Value {
 
 /// `boardsync --config FILE ARGS...`, which must succeed; its standard output.
 fn cli(w: &World, args: &[&str]) -> String {
+    let started = std::time::Instant::now();
     let out = Command::new(common::bin())
         .arg("--config")
         .arg(&w.config_path)
@@ -45,7 +46,8 @@ fn cli(w: &World, args: &[&str]) -> String {
         .unwrap();
     assert!(
         out.status.success(),
-        "boardsync {args:?}: {}",
+        "boardsync {args:?} after {:?}: {}",
+        started.elapsed(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -413,5 +415,52 @@ async fn the_stream_sends_the_status_then_every_change() {
     let mut again = Stream::open(&w, Some(&(id - 1).to_string())).await;
     let replayed = again.change_of("Streamed item").await;
     assert_eq!(replayed.id, change.id);
+    w.stop().await;
+}
+
+async fn rename_on_monday(w: &World, item: &str, name: &str) {
+    w.monday(&format!(
+        r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"name\": \"{name}\"}}") {{ id }} }}"#
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_quarantined_link_is_shown_and_released() {
+    // The loop breaker stops a link after two writes to one item within a minute.
+    let w = world_with(false, "[sync]\nmax_writes_per_item = 2\n", "").await;
+    let monday_id = create_on_monday(&w, "Busy item").await;
+    let sticky = wait_on_miro(&w, "Busy item").await;
+    let sticky_id = sticky["id"].as_str().unwrap().to_owned();
+    for name in ["Busy item 2", "Busy item 3", "Busy item 4"] {
+        rename_on_monday(&w, &monday_id, name).await;
+    }
+    wait_for("the link quarantined", DEADLINE, || async {
+        (pair_status(&w).await["links"]["quarantined"] == 1).then_some(())
+    })
+    .await;
+    let state = pair_status(&w).await["state"].clone();
+    assert_eq!(state["level"], "degraded", "{state}");
+
+    let visitor = Visitor::new(&w.base);
+    let pair_page = format!("/pairs/{SLUG}");
+    let release = format!("/pairs/{SLUG}/links/{sticky_id}/release");
+    let page = visitor.page(&pair_page).await;
+    assert!(page.contains("Quarantined links"), "{page}");
+    let (status, location) = visitor.submit(&pair_page, &release).await;
+    assert_eq!(
+        (status.as_u16(), location.as_deref()),
+        (303, Some(pair_page.as_str()))
+    );
+    assert_eq!(pair_status(&w).await["links"]["quarantined"], 0);
+    assert!(!visitor.page(&pair_page).await.contains("Quarantined links"));
+
+    // Released, it syncs again; releasing it twice is a 404 that says why.
+    rename_on_monday(&w, &monday_id, "Calm again").await;
+    wait_on_miro(&w, "Calm again").await;
+    let (status, _) = visitor
+        .post(&release, &common::form_fields(&page, &release).unwrap())
+        .await;
+    assert_eq!(status, 404);
     w.stop().await;
 }

@@ -299,6 +299,10 @@ fn card(pair: &PairStatus, now: i64, link: bool) -> Markup {
                     ", " span data-k="poller.last_round_credits" { (poller.last_round_credits) } " credits"
                     @if poller.limited_by_credits { " (limited by credits)" }
                 }
+                dt { "monday reconciler" } dd {
+                    "every " (duration(pair.reconciler.interval_ms as i64))
+                    ", last read " span data-k="reconciler.last_round" data-f="ago" data-at=[pair.reconciler.last_round] { (ago(pair.reconciler.last_round, now)) }
+                }
             }
         }
     }

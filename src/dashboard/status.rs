@@ -64,7 +64,16 @@ pub struct PairStatus {
     pub conflicts: i64,
     pub quarantined: Vec<QuarantinedLink>,
     pub poller: PollerStatus,
+    /// The monday reconciler: reads the monday board for what its webhooks missed.
+    pub reconciler: ReconcilerStatus,
     pub receivers: ReceiverCounts,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReconcilerStatus {
+    /// When the last round started (Unix ms); `null` before the first.
+    pub last_round: Option<i64>,
+    pub interval_ms: u64,
 }
 
 /// How a pair is doing, from best to worst; `paused` stands apart.
@@ -149,6 +158,8 @@ pub struct PollerStatus {
     pub in_turns: Option<String>,
     pub credit_share: f64,
     pub content_log: bool,
+    /// How far the content-logs feed has been read (Unix ms), when it is on.
+    pub content_log_until: Option<i64>,
 }
 
 /// What the receivers did with the pair's events besides storing them.
@@ -254,6 +265,10 @@ async fn pair_status(
         conflicts: store.count_conflicts(slug).await?,
         quarantined,
         poller: poller(store, pair, &state.config).await?,
+        reconciler: ReconcilerStatus {
+            last_round: timestamp(store, &crate::sync::reconcile::cursor_key(pair)).await?,
+            interval_ms: state.config.poller.reconcile_interval.0.as_millis() as u64,
+        },
         receivers: ReceiverCounts {
             duplicate: state.metrics.receivers.events(slug, "duplicate"),
             stale: store.count_received(slug, "stale").await?,
@@ -338,10 +353,11 @@ async fn poller(
     pair: &PairConfig,
     config: &Config,
 ) -> Result<PollerStatus, StoreError> {
-    let last_scan = store
-        .cursor(&crate::sync::scan::scan_cursor(pair))
-        .await?
-        .and_then(|v| v.parse::<i64>().ok());
+    let last_scan = timestamp(store, &crate::sync::scan::scan_cursor(pair)).await?;
+    let content_log_until = match &config.miro.org_id {
+        Some(org) => timestamp(store, &crate::sync::contentlog::cursor_key(org)).await?,
+        None => None,
+    };
     let state: Option<crate::sync::poller::PollState> = store
         .cursor(&crate::sync::poller::state_key(pair))
         .await?
@@ -361,7 +377,13 @@ async fn poller(
         in_turns: state.in_turns,
         credit_share: config.poller.credit_share.0,
         content_log: config.miro.org_id.is_some(),
+        content_log_until,
     })
+}
+
+/// A cursor that holds a time (Unix ms).
+async fn timestamp(store: &Store, cursor: &str) -> Result<Option<i64>, StoreError> {
+    Ok(store.cursor(cursor).await?.and_then(|v| v.parse().ok()))
 }
 
 fn seen(h: HistoryEntry) -> ChangeSeen {

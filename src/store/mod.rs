@@ -115,7 +115,15 @@ impl Store {
                         // WAL lets readers (the dashboard) run beside the one writer; NORMAL
                         // syncs at checkpoints, so a killed process loses nothing committed and
                         // a lost machine can lose the last moments. See docs/benchmarks.md.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        // Setting it takes a lock the busy timeout does not wait for, so a
+                        // second process (a command beside the daemon) could fail on it; the
+                        // file keeps the mode, so it is set once, by the first connection.
+                        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        if !mode.eq_ignore_ascii_case("wal") {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                        }
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         // Checkpoints run beside the writer (below), not inside a commit that
                         // a webhook is waiting for.

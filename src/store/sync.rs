@@ -188,19 +188,40 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a link back to active (a released quarantine), forgetting its recent writes.
+    /// Puts a link back to active (a released quarantine), forgetting its recent writes (the
+    /// loop breaker's count, `recent_writes` in the link's fields: `sync::plan::LinkFields`), so
+    /// that its next write is not taken for the loop again.
     pub async fn release_link(
         &self,
         pair: &str,
         item_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE links SET state = 'active', updated_at = $3
+        let Some(row) = sqlx::query(
+            "SELECT id, fields FROM links
              WHERE pair = $1 AND (miro_item_id = $2 OR monday_item_id = $2) AND state = 'quarantined'",
         )
         .bind(pair)
         .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(false);
+        };
+        let id: i64 = row.try_get("id")?;
+        let text: String = row.try_get("fields")?;
+        let mut fields: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("link {id}'s fields: {e}")))?;
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("recent_writes");
+        }
+        // Only if still quarantined: a release racing another changes it once.
+        let changed = sqlx::query(
+            "UPDATE links SET state = 'active', fields = $2, updated_at = $3
+             WHERE id = $1 AND state = 'quarantined'",
+        )
+        .bind(id)
+        .bind(fields.to_string())
         .bind(now)
         .execute(&self.pool)
         .await?
