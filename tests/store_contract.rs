@@ -68,6 +68,10 @@ contract!(
     a_snapshot_is_read_by_item_within_its_pair_and_side,
     history_lists_newest_first_per_pair,
     pruning_removes_only_finished_old_rows,
+    a_paused_pair_keeps_its_work_until_resumed,
+    one_dead_row_is_retried_or_discarded,
+    releasing_a_link_forgets_the_loop_breakers_count,
+    history_is_searched_by_either_items_id_or_title,
 );
 
 fn event(key: &str, at: i64) -> NewInboxEntry {
@@ -628,4 +632,152 @@ async fn a_batch_stores_each_new_key_once_and_known_outcomes_as_done(store: Stor
     );
     assert_eq!(store.count_inbox(Some("ignored")).await.unwrap(), 1);
     assert_eq!(store.count_inbox(None).await.unwrap(), 3);
+}
+
+async fn a_paused_pair_keeps_its_work_until_resumed(store: Store) {
+    store
+        .insert_inbox(&event("paused-1", 1_000), 10_000)
+        .await
+        .unwrap();
+    store.enqueue(&write("paused-write", 1_000)).await.unwrap();
+    store.pause_pair("sprint", 2_000).await.unwrap();
+    store.pause_pair("sprint", 3_000).await.unwrap();
+    assert_eq!(
+        store.paused_since("sprint").await.unwrap(),
+        Some(2_000),
+        "the first pause counts"
+    );
+    assert!(store.pending_inbox(10).await.unwrap().is_empty());
+    assert!(store.claim_due(5_000, 1_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.oldest_waiting("sprint").await.unwrap(),
+        Some(1_000),
+        "still waiting"
+    );
+
+    assert!(store.resume_pair("sprint").await.unwrap());
+    assert!(
+        !store.resume_pair("sprint").await.unwrap(),
+        "not paused any more"
+    );
+    assert_eq!(store.paused_since("sprint").await.unwrap(), None);
+    assert_eq!(store.pending_inbox(10).await.unwrap().len(), 1);
+    assert_eq!(store.claim_due(5_000, 1_000, 10).await.unwrap().len(), 1);
+}
+
+async fn one_dead_row_is_retried_or_discarded(store: Store) {
+    let (one, two) = (
+        store.enqueue(&write("dead-1", 1_000)).await.unwrap(),
+        store.enqueue(&write("dead-2", 1_000)).await.unwrap(),
+    );
+    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store.mark_dead(one, "HTTP 400", 1_500).await.unwrap();
+    store.mark_dead(two, "HTTP 400", 1_500).await.unwrap();
+
+    assert!(store.retry_dead(one, 2_000).await.unwrap());
+    assert!(
+        !store.retry_dead(one, 2_000).await.unwrap(),
+        "no longer dead"
+    );
+    assert!(store.discard_dead(two, 2_000).await.unwrap());
+    assert!(
+        !store.retry_dead(two, 2_000).await.unwrap(),
+        "discarded stays so"
+    );
+    assert!(store.dead_entries(None).await.unwrap().is_empty());
+    let discarded = store.outbox_entry(two).await.unwrap().unwrap();
+    assert_eq!(discarded.status, OutboxStatus::Discarded);
+    assert_eq!(store.outbox_counts("sprint").await.unwrap(), (1, 0));
+
+    let back = store.claim_due(2_000, 1_000, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0].id, back[0].attempts), (one, 1));
+    store.prune(1_000_000, 1_000_000, 1_000_000).await.unwrap();
+    assert!(
+        store.outbox_entry(two).await.unwrap().is_none(),
+        "pruned like done rows"
+    );
+}
+
+async fn releasing_a_link_forgets_the_loop_breakers_count(store: Store) {
+    let mut quarantined = link("3458764517517819000", "9988");
+    quarantined.state = LinkState::Quarantined;
+    quarantined.fields =
+        json!({"fields": {"title": {"value": "Plan"}}, "recent_writes": [1, 2, 3]});
+    store.upsert_link(&quarantined).await.unwrap();
+
+    assert!(store.release_link("sprint", "9988", 5_000).await.unwrap());
+    let released = store
+        .link_by_monday("sprint", "9988")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.state, LinkState::Active);
+    assert_eq!(
+        released.fields,
+        json!({"fields": {"title": {"value": "Plan"}}})
+    );
+    assert!(
+        !store.release_link("sprint", "9988", 6_000).await.unwrap(),
+        "not quarantined now"
+    );
+}
+
+async fn history_is_searched_by_either_items_id_or_title(store: Store) {
+    store
+        .upsert_link(&link("3458764517517819000", "9988"))
+        .await
+        .unwrap();
+    for (at, origin, item, title) in [
+        (1, "monday", "9988", "Plan the offsite"),
+        (2, "miro", "3458764517517819000", "Plan the offsite"),
+        (3, "monday", "7777", "Write the notes"),
+    ] {
+        store
+            .record_history(&HistoryEntry {
+                at,
+                pair: "sprint".into(),
+                origin: origin.into(),
+                item: item.into(),
+                title: Some(title.into()),
+                outcome: "applied".into(),
+                detail: None,
+            })
+            .await
+            .unwrap();
+    }
+    let items = |rows: Vec<boardsync::store::HistoryRow>| -> Vec<(String, Option<String>)> {
+        rows.into_iter().map(|r| (r.item, r.miro_item)).collect()
+    };
+    let all = store.history_page("sprint", None, None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].item, "7777", "newest first");
+    assert_eq!(all[0].miro_item, None, "no link");
+    for q in ["9988", "3458764517517819000", "PLAN the"] {
+        let found = items(
+            store
+                .history_page("sprint", Some(q), None, 10)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            found,
+            [
+                (
+                    "3458764517517819000".to_owned(),
+                    Some("3458764517517819000".to_owned())
+                ),
+                ("9988".to_owned(), Some("3458764517517819000".to_owned())),
+            ],
+            "{q}"
+        );
+    }
+    let older = store
+        .history_page("sprint", None, Some(all[1].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1, "the next page");
+    let after = store.history_after(all[2].id, 10).await.unwrap();
+    assert_eq!(after.len(), 2, "oldest first after an id");
+    assert_eq!(store.last_history_id().await.unwrap(), all[0].id);
 }

@@ -7,7 +7,8 @@ CREATE TABLE paused_pairs (
     since   BIGINT NOT NULL
 );
 
--- The pair page lists a pair's history newest first, and searches it by item.
+-- The pair page lists a pair's history newest first, and finds an item's changes by its id.
 CREATE INDEX history_pair_id ON history (pair, id);
+CREATE INDEX history_pair_item ON history (pair, item);
 -- Lag: the oldest change of a pair still waiting.
 CREATE INDEX inbox_pair_pending ON inbox (pair, received_at) WHERE status = 'pending';

@@ -64,8 +64,8 @@ impl Store {
     }
 
     /// The newest `limit` history rows of `pair` older than `before` (an id), newest first;
-    /// with `search`, only those whose item (either side's id) is `search` or whose title
-    /// contains it, ignoring case.
+    /// with `search`, only those of the item whose id (on either side of its link) is `search`,
+    /// or whose title contains it, ignoring case.
     pub async fn history_page(
         &self,
         pair: &str,
@@ -73,17 +73,42 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<HistoryRow>, StoreError> {
+        // The link's ids first (two unique-index lookups), so that the scan of the history
+        // compares its own columns only and joins the links of the rows it keeps.
+        let (mut miro, mut monday) = (None, None);
+        if let Some(q) = search
+            && let Some(link) = sqlx::query(
+                "SELECT miro_item_id, monday_item_id FROM links
+                 WHERE pair = $1 AND (miro_item_id = $2 OR monday_item_id = $2)",
+            )
+            .bind(pair)
+            .bind(q)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            miro = Some(link.try_get::<String, _>("miro_item_id")?);
+            monday = Some(link.try_get::<String, _>("monday_item_id")?);
+        }
+        // An item's id finds its changes through the index; anything else is looked for in
+        // the titles, which takes a scan of the pair's history.
+        // (`+h.id` keeps SQLite from walking the id index in order, fetching every row to test
+        // it: a search reads what matches, or scans the table in order, and sorts.)
+        let (matching, order) = match (search, &miro) {
+            (None, _) => ("", "h.id"),
+            (Some(_), Some(_)) => ("AND h.item IN ($3, $4, $5)", "+h.id"),
+            (Some(_), None) => ("AND (h.item = $3 OR LOWER(h.title) LIKE $6)", "+h.id"),
+        };
         let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
         let rows = sqlx::query(&format!(
             "{HISTORY}
-             WHERE h.pair = $1 AND ($2 IS NULL OR h.id < $2)
-               AND ($3 IS NULL OR h.item = $3 OR l.miro_item_id = $3 OR l.monday_item_id = $3
-                    OR LOWER(h.title) LIKE $4)
-             ORDER BY h.id DESC LIMIT $5"
+             WHERE h.pair = $1 AND ($2 IS NULL OR h.id < $2) {matching}
+             ORDER BY {order} DESC LIMIT $7"
         ))
         .bind(pair)
         .bind(before)
         .bind(search)
+        .bind(miro)
+        .bind(monday)
         .bind(pattern)
         .bind(limit)
         .fetch_all(&self.pool)
