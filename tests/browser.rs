@@ -286,6 +286,24 @@ async fn the_dashboard_lives_in_a_real_browser() {
         .await;
     assert_eq!(browser.path().await, "/");
     assert!(!page.source().await.unwrap().contains(token));
+    // Logging out ends the session: the next page asks for the token again.
+    page.find(By::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the login form again", DEADLINE, || async {
+        page.find(By::Css("input[name=token]"))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    page.goto(format!("http://127.0.0.1:{port}/dead"))
+        .await
+        .unwrap();
+    assert_eq!(browser.path().await, "/login?next=%2Fdead");
 
     stop.cancel();
     served.await.unwrap().unwrap();

@@ -251,6 +251,11 @@ async fn the_right_token_sets_an_httponly_cookie_that_is_not_the_token_and_opens
             "{path}"
         );
     }
+    let page = d.get("/", Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        page.contains("action=\"/logout\""),
+        "a way to log out: {page}"
+    );
     let forged = format!("boardsync_session={}0", session.value());
     assert_eq!(d.status("/", Some(&forged)).await, StatusCode::SEE_OTHER);
 }

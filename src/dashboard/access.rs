@@ -80,6 +80,11 @@ impl Access {
         }
     }
 
+    /// Whether visitors must log in (a token is set): the pages then offer to log out.
+    pub fn requires_login(&self) -> bool {
+        self.login.is_some()
+    }
+
     /// Whether the request may see guarded routes: always without a token; with one, when it
     /// carries it as a bearer or holds a live session cookie.
     fn admits(&self, headers: &HeaderMap, jar: &CookieJar, now: i64) -> bool {

@@ -58,7 +58,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response>
         (changes_table(&status, &changes, Some("*"), true))
         (webhooks(&status))
     };
-    Ok(layout("Overview", &status, body))
+    Ok(layout(&state, "Overview", &status, body))
 }
 
 #[derive(serde::Deserialize)]
@@ -138,7 +138,7 @@ pub async fn pair(
             p { a href={ "/pairs/" (pair.slug) "?before=" (before) (search.map(|q| format!("&q={}", urlencode(q))).unwrap_or_default()) } { "Older changes →" } }
         }
     };
-    Ok(layout(&pair.name, &status, body))
+    Ok(layout(&state, &pair.name, &status, body))
 }
 
 /// `GET /dead`: writes that failed for good, with Retry and Discard.
@@ -162,7 +162,7 @@ pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Mar
             }
         }
     };
-    Ok(layout("Dead letters", &status, body))
+    Ok(layout(&state, "Dead letters", &status, body))
 }
 
 fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
@@ -209,7 +209,7 @@ pub async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response
             }
         }
     };
-    Ok(layout("Conflicts", &status, body))
+    Ok(layout(&state, "Conflicts", &status, body))
 }
 
 fn conflict_row(status: &Status, c: &ConflictRecord) -> Markup {
@@ -239,7 +239,7 @@ fn failed(e: crate::store::StoreError) -> Response {
 }
 
 /// Every page's frame: the header with the counts that matter everywhere, and the live script.
-fn layout(title: &str, status: &Status, body: Markup) -> Markup {
+fn layout(state: &AppState, title: &str, status: &Status, body: Markup) -> Markup {
     let dead: i64 = status.pairs.iter().map(|p| p.dead_letters).sum();
     let conflicts: i64 = status.pairs.iter().map(|p| p.conflicts).sum();
     html! {
@@ -261,6 +261,9 @@ fn layout(title: &str, status: &Status, body: Markup) -> Markup {
                         a href="/conflicts" { "Conflicts " span.count data-total="conflicts" { (conflicts) } }
                     }
                     span.live title="Live updates" { "live" }
+                    @if state.access.requires_login() {
+                        form.inline method="post" action="/logout" { button type="submit" { "Log out" } }
+                    }
                 }
                 main {
                     h1 { (title) }
