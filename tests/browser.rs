@@ -207,7 +207,14 @@ async fn the_dashboard_lives_in_a_real_browser() {
         .unwrap();
     assert_eq!(kept.json(), &json!(true), "the page was reloaded");
 
-    // A write that fails for good shows on /dead; Retry, once Miro answers again, makes it.
+    // A write that fails for good: the open /dead page says so and offers a reload, which shows
+    // it; Retry, once Miro answers again, makes it.
+    page.goto(format!("{}/dead", w.base)).await.unwrap();
+    browser.wait_for_text("main", "No dead letters.").await;
+    wait_for("the live stream on /dead", DEADLINE, || async {
+        page.find(By::Css("body.live")).await.ok().map(|_| ())
+    })
+    .await;
     w.set_faults(
         1,
         json!([{"kind": "http_500", "probability": 1.0, "route": "POST /v2/boards"}]),
@@ -215,11 +222,24 @@ async fn the_dashboard_lives_in_a_real_browser() {
     )
     .await;
     create_on_monday(&w, "Retried from the page").await;
-    wait_for("a dead letter", DEADLINE, || async {
-        (w.status().await["pairs"][0]["dead_letters"] == 1).then_some(())
-    })
-    .await;
-    page.goto(format!("{}/dead", w.base)).await.unwrap();
+    wait_for(
+        "the notice that the dead letters changed",
+        DEADLINE,
+        || async {
+            let notice = page
+                .find(By::Css("[data-changed=dead_letters]"))
+                .await
+                .ok()?;
+            notice.is_displayed().await.ok()?.then_some(notice)
+        },
+    )
+    .await
+    .find(By::Css("a"))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     browser.wait_for_text("td.error", "500").await;
     w.set_faults(1, json!([]), json!([])).await;
     page.find(By::Css("form[action$='/retry'] button"))

@@ -146,6 +146,7 @@ pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Mar
     let status = read(&state).await?;
     let rows = state.store.dead_entries(None).await.map_err(failed)?;
     let body = html! {
+        (changed_notice("dead_letters", status.pairs.iter().map(|p| p.dead_letters).sum(), "The dead letters changed."))
         p.note {
             "Writes that ran out of attempts or failed for good. " b { "Retry" } " queues one again as new; "
             b { "Discard" } " gives up on it (it is kept, discarded, until the retention prunes it). "
@@ -198,7 +199,9 @@ fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
 pub async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response> {
     let status = read(&state).await?;
     let rows = state.store.all_conflicts(CONFLICTS).await.map_err(failed)?;
+    let total: i64 = status.pairs.iter().map(|p| p.conflicts).sum();
     let body = html! {
+        (changed_notice("conflicts", total, "New conflicts."))
         p.note { "A field both sides changed since the last sync. The pair's " code { "conflict" } " policy chose the winner; both sides now hold its value." }
         @if rows.is_empty() {
             p.empty { "No conflicts." }
@@ -390,6 +393,16 @@ fn change_row(status: &Status, row: &HistoryRow, with_pair: bool) -> Markup {
             }
             td { span.outcome data-outcome=(row.outcome) { (row.outcome) } }
             td.detail { (row.detail.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+/// A notice, hidden until the live stream reports that the pairs' `total` (a status field summed
+/// over pairs) is no longer `count`: lists are not updated in place, so it offers a reload.
+fn changed_notice(total: &str, count: i64, message: &str) -> Markup {
+    html! {
+        p.notice hidden data-changed=(total) data-count=(count) {
+            (message) " " a href="" { "Reload" }
         }
     }
 }

@@ -6,6 +6,7 @@
 //   [data-f]        how to show it: text (default), ago, dur, level
 //   [data-at]       a time (Unix ms) shown as "… ago", re-counted every second
 //   tbody[data-changes]  gets new changes of that pair ("*": every pair) prepended
+//   [data-changed]  shown once the sum over pairs of that field is no longer data-count
 "use strict";
 (() => {
   const body = document.body;
@@ -106,8 +107,10 @@
       }
     }
     for (const el of document.querySelectorAll("[data-g]")) show(el, get(status, el.dataset.g));
-    for (const el of document.querySelectorAll("[data-total]")) {
-      el.textContent = String(status.pairs.reduce((sum, p) => sum + (get(p, el.dataset.total) || 0), 0));
+    const total = (field) => status.pairs.reduce((sum, p) => sum + (get(p, field) || 0), 0);
+    for (const el of document.querySelectorAll("[data-total]")) el.textContent = String(total(el.dataset.total));
+    for (const el of document.querySelectorAll("[data-changed]")) {
+      el.hidden = total(el.dataset.changed) === Number(el.dataset.count);
     }
   };
 
