@@ -254,13 +254,13 @@ async fn conflicts_are_listed_with_both_values_and_the_winner() {
     })
     .await;
 
-    // Both sides rename the item, Miro first. Miro's listings are slowed down meanwhile, so the
-    // monday edit (a webhook) reaches the inbox first: processed first, it is the one synced,
-    // and the older Miro edit, processed after it, meets a newer value.
+    // Both sides rename the item, Miro first. Miro's listings fail meanwhile, so the monday edit
+    // (a webhook) is the first in the inbox: processed first, it is the one synced, and the older
+    // Miro edit, found once the listings work again, meets a newer value.
     cli(&w, &["pause", "--pair", SLUG]);
     w.set_faults(
         1,
-        json!([{"kind": "slow", "ms": 1500, "probability": 1.0, "route": "GET /v2/boards"}]),
+        json!([{"kind": "http_500", "probability": 1.0, "route": "GET /v2/boards"}]),
         json!([]),
     )
     .await;
