@@ -421,6 +421,9 @@ fn demo(options: crate::demo::DemoOptions) -> ExitCode {
 
 /// Runs `action` with an engine on the file's store and APIs: for the commands that act on what
 /// a running daemon does through the shared store.
+/// How long a command waits for a running daemon's write to the same SQLite file.
+const COMMAND_BUSY_MS: u32 = 60_000;
+
 fn with_engine<F, Fut>(path: &Path, action: F) -> ExitCode
 where
     F: FnOnce(crate::sync::Engine) -> Fut,
@@ -436,7 +439,10 @@ where
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let store = crate::store::Store::open(config.daemon.database_url.expose()).await?;
+        // A daemon on the same SQLite file may be writing; a command waits its turn.
+        let store =
+            crate::store::Store::open_waiting(config.daemon.database_url.expose(), COMMAND_BUSY_MS)
+                .await?;
         let engine = crate::sync::Engine::new(
             store.clone(),
             std::sync::Arc::new(config),

@@ -80,6 +80,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects to `url`, creating a SQLite file if there is none, and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_waiting(url, SQLITE_BUSY_TIMEOUT_MS).await
+    }
+
+    /// Like [`Store::open`], waiting up to `busy_ms` for another process's write on SQLite
+    /// before giving up: for the commands run beside a daemon, which would rather wait for a
+    /// busy daemon than fail.
+    pub async fn open_waiting(url: &str, busy_ms: u32) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
         let url = match backend {
@@ -128,10 +135,8 @@ impl Store {
                         // Checkpoints run beside the writer (below), not inside a commit that
                         // a webhook is waiting for.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                        conn.execute(
-                            format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
-                        )
-                        .await?;
+                        conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+                            .await?;
                     }
                     Ok(())
                 })
