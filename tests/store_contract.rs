@@ -554,10 +554,17 @@ async fn history_lists_newest_first_per_pair(store: Store) {
             .await
             .unwrap();
     }
-    let recent = store.recent_history("sprint", 10).await.unwrap();
+    let recent = store.history_page("sprint", None, None, 10).await.unwrap();
     let outcomes: Vec<&str> = recent.iter().map(|h| h.outcome.as_str()).collect();
     assert_eq!(outcomes, ["echo", "applied"]);
-    assert_eq!(store.recent_history("sprint", 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .history_page("sprint", None, None, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn pruning_removes_only_finished_old_rows(store: Store) {

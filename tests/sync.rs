@@ -172,7 +172,7 @@ impl World {
 /// Every change the daemon recorded for one item, a line each, for a failure's trail.
 async fn history_of(store: &boardsync::store::Store, item: &str) -> String {
     store
-        .recent_history("sync-test", 100_000)
+        .history_page("sync-test", None, None, 100_000)
         .await
         .unwrap()
         .iter()

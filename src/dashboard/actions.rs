@@ -3,6 +3,7 @@
 //! `boardsync pause|resume` and `boardsync links release` do the same from the command line.
 
 use super::access::CsrfChecked;
+use super::status::failed;
 use crate::app::AppState;
 use crate::config::PairConfig;
 use axum::extract::{Path, State};
@@ -127,8 +128,4 @@ fn not_dead(id: i64) -> Response {
         ),
     )
         .into_response()
-}
-
-fn failed(e: crate::store::StoreError) -> Response {
-    super::status::unavailable(e).into_response()
 }

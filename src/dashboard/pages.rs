@@ -3,7 +3,7 @@
 //! into the pair's status) and prepends new changes (tables with `data-changes`) in place.
 
 use super::access::Csrf;
-use super::status::{self, PairStatus, Status};
+use super::status::{self, PairStatus, Status, failed};
 use crate::app::AppState;
 use crate::store::{ConflictRecord, HistoryRow, OutboxEntry};
 use axum::extract::{Path, Query, State};
@@ -235,10 +235,6 @@ fn conflict_row(status: &Status, c: &ConflictRecord) -> Markup {
 
 async fn read(state: &AppState) -> Result<Status, Response> {
     status::read(state).await.map_err(failed)
-}
-
-fn failed(e: crate::store::StoreError) -> Response {
-    status::unavailable(e).into_response()
 }
 
 /// Every page's frame: the header with the counts that matter everywhere, and the live script.

@@ -187,6 +187,11 @@ pub fn unavailable(e: StoreError) -> (StatusCode, String) {
     )
 }
 
+/// [`unavailable`] as the answer of a page or a button.
+pub fn failed(e: StoreError) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(unavailable(e))
+}
+
 /// Reads the status of every pair.
 pub async fn read(state: &AppState) -> Result<Status, StoreError> {
     let now = chrono::Utc::now().timestamp_millis();

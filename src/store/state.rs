@@ -92,23 +92,6 @@ impl Store {
         Ok(())
     }
 
-    /// The latest `limit` history entries of a pair, newest first.
-    pub async fn recent_history(
-        &self,
-        pair: &str,
-        limit: i64,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, pair, origin, item, title, outcome, detail FROM history
-             WHERE pair = $1 ORDER BY at DESC, id DESC LIMIT $2",
-        )
-        .bind(pair)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(history_entry).collect()
-    }
-
     /// Deletes what is finished and older than `before` (done and discarded outbox rows, processed inbox
     /// entries, history, conflicts), dedupe keys that expired by `now`, and the raw bodies of
     /// entries received before `raw_before`. Pending and dead rows stay. Works in batches, each
