@@ -7,9 +7,10 @@
 use crate::config::Config;
 use crate::ingress::Ingress;
 use crate::ingress::dedupe::RedisDedupe;
-use crate::ingress::writer::InboxWriter;
+use crate::ingress::writer::{InboxWriter, WriterLoop};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::supervisor::Supervisor;
 use crate::sync::Engine;
 use anyhow::Context;
 use axum::Router;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub events: Option<tokio::sync::broadcast::Sender<crate::sync::SyncEvent>>,
     /// The dashboard's token and keys (sessions, CSRF).
     pub access: crate::dashboard::access::Access,
+    /// This process's background workers: what `/healthz` and `/api/status`'s `workers` report.
+    pub workers: Supervisor,
 }
 
 pub struct App {
@@ -55,6 +58,8 @@ pub struct App {
     config: Config,
     /// The sync engine, when the role runs it.
     engine: Option<Engine>,
+    /// The inbox writer's loop, when the role runs the receivers; supervised from `run`.
+    inbox_writer: Option<WriterLoop>,
 }
 
 impl App {
@@ -77,6 +82,7 @@ impl App {
     ) -> anyhow::Result<App> {
         let store = Store::open(config.daemon.database_url.expose()).await?;
         let metrics = Metrics::default();
+        let workers = Supervisor::new(&metrics);
         let shared = Arc::new(config.clone());
         let engine = (role != Role::Ingest)
             .then(|| Engine::new(store.clone(), shared.clone(), metrics.clone()));
@@ -88,8 +94,10 @@ impl App {
             receiving: role != Role::Worker,
             events: engine.as_ref().map(|e| e.events.clone()),
             access: crate::dashboard::access::Access::new(&config.dashboard),
+            workers,
         };
         let mut router = crate::dashboard::router(state.clone(), &config);
+        let mut inbox_writer = None;
         if role != Role::Worker {
             let redis = match &config.daemon.redis_url {
                 None => None,
@@ -110,7 +118,8 @@ impl App {
                 ),
             };
             let wake = engine.as_ref().map(|e| e.wake_processor.clone());
-            let writer = InboxWriter::spawn(state.store.clone(), wake);
+            let (writer, writing) = InboxWriter::new(state.store.clone(), wake);
+            inbox_writer = Some(writing);
             let ingress = Ingress::new(state.config.clone(), writer, redis, state.metrics.clone());
             router = router.merge(ingress.routes());
         }
@@ -120,6 +129,7 @@ impl App {
             state,
             config,
             engine,
+            inbox_writer,
         })
     }
 
@@ -138,38 +148,50 @@ impl App {
         self.engine.as_ref()
     }
 
+    /// The daemon's workers (also in [`AppState`]); tests keep a clone to reach its fault hooks.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.state.workers
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, lets requests in flight finish
-    /// (for at most `[daemon] shutdown_timeout`) and closes the store.
+    /// (for at most `[daemon] shutdown_timeout`) and closes the store. The server and every
+    /// background task run under the supervisor, which restarts any that fails before then.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(%addr, pairs = self.config.pairs.len(), "listening");
         let grace = self.config.daemon.shutdown_timeout.0;
-        let stopping = shutdown.clone();
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stopping.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
-        let workers = tokio_util::task::TaskTracker::new();
+        let workers = self.state.workers.clone();
+        if let Some(writing) = self.inbox_writer {
+            // Not stopped by `shutdown`: it ends once the server has let go of the receivers,
+            // so requests still in flight during the grace period are stored and answered.
+            workers.spawn("inbox-writer", shutdown.clone(), move |_| writing.run());
+        }
+        let server = serve(&workers, self.listener, self.router, &shutdown)?;
+        let starting = tokio_util::task::TaskTracker::new();
         if let Some(engine) = &self.engine {
-            start_engine(
+            start_engine(engine, &workers, &shutdown);
+            start_checks(
                 engine,
-                &workers,
+                &starting,
                 &shutdown,
                 self.state.startup_problems.clone(),
             );
         }
         workers.close();
+        starting.close();
         shutdown.cancelled().await;
         tracing::info!("shutting down");
-        match tokio::time::timeout(grace, server).await {
-            Ok(joined) => joined
-                .context("server task failed")?
-                .context("server failed")?,
-            Err(_) => tracing::warn!(
+        if tokio::time::timeout(grace, server).await.is_err() {
+            tracing::warn!(
                 grace = ?grace,
                 "requests still in flight after the shutdown timeout; stopping anyway"
-            ),
+            );
         }
-        if tokio::time::timeout(grace, workers.wait()).await.is_err() {
+        let stopped = async {
+            workers.wait().await;
+            starting.wait().await;
+        };
+        if tokio::time::timeout(grace, stopped).await.is_err() {
             tracing::warn!(
                 "background work still running after the shutdown timeout; stopping anyway"
             );
@@ -180,41 +202,85 @@ impl App {
     }
 }
 
+/// Runs the HTTP server as the worker `http`. Each run serves a clone of the one bound socket, so
+/// a server started again after a failure answers on the same port.
+fn serve(
+    workers: &Supervisor,
+    listener: TcpListener,
+    router: Router,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let socket = listener
+        .into_std()
+        .context("cannot take over the listening socket")?;
+    let stopping = shutdown.clone();
+    Ok(workers.spawn("http", shutdown.clone(), move |_| {
+        let listener = socket.try_clone().and_then(TcpListener::from_std);
+        let (router, stopping) = (router.clone(), stopping.clone());
+        async move {
+            let listener = listener.context("cannot reuse the listening socket")?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopping.cancelled().await })
+                .await
+                .context("the HTTP server failed")
+        }
+    }))
+}
+
 /// How long start-up tasks wait between tries of an API that does not answer.
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
 
-/// Starts the processor, the dispatcher, the Miro scan, the monday reconciler and (with an
-/// `org_id`) the Miro content logs, and, beside them, asks both APIs who boardsync is, makes the
-/// webhooks the mapping needs and checks the mapping against the live boards. An API that does
-/// not answer, or a mapping that does not fit, is logged, shown on `/api/status` and tried again;
-/// it never stops the daemon.
-fn start_engine(
+/// Starts the processor, the dispatcher, one Miro scan per board, one monday reconciler per pair,
+/// (with an `org_id`) the Miro content logs and retention, each a supervised worker.
+fn start_engine(engine: &Engine, workers: &Supervisor, shutdown: &CancellationToken) {
+    let stop = shutdown.clone();
+    let e = engine.clone();
+    workers.spawn("processor", stop.clone(), move |status| {
+        crate::sync::processor::run_as(e.clone(), stop.clone(), status)
+    });
+    let (e, stop) = (engine.clone(), shutdown.clone());
+    workers.spawn("dispatcher", stop.clone(), move |_| {
+        crate::sync::dispatcher::run(e.clone(), stop.clone())
+    });
+    let boards = crate::sync::poller::boards(&engine.config);
+    let count = boards.len().max(1);
+    for (board, pairs) in boards {
+        let (e, stop) = (engine.clone(), shutdown.clone());
+        workers.spawn(format!("miro-scan:{board}"), stop.clone(), move |status| {
+            let (e, stop) = (e.clone(), stop.clone());
+            crate::sync::poller::run_board(e, board.clone(), pairs.clone(), count, stop, status)
+        });
+    }
+    for pair in &engine.config.pairs {
+        let (e, stop, pair) = (engine.clone(), shutdown.clone(), pair.clone());
+        let name = format!("monday-reconcile:{}", pair.slug);
+        workers.spawn(name, stop.clone(), move |status| {
+            crate::sync::reconcile::run_pair(e.clone(), pair.clone(), stop.clone(), status)
+        });
+    }
+    // Without an `org_id` there is no feed to read, and nothing to supervise.
+    if engine.config.miro.org_id.is_some() {
+        let (e, stop) = (engine.clone(), shutdown.clone());
+        workers.spawn("miro-content-log", stop.clone(), move |status| {
+            crate::sync::contentlog::run_as(e.clone(), stop.clone(), status)
+        });
+    }
+    let (e, stop) = (engine.clone(), shutdown.clone());
+    workers.spawn("retention", stop.clone(), move |_| {
+        crate::sync::retention::run(e.clone(), stop.clone())
+    });
+}
+
+/// Asks both APIs who boardsync is, makes the webhooks the mapping needs and checks the mapping
+/// against the live boards. An API that does not answer, or a mapping that does not fit, is
+/// logged, shown on `/api/status` and tried again; it never stops the daemon. This is a task
+/// that finishes, so it is not one of the supervised workers.
+fn start_checks(
     engine: &Engine,
     workers: &tokio_util::task::TaskTracker,
     shutdown: &CancellationToken,
     problems: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
-    workers.spawn(crate::sync::processor::run(
-        engine.clone(),
-        shutdown.clone(),
-    ));
-    workers.spawn(crate::sync::dispatcher::run(
-        engine.clone(),
-        shutdown.clone(),
-    ));
-    workers.spawn(crate::sync::poller::run(engine.clone(), shutdown.clone()));
-    workers.spawn(crate::sync::reconcile::run(
-        engine.clone(),
-        shutdown.clone(),
-    ));
-    workers.spawn(crate::sync::contentlog::run(
-        engine.clone(),
-        shutdown.clone(),
-    ));
-    workers.spawn(crate::sync::retention::run(
-        engine.clone(),
-        shutdown.clone(),
-    ));
     let engine = engine.clone();
     let shutdown = shutdown.clone();
     workers.spawn(async move {

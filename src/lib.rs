@@ -23,6 +23,7 @@
 //! - [`sandbox`] — local stand-ins for the Miro and monday APIs;
 //! - [`store`] — every SQL statement, on SQLite and Postgres alike;
 //! - [`app`] — the daemon: its HTTP server, background tasks and shutdown;
+//! - [`supervisor`] — runs every background task, restarts one that fails, reports their states;
 //! - [`cli`] — the command line;
 //! - [`telemetry`] — logging.
 
@@ -38,5 +39,6 @@ pub mod ingress;
 pub mod metrics;
 pub mod sandbox;
 pub mod store;
+pub mod supervisor;
 pub mod sync;
 pub mod telemetry;

@@ -32,6 +32,8 @@ pub struct Metrics {
     /// `boardsync_poll_ignored{pair,poller}`: what the last tag or connector poll left out.
     pub poll_ignored: IntGaugeVec,
     pub miro_credits_used: IntCounterVec,
+    /// `boardsync_worker_restarts_total{worker}`: background tasks restarted after they failed.
+    pub worker_restarts: IntCounterVec,
     /// Webhook health for the dashboard.
     pub receivers: ReceiverLog,
 }
@@ -125,6 +127,14 @@ impl Default for Metrics {
             &["purpose"],
         )
         .expect("valid metric");
+        let worker_restarts = IntCounterVec::new(
+            Opts::new(
+                "boardsync_worker_restarts_total",
+                "Background workers restarted after a panic or an unexpected return, by worker",
+            ),
+            &["worker"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(webhooks_received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_ack_seconds.clone()),
@@ -136,6 +146,7 @@ impl Default for Metrics {
             Box::new(poll_interval_seconds.clone()),
             Box::new(poll_ignored.clone()),
             Box::new(miro_credits_used.clone()),
+            Box::new(worker_restarts.clone()),
         ] {
             registry.register(metric).expect("registered once");
         }
@@ -158,6 +169,7 @@ impl Default for Metrics {
             poll_interval_seconds,
             poll_ignored,
             miro_credits_used,
+            worker_restarts,
             receivers: ReceiverLog::default(),
         }
     }

@@ -68,9 +68,18 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     )
 }
 
-/// 200 while the process runs.
-async fn healthz() -> &'static str {
-    "ok\n"
+/// 200 while every background worker runs (or stands by for a lease another replica holds);
+/// 503, naming them, while any is restarting after a failure. The store's health is `/readyz`'s.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let restarting = state.workers.restarting();
+    if restarting.is_empty() {
+        (StatusCode::OK, "ok\n".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("restarting: {}\n", restarting.join(", ")),
+        )
+    }
 }
 
 /// 200 when the store answers, 503 otherwise.

@@ -32,7 +32,8 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
-/// `GET /`: one card per pair, webhook health, and the latest changes of every pair.
+/// `GET /`: one card per pair, the latest changes of every pair, webhook health and this
+/// process's workers.
 pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response> {
     let status = read(&state).await?;
     let mut changes = Vec::new();
@@ -57,6 +58,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response>
         h2 { "Latest changes" }
         (changes_table(&status, &changes, Some("*"), true))
         (webhooks(&status))
+        (workers(&status))
     };
     Ok(layout(&state, "Overview", &status, body))
 }
@@ -338,6 +340,35 @@ fn webhooks(status: &Status) -> Markup {
                     }
                 }
                 p.note { "Miro retired its webhooks; Miro changes arrive through the poller." }
+            }
+        }
+    }
+}
+
+/// This process's background workers: their state, restarts and why the last run ended. Workers
+/// are listed in a fixed order (by name), so the script updates each row by its index.
+fn workers(status: &Status) -> Markup {
+    html! {
+        section.workers {
+            h2 { "Workers" }
+            @if status.workers.is_empty() {
+                p.empty { "No background workers." }
+            } @else {
+                table.workers {
+                    thead { tr { th { "worker" } th { "state" } th { "since" } th { "restarts" } th { "last error" } } }
+                    tbody {
+                        @for (i, w) in status.workers.iter().enumerate() {
+                            tr data-worker=(w.name) {
+                                td { code { (w.name) } }
+                                td { span.badge data-g={ "workers." (i) ".state" } data-f="state" data-state=(w.state.as_str()) { (w.state.as_str()) } }
+                                td { span data-g={ "workers." (i) ".since" } data-f="ago" data-at=(w.since) { (ago(Some(w.since), status.at)) } }
+                                td.num data-g={ "workers." (i) ".restarts" } { (w.restarts) }
+                                td.error data-g={ "workers." (i) ".last_error" } { (w.last_error.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+                p.note { "A worker that fails is restarted after a backoff; while one is restarting, " code { "/healthz" } " answers 503. " b { "standby" } ": another replica holds the lease for that work." }
             }
         }
     }

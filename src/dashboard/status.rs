@@ -1,13 +1,15 @@
 //! The daemon's state per pair, read from the store into one typed value: served as JSON on
 //! `GET /api/status` (documented in `docs/api.md`; a field, once there, keeps its meaning), sent
 //! on the live stream, and rendered by the pages. Everything here is read from the store, so any
-//! replica shows the same, except webhook health, which is what this process's receivers saw.
+//! replica shows the same, except webhook health, which is what this process's receivers saw, and
+//! the workers, which are this process's.
 
 use crate::app::AppState;
 use crate::config::{Config, PairConfig};
 use crate::domain::Side;
 use crate::metrics::SourceHealth;
 use crate::store::{HistoryEntry, LinkState, Store, StoreError};
+use crate::supervisor::WorkerView;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,6 +34,9 @@ pub struct Status {
     pub problems: Vec<String>,
     /// How each source's webhooks have been going, as this process's receivers saw them.
     pub webhooks: Webhooks,
+    /// This process's background workers, by name: `running`, `restarting` after a failure, or
+    /// `standby` while another replica holds the lease their work needs.
+    pub workers: Vec<WorkerView>,
     pub pairs: Vec<PairStatus>,
 }
 
@@ -215,6 +220,7 @@ pub async fn read(state: &AppState) -> Result<Status, StoreError> {
         inbox_backlog: state.store.inbox_backlog().await?,
         problems,
         webhooks,
+        workers: state.workers.workers(),
         pairs,
     })
 }

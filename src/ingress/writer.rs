@@ -20,13 +20,45 @@ pub struct InboxWriter {
     jobs: mpsc::Sender<Job>,
 }
 
+/// The writing side: the loop that takes the requests' events and commits them, run by the
+/// daemon's supervisor (and started again on the same queue if a run fails).
+pub struct WriterLoop {
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    store: Store,
+    stored: Option<Arc<Notify>>,
+}
+
 impl InboxWriter {
-    /// Starts the writer; it stops when every handle is dropped. `stored`, when given, is
+    /// The writer's handle and its loop, which must be run for the handle's inserts to
+    /// complete; the loop's run ends when every handle is dropped. `stored`, when given, is
     /// notified after each committed batch (the processor of the same daemon, so a webhook's
     /// change is processed at once rather than at the processor's next idle check).
+    pub fn new(store: Store, stored: Option<Arc<Notify>>) -> (InboxWriter, WriterLoop) {
+        let (jobs, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        let writer = WriterLoop {
+            jobs: Arc::new(tokio::sync::Mutex::new(rx)),
+            store,
+            stored,
+        };
+        (InboxWriter { jobs }, writer)
+    }
+
+    /// [`InboxWriter::new`] with its loop on a task of its own, unsupervised.
     pub fn spawn(store: Store, stored: Option<Arc<Notify>>) -> InboxWriter {
-        let (jobs, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(async move {
+        let (writer, run) = InboxWriter::new(store, stored);
+        tokio::spawn(run.run());
+        writer
+    }
+
+    /// Commits batches until every handle is dropped. A run that fails midway drops its batch
+    /// unanswered (those requests get an error, never a 200); the next run goes on with the queue.
+    fn write(
+        jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+        store: Store,
+        stored: Option<Arc<Notify>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            let mut rx = jobs.lock().await;
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let entries: Vec<(&NewInboxEntry, i64)> =
@@ -48,8 +80,7 @@ impl InboxWriter {
                     }
                 }
             }
-        });
-        InboxWriter { jobs }
+        }
     }
 
     /// Stores `entry` (or finds it a duplicate) and returns once that is committed.
@@ -70,5 +101,12 @@ impl InboxWriter {
         answer
             .await
             .map_err(|_| "the inbox writer has stopped".to_owned())?
+    }
+}
+
+impl WriterLoop {
+    /// One run of the loop; see [`InboxWriter::new`].
+    pub fn run(&self) -> impl Future<Output = ()> + Send + use<> {
+        InboxWriter::write(self.jobs.clone(), self.store.clone(), self.stored.clone())
     }
 }

@@ -24,6 +24,7 @@ use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, id_text, millis};
 use crate::domain::miro::ItemType;
 use crate::store::{NewInboxEntry, Snapshot};
+use crate::supervisor::WorkerStatus;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -51,11 +52,16 @@ pub struct RoundReport {
 /// Reads the feed until `shutdown`; returns at once without an `org_id` (the feed is Enterprise
 /// only, and the scan then finds every change).
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    run_as(engine, shutdown, WorkerStatus::detached("miro-content-log")).await;
+}
+
+/// [`run`], telling `status` whether this replica holds the feed's lease.
+pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
     let Some(org) = engine.config.miro.org_id.clone() else {
         return;
     };
-    let holder = uuid::Uuid::new_v4().to_string();
-    let mut lease = Lease::new(LEASE, &holder, engine.config.poller.lease.0);
+    let mut lease =
+        Lease::new(LEASE, status.holder(), engine.config.poller.lease.0).reporting(&status);
     let interval =
         i64::try_from(engine.config.poller.content_log_interval.0.as_millis()).unwrap_or(i64::MAX);
     loop {

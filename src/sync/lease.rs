@@ -4,6 +4,7 @@
 //! expiry passes. Works the same on SQLite and Postgres.
 
 use super::Engine;
+use crate::supervisor::WorkerStatus;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +14,9 @@ pub struct Lease {
     holder: String,
     ttl_ms: i64,
     renewed_at: Option<i64>,
+    /// Told whether the lease is held, so the dashboard shows a replica waiting for it as
+    /// `standby` rather than as stuck.
+    status: Option<WorkerStatus>,
 }
 
 impl Lease {
@@ -24,7 +28,15 @@ impl Lease {
             holder: holder.to_owned(),
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             renewed_at: None,
+            status: None,
         }
+    }
+
+    /// Reports to `status` whether this holder has the lease (`running`) or waits for another
+    /// replica (`standby`). A store error changes nothing: that is `/readyz`'s business.
+    pub fn reporting(mut self, status: &WorkerStatus) -> Lease {
+        self.status = Some(status.clone());
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -50,10 +62,16 @@ impl Lease {
         {
             Ok(true) => {
                 self.renewed_at = Some(now);
+                if let Some(status) = &self.status {
+                    status.running();
+                }
                 true
             }
             Ok(false) => {
                 self.renewed_at = None;
+                if let Some(status) = &self.status {
+                    status.standby();
+                }
                 false
             }
             Err(e) => {

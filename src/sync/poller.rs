@@ -19,6 +19,7 @@ use super::Engine;
 use super::lease::Lease;
 use crate::config::{PairConfig, PollerSettings};
 use crate::domain::miro::ItemType;
+use crate::supervisor::WorkerStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -109,41 +110,52 @@ fn floor(credits: u64, budget: f64) -> Duration {
     }
 }
 
-/// Runs one task per Miro board until `shutdown`.
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let holder = uuid::Uuid::new_v4().to_string();
+/// The Miro boards to scan, each with the pairs on it: one scan worker per board.
+pub fn boards(config: &crate::config::Config) -> BTreeMap<String, Vec<PairConfig>> {
     let mut boards: BTreeMap<String, Vec<PairConfig>> = BTreeMap::new();
-    for pair in &engine.config.pairs {
+    for pair in &config.pairs {
         boards
             .entry(pair.miro_board.as_str().to_owned())
             .or_default()
             .push(pair.clone());
     }
+    boards
+}
+
+/// Runs one task per Miro board until `shutdown` (outside a supervisor, which runs
+/// [`run_board`] per board instead).
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    let boards = boards(&engine.config);
     let count = boards.len().max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for (board, pairs) in boards {
-        tasks.spawn(board_loop(
+        let status = WorkerStatus::detached(&format!("miro-scan:{board}"));
+        tasks.spawn(run_board(
             engine.clone(),
             board,
             pairs,
             count,
-            holder.clone(),
             shutdown.clone(),
+            status,
         ));
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn board_loop(
+/// Scans one Miro board (`pairs` are the pairs on it, `boards` how many boards share the
+/// credits) until `shutdown`, while holding the board's lease; `status` hears whether it does.
+pub async fn run_board(
     engine: Engine,
     board: String,
     pairs: Vec<PairConfig>,
     boards: usize,
-    holder: String,
     shutdown: CancellationToken,
+    status: WorkerStatus,
 ) {
+    let holder = status.holder();
     let settings = &engine.config.poller;
-    let mut lease = Lease::new(format!("poll:miro:{board}"), &holder, settings.lease.0);
+    let mut lease =
+        Lease::new(format!("poll:miro:{board}"), holder, settings.lease.0).reporting(&status);
     let mut pace = Pace::new(settings, engine.config.miro.org_id.is_some());
     // What the pollers of one board may spend per minute, once Miro has said its limit.
     let budget = || {

@@ -13,6 +13,7 @@ use crate::store::{
     HistoryEntry, InboxEntry, ItemLink, LinkState, LinkWrite, NewConflict, NewOutboxEntry,
     ProcessedChange, StoreError,
 };
+use crate::supervisor::WorkerStatus;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +33,12 @@ const DEFER_WHILE_CREATING_MS: i64 = 120_000;
 
 /// Runs until `shutdown`, then gives up its lease so another replica takes over at once.
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let holder = uuid::Uuid::new_v4().to_string();
-    let mut lease = Lease::new(LEASE, &holder, LEASE_TTL);
+    run_as(engine, shutdown, WorkerStatus::detached("processor")).await;
+}
+
+/// [`run`], telling `status` whether this replica holds the processor's lease.
+pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
+    let mut lease = Lease::new(LEASE, status.holder(), LEASE_TTL).reporting(&status);
     work(&engine, &shutdown, &mut lease).await;
     lease.release(&engine).await;
 }

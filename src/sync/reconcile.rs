@@ -29,6 +29,7 @@ use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, millis};
 use crate::domain::miro::ItemType;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, OutboxStatus, StoreError};
+use crate::supervisor::WorkerStatus;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -62,24 +63,33 @@ pub fn cursor_key(pair: &PairConfig) -> String {
 
 /// Reconciles every pair, one task each, until `shutdown`: a round at start (a daemon that was
 /// down catches up), then one every `reconcile_interval`, each under the pair's lease so that one
-/// replica reconciles a pair at a time.
+/// replica reconciles a pair at a time. (A supervisor runs [`run_pair`] per pair instead.)
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let holder = uuid::Uuid::new_v4().to_string();
     let mut tasks = tokio::task::JoinSet::new();
     for pair in &engine.config.pairs {
-        tasks.spawn(pair_loop(
+        let status = WorkerStatus::detached(&format!("monday-reconcile:{}", pair.slug));
+        tasks.spawn(run_pair(
             engine.clone(),
             pair.clone(),
-            holder.clone(),
             shutdown.clone(),
+            status,
         ));
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn pair_loop(engine: Engine, pair: PairConfig, holder: String, shutdown: CancellationToken) {
+/// Reconciles one pair until `shutdown`, as [`run`] describes; `status` hears whether this
+/// replica holds the pair's lease.
+pub async fn run_pair(
+    engine: Engine,
+    pair: PairConfig,
+    shutdown: CancellationToken,
+    status: WorkerStatus,
+) {
+    let holder = status.holder();
     let interval = engine.config.poller.reconcile_interval.0;
-    let mut lease = Lease::new(cursor_key(&pair), &holder, engine.config.poller.lease.0);
+    let mut lease =
+        Lease::new(cursor_key(&pair), holder, engine.config.poller.lease.0).reporting(&status);
     loop {
         if !lease.acquire(&engine, &shutdown).await {
             break;

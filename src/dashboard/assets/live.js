@@ -3,7 +3,7 @@
 //   [data-k]        a value from the pair's status (path into /api/status's pair), inside [data-pair]
 //   [data-g]        a value from the whole status document
 //   [data-total]    a number summed over all pairs
-//   [data-f]        how to show it: text (default), ago, dur, level
+//   [data-f]        how to show it: text (default), ago, dur, level, state (also sets data-state)
 //   [data-at]       a time (Unix ms) shown as "… ago", re-counted every second
 //   tbody[data-changes]  gets new changes of that pair ("*": every pair) prepended
 //   [data-changed]  shown once the sum over pairs of that field is no longer data-count
@@ -25,6 +25,7 @@
     dur: (v) => (v == null ? "—" : duration(v)),
     ago: ago,
     level: (v) => String(v).replace(/_/g, " "),
+    state: (v) => String(v),
   };
   const get = (obj, path) => path.split(".").reduce((v, k) => (v == null ? v : v[k]), obj);
   const show = (el, value) => {
@@ -33,6 +34,7 @@
       if (value == null) delete el.dataset.at;
       else el.dataset.at = String(value);
     }
+    if (f === "state") el.dataset.state = String(value);
     el.textContent = formats[f](value);
   };
 
