@@ -15,7 +15,7 @@ const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }
 const PAIR: &str = "Tags test";
 
 /// Every metric src/metrics.rs defines, and the standard process metrics on Linux.
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "boardsync_webhooks_received_total",
     "boardsync_webhook_ack_seconds",
     "boardsync_changes_total",
@@ -26,6 +26,7 @@ const NAMES: [&str; 13] = [
     "boardsync_poll_interval_seconds",
     "boardsync_poll_ignored",
     "boardsync_miro_credits_used_total",
+    "boardsync_worker_restarts_total",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_open_fds",
@@ -192,6 +193,25 @@ async fn the_scrape_parses_and_shows_every_boardsync_metric_and_the_process() {
             &[("purpose", "poll")]
         ) > 0.0
     );
+
+    // Every worker is listed from the start, and none had to be restarted.
+    for worker in [
+        "processor",
+        "dispatcher",
+        "http",
+        "inbox-writer",
+        "retention",
+    ] {
+        assert_eq!(
+            number(
+                &scrape,
+                "boardsync_worker_restarts_total",
+                &[("worker", worker)]
+            ),
+            0.0,
+            "{worker}"
+        );
+    }
 
     // The process counts whole CPU seconds: at most the time it has run on every core.
     let now = chrono::Utc::now().timestamp() as f64;

@@ -29,6 +29,8 @@ pub struct World {
     pub addr: std::net::SocketAddr,
     pub db: Option<TestDb>,
     pub dir: tempfile::TempDir,
+    /// The running daemon's workers, with their test-only fault hooks.
+    pub supervisor: boardsync::supervisor::Supervisor,
 }
 
 pub fn seed() -> Seed {
@@ -93,7 +95,7 @@ monday_group = "topics"
     let text = sandbox.mappings(addr, &database_url, "100ms", &format!("{settings}\n{pair}"));
     let config_path = dir.path().join("sync-test.toml");
     std::fs::write(&config_path, &text).unwrap();
-    let (shutdown, daemon) = start_daemon(listener, &config_path).await;
+    let (shutdown, daemon, supervisor) = start_daemon(listener, &config_path).await;
     let world = World {
         sandbox,
         shutdown,
@@ -105,6 +107,7 @@ monday_group = "topics"
         addr,
         db,
         dir,
+        supervisor,
     };
     // The daemon is ready once its monday webhooks are in place.
     wait_for("the monday webhooks", DEADLINE, || async {
@@ -121,12 +124,14 @@ pub async fn start_daemon(
 ) -> (
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
+    boardsync::supervisor::Supervisor,
 ) {
     let config = Config::load(config_path).unwrap_or_else(|e| panic!("{e}"));
     let app = App::build_on(listener, config, Role::All).await.unwrap();
+    let supervisor = app.supervisor().clone();
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(app.run(shutdown.clone()));
-    (shutdown, daemon)
+    (shutdown, daemon, supervisor)
 }
 
 impl World {
@@ -135,9 +140,10 @@ impl World {
         self.shutdown.cancel();
         (&mut self.daemon).await.unwrap().unwrap();
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        let (shutdown, daemon) = start_daemon(listener, &self.config_path).await;
+        let (shutdown, daemon, supervisor) = start_daemon(listener, &self.config_path).await;
         self.shutdown = shutdown;
         self.daemon = daemon;
+        self.supervisor = supervisor;
     }
 
     pub async fn stop(self) {
