@@ -49,14 +49,14 @@ impl InboxWriter {
         tokio::spawn(run.run());
         writer
     }
+}
 
-    /// Commits batches until every handle is dropped. A run that fails midway drops its batch
-    /// unanswered (those requests get an error, never a 200); the next run goes on with the queue.
-    fn write(
-        jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-        store: Store,
-        stored: Option<Arc<Notify>>,
-    ) -> impl Future<Output = ()> + Send + 'static {
+impl WriterLoop {
+    /// One run of the loop: commits batches until every [`InboxWriter`] is dropped. A run that
+    /// fails midway drops its batch unanswered (those requests get an error, never a 200); the
+    /// next run goes on with the queue.
+    pub fn run(&self) -> impl Future<Output = ()> + Send + use<> {
+        let (jobs, store, stored) = (self.jobs.clone(), self.store.clone(), self.stored.clone());
         async move {
             let mut rx = jobs.lock().await;
             let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -82,7 +82,9 @@ impl InboxWriter {
             }
         }
     }
+}
 
+impl InboxWriter {
     /// Stores `entry` (or finds it a duplicate) and returns once that is committed.
     pub async fn insert(
         &self,
@@ -101,12 +103,5 @@ impl InboxWriter {
         answer
             .await
             .map_err(|_| "the inbox writer has stopped".to_owned())?
-    }
-}
-
-impl WriterLoop {
-    /// One run of the loop; see [`InboxWriter::new`].
-    pub fn run(&self) -> impl Future<Output = ()> + Send + use<> {
-        InboxWriter::write(self.jobs.clone(), self.store.clone(), self.stored.clone())
     }
 }
