@@ -161,12 +161,12 @@ impl App {
         tracing::info!(%addr, pairs = self.config.pairs.len(), "listening");
         let grace = self.config.daemon.shutdown_timeout.0;
         let workers = self.state.workers.clone();
+        let server = serve(&workers, self.listener, self.router, &shutdown)?;
         if let Some(writing) = self.inbox_writer {
             // Not stopped by `shutdown`: it ends once the server has let go of the receivers,
             // so requests still in flight during the grace period are stored and answered.
             workers.spawn("inbox-writer", shutdown.clone(), move |_| writing.run());
         }
-        let server = serve(&workers, self.listener, self.router, &shutdown)?;
         let starting = tokio_util::task::TaskTracker::new();
         if let Some(engine) = &self.engine {
             start_engine(engine, &workers, &shutdown);

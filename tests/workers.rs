@@ -3,7 +3,8 @@
 //! `/healthz` answers 503 naming them, `/metrics` counts the restarts, `/api/status` and the
 //! overview show them restarting with the panic as their last error; once released, `/healthz`
 //! is 200 again and a change made on monday meanwhile reaches Miro. The HTTP server, made to fail,
-//! comes back on the same port.
+//! comes back on the same port; an inbox writer started again goes on with the queue it left; a
+//! second replica's leased workers are on standby, and healthy.
 
 mod common;
 
@@ -199,4 +200,60 @@ async fn workers_waiting_for_a_lease_another_replica_holds_are_standby_and_healt
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
     w.stop().await;
+}
+
+fn inbox_entry(key: &str) -> boardsync::store::NewInboxEntry {
+    boardsync::store::NewInboxEntry {
+        dedupe_key: format!("monday:{key}"),
+        source: "monday".into(),
+        pair: None,
+        board_id: "1".into(),
+        item_id: Some(key.into()),
+        kind: "updated".into(),
+        change: "{}".into(),
+        raw_body: None,
+        source_ts: None,
+        received_at: 1_000,
+        outcome: None,
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_inbox_writer_stores_what_was_queued_while_it_was_down() {
+    use boardsync::ingress::writer::InboxWriter;
+    use boardsync::store::{InboxInsert, Store};
+    use boardsync::supervisor::{Supervisor, WorkerState};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let supervisor = Supervisor::new(&boardsync::metrics::Metrics::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (writer, writing) = InboxWriter::new(store.clone(), None);
+    supervisor.spawn("inbox-writer", shutdown.clone(), move |_| writing.run());
+    let first = writer.insert(inbox_entry("before"), i64::MAX).await;
+    assert!(matches!(first, Ok(InboxInsert::Stored(_))), "{first:?}");
+
+    supervisor.hold_restarts(true);
+    assert!(supervisor.fail("inbox-writer", FAULT));
+    let state = || supervisor.workers()[0].state;
+    wait_for("the writer to fail", DEADLINE, || async {
+        (state() == WorkerState::Restarting).then_some(())
+    })
+    .await;
+    // Sent while no run reads the queue: it waits there, unanswered, for the next run.
+    let queued = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.insert(inbox_entry("while down"), i64::MAX).await }
+    });
+    supervisor.hold_restarts(false);
+    let second = queued.await.unwrap();
+    assert!(matches!(second, Ok(InboxInsert::Stored(_))), "{second:?}");
+    assert_eq!(state(), WorkerState::Running);
+    assert_eq!(store.count_inbox(None).await.unwrap(), 2);
+    shutdown.cancel();
+    drop(writer);
+    supervisor.close();
+    tokio::time::timeout(DEADLINE, supervisor.wait())
+        .await
+        .expect("the writer stops once its handles are gone");
 }
