@@ -430,7 +430,7 @@ sync_existing = true
     let path = dir.path().join("bench.toml");
     // The burst below is 50 edits in well under a minute: more than the loop breaker's default
     // 30 writes a minute to one item, which would quarantine it (as it should in production).
-    let settings = "[sync]\nmax_writes_per_item = 1000\n\n";
+    let settings = "[sync]\nmax_loop_returns = 1000\n\n";
     let mut text = sandbox.mappings(addr, &db, "5s", &format!("{settings}{pair}"));
     text = text.replace("interval = \"5s\"\n", poller);
     std::fs::write(&path, text).unwrap();

@@ -248,7 +248,9 @@ pub(crate) struct RawDashboard {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSync {
-    pub max_writes_per_item: Option<u32>,
+    /// Called `max_writes_per_item` before the loop breaker counted returns rather than writes.
+    #[serde(alias = "max_writes_per_item")]
+    pub max_loop_returns: Option<u32>,
     pub max_attempts: Option<u32>,
     pub retention: Option<Duration>,
 }

@@ -161,8 +161,9 @@ pub struct IngressSettings {
 /// `[sync]`
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
-    /// More writes than this to one linked item within a minute quarantine the link: a loop breaker.
-    pub max_writes_per_item: u32,
+    /// The loop breaker: when the fields of one linked item come back to values boardsync itself
+    /// wrote more than this many times within a minute, the link is quarantined.
+    pub max_loop_returns: u32,
     /// Attempts an outbox row gets before it is dead (kept, shown, replayable).
     pub max_attempts: u32,
     /// How long finished outbox rows, processed inbox entries and history are kept.

@@ -65,7 +65,7 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .unwrap_or_else(|| "boardsync".to_owned()),
         };
         let sync = SyncSettings {
-            max_writes_per_item: raw.sync.max_writes_per_item.unwrap_or(30).max(1),
+            max_loop_returns: raw.sync.max_loop_returns.unwrap_or(30).max(1),
             max_attempts: raw.sync.max_attempts.unwrap_or(10).max(1),
             retention: raw
                 .sync

@@ -65,11 +65,42 @@ pub struct Change {
     pub column_types: BTreeMap<String, String>,
     /// The acting user's id on that side.
     pub author: Option<String>,
-    /// When the change happened at the source, in Unix milliseconds.
-    pub source_ts: Option<i64>,
+    /// When the change happened at the source, in Unix microseconds: the finest grain either
+    /// side gives (monday's `changedAt` has microseconds; Miro's `modifiedAt` and monday's
+    /// `triggerTime` milliseconds). Stored changes from before the unit changed are read in ms.
+    #[serde(
+        default,
+        rename = "source_us",
+        alias = "source_ts",
+        deserialize_with = "micros_or_legacy_millis"
+    )]
+    pub source_us: Option<i64>,
     /// The event did not carry every mapped field: the processor must fetch the item.
     #[serde(default)]
     pub incomplete: bool,
+    /// The fields were read from the API while the change was processed: they are the item's
+    /// values now, at least as new as any change with the same source time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_back: bool,
+}
+
+/// Below this, a stored time is in milliseconds (it would be 1973 in microseconds, and the year
+/// 5138 in milliseconds): what boardsync stored before it kept microseconds.
+const LEGACY_MILLIS_BELOW: i64 = 100_000_000_000_000;
+
+/// A time in Unix microseconds, read from a value that may have been stored in milliseconds.
+pub fn legacy_micros(t: i64) -> i64 {
+    if t != 0 && t.abs() < LEGACY_MILLIS_BELOW {
+        t.saturating_mul(1000)
+    } else {
+        t
+    }
+}
+
+fn micros_or_legacy_millis<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.map(legacy_micros))
 }
 
 /// A JSON number or string id as text, without ever going through a float.
@@ -83,9 +114,32 @@ pub fn id_text(v: &Value) -> Option<String> {
 
 /// RFC 3339 text to Unix milliseconds.
 pub fn millis(v: &Value) -> Option<i64> {
+    micros(v).map(|us| us.div_euclid(1000))
+}
+
+/// RFC 3339 text to Unix microseconds (keeping whatever fraction the text has, to the µs).
+pub fn micros(v: &Value) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(v.as_str()?)
         .ok()
-        .map(|t| t.timestamp_millis())
+        .map(|t| t.timestamp_micros())
+}
+
+/// Epoch seconds written as a decimal (`1738777972.386279`, monday's `changedAt`) to Unix
+/// microseconds, from the number's text: an f64 holds about 16 significant digits, these have 16
+/// or 17, and the text says exactly what monday meant. Digits past the microsecond are dropped.
+pub fn decimal_seconds_micros(text: &str) -> Option<i64> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let seconds: i64 = whole.parse().ok()?;
+    let micros: i64 = format!("{:0<6}", &fraction[..fraction.len().min(6)])
+        .parse()
+        .ok()?;
+    seconds.checked_mul(1_000_000)?.checked_add(micros)
 }
 
 #[cfg(test)]
@@ -111,5 +165,48 @@ mod tests {
             Some(1_675_265_075_250)
         );
         assert_eq!(millis(&"yesterday".into()), None);
+        assert_eq!(
+            micros(&"2023-02-01T15:24:35.250123Z".into()),
+            Some(1_675_265_075_250_123)
+        );
+    }
+
+    #[test]
+    fn monday_changed_at_keeps_every_microsecond() {
+        assert_eq!(
+            decimal_seconds_micros("1738777972.386279"),
+            Some(1_738_777_972_386_279)
+        );
+        // Seven decimals (seen in monday's samples): the seventh is below a microsecond.
+        assert_eq!(
+            decimal_seconds_micros("1633943701.9457765"),
+            Some(1_633_943_701_945_776)
+        );
+        assert_eq!(
+            decimal_seconds_micros("1738777972.5"),
+            Some(1_738_777_972_500_000)
+        );
+        assert_eq!(
+            decimal_seconds_micros("1738777972"),
+            Some(1_738_777_972_000_000)
+        );
+        assert_ne!(
+            decimal_seconds_micros("1738777972.386279"),
+            decimal_seconds_micros("1738777972.386280")
+        );
+        assert_eq!(decimal_seconds_micros("-1.5"), None);
+        assert_eq!(decimal_seconds_micros("1e9"), None);
+        assert_eq!(decimal_seconds_micros(""), None);
+    }
+
+    #[test]
+    fn changes_stored_in_milliseconds_read_as_microseconds() {
+        let old = r#"{"side":"miro","via":"poll","board":"b","item_id":"1","item_type":null,
+            "kind":"updated","author":null,"source_ts":1675265075250}"#;
+        let change: Change = serde_json::from_str(old).unwrap();
+        assert_eq!(change.source_us, Some(1_675_265_075_250_000));
+        let again: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
+        assert_eq!(again.source_us, Some(1_675_265_075_250_000));
+        assert!(!again.read_back);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{Event, Rejection};
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, id_text, millis};
+use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
 use crate::domain::miro::item_fields;
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -105,8 +105,9 @@ fn whole_item(v: &Value) -> Result<Change, Rejection> {
         fields,
         column_types: BTreeMap::new(),
         author,
-        source_ts: millis(&item["modifiedAt"]).or_else(|| millis(&v["eventTime"])),
+        source_us: micros(&item["modifiedAt"]).or_else(|| micros(&v["eventTime"])),
         incomplete: false,
+        read_back: false,
     })
 }
 
@@ -131,6 +132,7 @@ fn change_list(v: &Value) -> Result<Change, Rejection> {
         fields,
         column_types: BTreeMap::new(),
         author: v["createdBy"]["id"].as_str().map(str::to_owned),
-        source_ts: millis(&v["createdAt"]),
+        source_us: micros(&v["createdAt"]),
+        read_back: false,
     })
 }

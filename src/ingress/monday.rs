@@ -4,7 +4,9 @@
 
 use super::{Event, Rejection};
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, id_text, millis};
+use crate::domain::change::{
+    Change, ChangeKind, Via, decimal_seconds_micros, id_text, micros, millis,
+};
 use axum::http::HeaderMap;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -150,9 +152,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         fields,
         column_types,
         author: id_text(&e["userId"]),
-        source_ts: millis(&e["triggerTime"])
-            .or_else(|| e["changedAt"].as_f64().map(|s| (s * 1000.0) as i64)),
+        source_us: changed_at(body).or_else(|| micros(&e["triggerTime"])),
         incomplete,
+        read_back: false,
     };
     Ok(vec![Event {
         key,
@@ -163,6 +165,23 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
 
 fn board(e: &Value) -> String {
     id_text(&e["boardId"]).unwrap_or_default()
+}
+
+/// `changedAt`, when the event has it, in Unix microseconds: finer than `triggerTime`, which two
+/// changes made by one request share to the millisecond. Read from the number's text.
+fn changed_at(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Delivery<'a> {
+        #[serde(borrow)]
+        event: Times<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Times<'a> {
+        #[serde(rename = "changedAt", borrow)]
+        changed_at: Option<&'a serde_json::value::RawValue>,
+    }
+    let delivery: Delivery = serde_json::from_slice(body).ok()?;
+    decimal_seconds_micros(delivery.event.changed_at?.get())
 }
 
 /// When the event happened at monday, for the staleness check.

@@ -79,10 +79,20 @@ pub async fn instrument(State(ctx): State<Instrumented>, req: Request, next: Nex
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let at = Clock::iso_millis(ctx.clock.now());
+    let user = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").trim())
+        .and_then(|t| {
+            t.strip_prefix("sandbox-app-")
+                .or_else(|| t.strip_prefix("sandbox-"))
+        })
+        .map(str::to_owned);
     let fault = ctx
         .instruments
         .faults
-        .for_request(&format!("{method} {path}"));
+        .for_request(&format!("{method} {path}"), user.as_deref());
     let response = match fault {
         Some(HttpFault::Status(code)) => {
             (ctx.error)(StatusCode::from_u16(code).expect("fault status"))

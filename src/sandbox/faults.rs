@@ -51,6 +51,10 @@ pub struct FaultRule {
     /// Only requests (or webhook targets) whose `METHOD /path` (or URL) contains this.
     #[serde(default)]
     pub route: Option<String>,
+    /// Only requests made by this user (`NAME` of a `sandbox-NAME` or `sandbox-app-NAME` token):
+    /// to fail boardsync's calls while people's edits go through.
+    #[serde(default)]
+    pub user: Option<String>,
     /// For `slow`: how long to wait.
     #[serde(default)]
     pub ms: Option<u64>,
@@ -136,9 +140,9 @@ impl Faults {
         serde_json::json!({ "seed": state.config.seed, "rules": state.config.rules, "injected": state.injected })
     }
 
-    /// The fault to apply to a request to `route` (`METHOD /path`), if one fires.
-    pub fn for_request(&self, route: &str) -> Option<HttpFault> {
-        let kind = self.pick(route, false)?;
+    /// The fault to apply to a request to `route` (`METHOD /path`) by `user`, if one fires.
+    pub fn for_request(&self, route: &str, user: Option<&str>) -> Option<HttpFault> {
+        let kind = self.pick(route, false, user)?;
         let state = self.inner.lock().expect("faults lock");
         let ms = state
             .config
@@ -159,7 +163,7 @@ impl Faults {
 
     /// The fault to apply to a webhook delivery to `url`, if one fires.
     pub fn for_webhook(&self, url: &str) -> Option<WebhookFault> {
-        Some(match self.pick(url, true)? {
+        Some(match self.pick(url, true, None)? {
             FaultKind::WebhookDrop => WebhookFault::Drop,
             FaultKind::WebhookDuplicate => WebhookFault::Duplicate,
             _ => WebhookFault::Reorder,
@@ -167,7 +171,7 @@ impl Faults {
     }
 
     /// Rolls each matching rule in order; the first that fires is counted and returned.
-    fn pick(&self, target: &str, webhook: bool) -> Option<FaultKind> {
+    fn pick(&self, target: &str, webhook: bool, user: Option<&str>) -> Option<FaultKind> {
         let mut state = self.inner.lock().expect("faults lock");
         let State {
             config,
@@ -179,6 +183,9 @@ impl Faults {
                 continue;
             }
             if rule.route.as_deref().is_some_and(|r| !target.contains(r)) {
+                continue;
+            }
+            if rule.user.is_some() && rule.user.as_deref() != user {
                 continue;
             }
             if rng.gen_bool(rule.probability) {
@@ -209,6 +216,7 @@ mod tests {
             kind,
             probability,
             route: route.map(str::to_owned),
+            user: None,
             ms: None,
         }
     }
@@ -217,7 +225,7 @@ mod tests {
     fn faults_fire_at_about_the_rate_asked_for() {
         let f = faults(vec![rule(FaultKind::Http503, 0.2, None)]);
         let fired = (0..10_000)
-            .filter(|_| f.for_request("GET /v2/boards").is_some())
+            .filter(|_| f.for_request("GET /v2/boards", None).is_some())
             .count();
         assert!((1_800..=2_200).contains(&fired), "fired {fired} of 10000");
         assert_eq!(f.report()["injected"]["http_503"], fired as u64);
@@ -227,15 +235,29 @@ mod tests {
     fn a_route_rule_leaves_other_routes_alone() {
         let f = faults(vec![rule(FaultKind::Http429, 1.0, Some("/sticky_notes"))]);
         assert_eq!(
-            f.for_request("POST /v2/boards/b/sticky_notes"),
+            f.for_request("POST /v2/boards/b/sticky_notes", None),
             Some(HttpFault::Status(429))
         );
-        assert_eq!(f.for_request("GET /v2/boards/b/items"), None);
+        assert_eq!(f.for_request("GET /v2/boards/b/items", None), None);
         assert_eq!(
             f.for_webhook("http://x/sticky_notes"),
             None,
             "not a webhook rule"
         );
+    }
+
+    #[test]
+    fn a_user_rule_fails_that_users_calls_only() {
+        let mut only_boardsync = rule(FaultKind::Http503, 1.0, Some("PATCH"));
+        only_boardsync.user = Some("boardsync".into());
+        let f = faults(vec![only_boardsync]);
+        let patch = "PATCH /v2/boards/b/sticky_notes/1";
+        assert_eq!(
+            f.for_request(patch, Some("boardsync")),
+            Some(HttpFault::Status(503))
+        );
+        assert_eq!(f.for_request(patch, Some("alice")), None);
+        assert_eq!(f.for_request(patch, None), None);
     }
 
     #[test]

@@ -188,9 +188,9 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a link back to active (a released quarantine), forgetting its recent writes (the
-    /// loop breaker's count, `recent_writes` in the link's fields: `sync::plan::LinkFields`), so
-    /// that its next write is not taken for the loop again.
+    /// Puts a link back to active (a released quarantine), forgetting the loop breaker's count
+    /// (`loop_returns` in the link's fields: `sync::plan::LinkFields`), so that its next write
+    /// is not taken for the loop again.
     pub async fn release_link(
         &self,
         pair: &str,
@@ -213,6 +213,8 @@ impl Store {
         let mut fields: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| StoreError::Corrupt(format!("link {id}'s fields: {e}")))?;
         if let Some(map) = fields.as_object_mut() {
+            map.remove("loop_returns");
+            // What versions before 0.2 counted.
             map.remove("recent_writes");
         }
         // Only if still quarantined: a release racing another changes it once.

@@ -14,7 +14,7 @@ use super::Engine;
 use super::plan::{FieldState, LinkFields, logical_value};
 use crate::config::{ConflictPolicy, PairConfig};
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, millis};
+use crate::domain::change::{Change, ChangeKind, Via, micros};
 use crate::domain::miro::ItemType;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, Snapshot};
 use indicatif::ProgressBar;
@@ -188,9 +188,9 @@ fn link_of<'a>(
         .as_deref()
         .and_then(ItemType::parse)
         .unwrap_or(pair.miro_new_item);
-    let (miro_ts, monday_ts) = (
-        miro.change.source_ts.unwrap_or(0),
-        monday.change.source_ts.unwrap_or(0),
+    let (miro_us, monday_us) = (
+        miro.change.source_us.unwrap_or(0),
+        monday.change.source_us.unwrap_or(0),
     );
     let mut fields = LinkFields::default();
     let mut differ = false;
@@ -202,9 +202,9 @@ fn link_of<'a>(
                 field.name.clone(),
                 FieldState {
                     value: a,
-                    miro_ts,
-                    monday_ts,
-                    synced_ts: miro_ts.max(monday_ts),
+                    miro_us,
+                    monday_us,
+                    synced_us: miro_us.max(monday_us),
                     ..FieldState::default()
                 },
             );
@@ -215,7 +215,7 @@ fn link_of<'a>(
     let winner = differ.then_some(match pair.conflict {
         ConflictPolicy::Miro => miro,
         ConflictPolicy::Monday => monday,
-        ConflictPolicy::Newest if monday_ts > miro_ts => monday,
+        ConflictPolicy::Newest if monday_us > miro_us => monday,
         ConflictPolicy::Newest => miro,
     });
     let link = ItemLink {
@@ -324,8 +324,9 @@ async fn monday_items(
                 fields,
                 column_types: Default::default(),
                 author: None,
-                source_ts: millis(&Value::String(version.clone())),
+                source_us: micros(&Value::String(version.clone())),
                 incomplete: false,
+                read_back: false,
             };
             found(pair, key_field, change, version, pair.miro_new_item)
         })

@@ -312,7 +312,15 @@ async fn set_app_card_field(
     if let Some(me) = updated.modified_by() {
         engine.learn_own_user(Side::Miro, &me).await;
     }
-    note_own_write(engine, pair, row.link_id, ItemType::AppCard, &updated).await;
+    note_own_write(
+        engine,
+        pair,
+        row.link_id,
+        ItemType::AppCard,
+        &updated,
+        &Default::default(),
+    )
+    .await;
     Ok(())
 }
 

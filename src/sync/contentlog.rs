@@ -21,7 +21,7 @@ use super::scan::{entry, item_change, scan_cursor};
 use crate::clients::miro::{CONTENT_LOG_BOARDS, ContentLogEntry, MiroClient, MiroItem};
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, id_text, millis};
+use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
 use crate::domain::miro::ItemType;
 use crate::store::{NewInboxEntry, Snapshot};
 use crate::supervisor::WorkerStatus;
@@ -322,11 +322,12 @@ fn feed_change(
         fields,
         column_types: Default::default(),
         author: id_text(&e.actor["id"]),
-        source_ts: e
+        source_us: e
             .at
             .as_ref()
-            .and_then(|t| millis(&Value::String(t.clone()))),
+            .and_then(|t| micros(&Value::String(t.clone()))),
         incomplete: false,
+        read_back: false,
     }
 }
 

@@ -133,6 +133,52 @@ struct Folded {
     comments: Vec<(usize, Write)>,
 }
 
+impl Folded {
+    fn is_empty(&self) -> bool {
+        self.create.is_none()
+            && self.monday_values.is_empty()
+            && self.miro_fields.is_empty()
+            && self.finish.is_none()
+            && self.comments.is_empty()
+    }
+
+    /// Drops the updates of fields whose value the link has moved past since they were queued:
+    /// a newer edit from either side, or a conflict settled the other way, changed what both
+    /// sides should hold, and a row carrying that newer value is queued too where one is needed.
+    /// Sending the older value anyway could land it after the newer one, and both boards would
+    /// end on it. Returns how many were dropped.
+    fn drop_superseded(&mut self, pair: &PairConfig, link: &ItemLink) -> usize {
+        let Ok(state) = serde_json::from_value::<LinkFields>(link.fields.clone()) else {
+            return 0;
+        };
+        let miro_type = ItemType::parse(&link.miro_type).unwrap_or(pair.miro_new_item);
+        let before = self.monday_values.len() + self.miro_fields.len();
+        for field in &pair.fields {
+            let Some(now) = state
+                .fields
+                .get(&field.name)
+                .and_then(|s| s.value.as_deref())
+            else {
+                continue;
+            };
+            if self
+                .monday_values
+                .get(&field.monday)
+                .is_some_and(|queued| queued != now)
+            {
+                self.monday_values.remove(&field.monday);
+            }
+            if let Some(path) = field.miro.path_for(miro_type)
+                && let Some(queued) = self.miro_fields.get(path)
+                && super::values::to_miro(field, path, now).as_ref() != Some(queued)
+            {
+                self.miro_fields.remove(path);
+            }
+        }
+        before - self.monday_values.len() - self.miro_fields.len()
+    }
+}
+
 fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
     let mut f = Folded::default();
     for (i, row) in rows.iter().enumerate() {
@@ -192,10 +238,27 @@ async fn dispatch(
         Some(id) => engine.store.link_by_id(id).await?,
         None => None,
     };
-    let folded = match fold(&rows) {
+    let mut folded = match fold(&rows) {
         Ok(f) => f,
         Err(e) => return settle_all(engine, &rows, Err(ApiError::Rejected(e))).await,
     };
+    if let Some(l) = &link {
+        // Read after the claim: the processor records a newer value before it queues its row.
+        let dropped = folded.drop_superseded(pair, l);
+        if dropped > 0 {
+            tracing::debug!(
+                link = l.id,
+                dropped,
+                "queued values superseded by newer ones"
+            );
+        }
+        if folded.is_empty() {
+            for row in &rows {
+                engine.store.complete(row.id, now).await?;
+            }
+            return Ok(());
+        }
+    }
     let known_id = link
         .as_ref()
         .map(|l| match target {
@@ -655,7 +718,7 @@ async fn to_miro(
                     engine.learn_own_user(Side::Miro, &me).await;
                 }
                 resolve(engine, link_id, Side::Miro, &item.id).await?;
-                note_own_write(engine, pair, link_id, t, &item).await;
+                note_own_write(engine, pair, link_id, t, &item, &all).await;
                 item.id
             }
         };
@@ -671,7 +734,7 @@ async fn to_miro(
             engine.learn_own_user(Side::Miro, &me).await;
         }
         let link_id = link.map(|l| l.id).or(rows[0].link_id);
-        note_own_write(engine, pair, link_id, item_type, &updated).await;
+        note_own_write(engine, pair, link_id, item_type, &updated, &fields).await;
     }
     if !matches!(folded.finish, Some(Write::DeleteMiro)) {
         relations.write(engine, pair, &item).await?;
@@ -755,19 +818,39 @@ impl Relations {
 /// the link holds as synced, and no change of the item is waiting to be processed, nobody else's
 /// edit can be hiding in it: its `modifiedAt` becomes the scan's snapshot, and the scan passes
 /// over boardsync's own write instead of reading it back (one call per item, for its style) and
-/// queueing an echo ahead of the next real change. In every other case the scan sees the write
-/// as before, which is what brings the two sides back together after edits that crossed. Best
-/// effort: a failure leaves it to the scan.
+/// queueing an echo ahead of the next real change. A field this very write set counts as
+/// boardsync's too when the link has moved on since (the write of an older edit, landing just
+/// before the write of the newer one): read back, that older value would look like a person's
+/// edit made after the newer one. In every other case the scan sees the write as before, which
+/// is what brings the two sides back together after edits that crossed. Best effort: a failure
+/// leaves it to the scan.
 pub(super) async fn note_own_write(
     engine: &Engine,
     pair: &PairConfig,
     link_id: Option<i64>,
     item_type: ItemType,
     item: &MiroItem,
+    written: &BTreeMap<String, Value>,
 ) {
     let (Some(link_id), Some(version)) = (link_id, item.modified_at.as_deref()) else {
         return;
     };
+    if !written.is_empty() {
+        // Whatever else holds, the fields this write set are boardsync's in this version: the
+        // scan tells the planner so, should it read the version back.
+        let note = json!({ "version": version, "paths": written.keys().collect::<Vec<_>>() });
+        let noted = engine
+            .store
+            .record_cursor(
+                &super::values::own_write_key(&pair.slug, &item.id),
+                &note.to_string(),
+                engine.clock.now_ms(),
+            )
+            .await;
+        if let Err(e) = noted {
+            tracing::debug!(error = %e, "cannot note the fields of boardsync's own write");
+        }
+    }
     let Ok(Some(link)) = engine.store.link_by_id(link_id).await else {
         return;
     };
@@ -786,7 +869,11 @@ pub(super) async fn note_own_write(
         let shown = have
             .get(path)
             .and_then(|v| super::values::from_miro(field, path, v));
-        shown == state.fields.get(&field.name).and_then(|s| s.value.clone())
+        let own = written
+            .get(path)
+            .and_then(|v| super::values::from_miro(field, path, v));
+        shown.is_some() && shown == own
+            || shown == state.fields.get(&field.name).and_then(|s| s.value.clone())
     });
     if !as_synced {
         return;
@@ -853,4 +940,57 @@ async fn find_created(
         fallback.get_or_insert_with(|| item.id.clone());
     }
     Ok(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::plan::tests::pair_with;
+
+    fn link_holding(title: &str) -> ItemLink {
+        ItemLink {
+            id: 1,
+            pair: "p".into(),
+            miro_item_id: "3458764500000000001".into(),
+            monday_item_id: "200".into(),
+            miro_type: "sticky_note".into(),
+            state: LinkState::Active,
+            fields: json!({"fields": {"title": {"value": title}}}),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_queued_value_the_link_has_moved_past_is_not_sent() {
+        let pair = pair_with(
+            "",
+            r#"title = { miro = "data.content", monday = "name" }
+  status = { miro = "style.fillColor", monday = "status", values = { red = "Stuck" } }"#,
+        );
+        let mut folded = Folded::default();
+        folded.monday_values.insert("name".into(), "Older".into());
+        folded.monday_values.insert("status".into(), "Stuck".into());
+        folded
+            .miro_fields
+            .insert("data.content".into(), json!("<p>Older</p>"));
+        assert_eq!(folded.drop_superseded(&pair, &link_holding("Newer")), 2);
+        // The status has no value recorded on the link: it goes as queued.
+        assert_eq!(
+            folded.monday_values,
+            [("status".to_owned(), "Stuck".to_owned())].into()
+        );
+        assert!(folded.miro_fields.is_empty());
+        assert!(!folded.is_empty());
+
+        // The value the link holds goes out, in its Miro form too.
+        let mut current = Folded::default();
+        current.monday_values.insert("name".into(), "Newer".into());
+        current.miro_fields.insert(
+            "data.content".into(),
+            json!(super::super::values::text_to_html("Newer")),
+        );
+        assert_eq!(current.drop_superseded(&pair, &link_holding("Newer")), 0);
+        assert_eq!(current.monday_values.len() + current.miro_fields.len(), 2);
+    }
 }

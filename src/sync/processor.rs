@@ -112,15 +112,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
     if change.incomplete
         && let Err(e) = super::fetch::complete(engine, pair, &mut change).await
     {
-        if let crate::clients::ApiError::NotFound(_) = e {
-            // Deleted since: its delete is a change of its own.
-            let why = "the item is gone".to_owned();
-            return finish(engine, entry, Some(pair), Outcome::Ignored, why, now)
-                .await
-                .map(|()| true);
-        }
-        tracing::info!(entry = entry.id, error = %e, "cannot read the item the change is about; will try again");
-        return Ok(false);
+        return unread(engine, entry, pair, e, now).await;
     }
     super::connectors::keep_linked(engine, pair, &mut change).await?;
     let link = link_of(engine, &pair.slug, &change).await?;
@@ -140,13 +132,43 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
     let cx = Context {
         pair,
         own_user: own.as_deref(),
-        max_writes_per_item: engine.config.sync.max_writes_per_item,
+        max_loop_returns: engine.config.sync.max_loop_returns,
         now,
     };
-    let planned = plan::plan(&change, view.as_ref(), &cx);
+    let mut planned = plan::plan(&change, view.as_ref(), &cx);
+    if planned.read_item {
+        // A tie of source times: plan with what the item holds now, for the fields the change
+        // is about (the others may have writes of boardsync's still on their way there).
+        let about: Vec<String> = change.fields.keys().cloned().collect();
+        if let Err(e) = super::fetch::complete(engine, pair, &mut change).await {
+            return unread(engine, entry, pair, e, now).await;
+        }
+        change.fields.retain(|k, _| about.contains(k));
+        change.read_back = true;
+        planned = plan::plan(&change, view.as_ref(), &cx);
+    }
     record(engine, entry, pair, &change, link.as_ref(), planned, now)
         .await
         .map(|()| true)
+}
+
+/// What becomes of an entry whose item could not be read: a deleted item's change is done with
+/// (its delete is a change of its own); any other failure leaves it in the inbox for later.
+async fn unread(
+    engine: &Engine,
+    entry: &InboxEntry,
+    pair: &PairConfig,
+    error: crate::clients::ApiError,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if let crate::clients::ApiError::NotFound(_) = error {
+        let why = "the item is gone".to_owned();
+        return finish(engine, entry, Some(pair), Outcome::Ignored, why, now)
+            .await
+            .map(|()| true);
+    }
+    tracing::info!(entry = entry.id, %error, "cannot read the item the change is about; will try again");
+    Ok(false)
 }
 
 /// The pair and the change of an entry, or the outcome of an entry that has neither.
@@ -355,7 +377,7 @@ async fn record(
                 payload: serde_json::to_string(write).expect("a write serialises"),
                 idempotency_key: format!("inbox:{}:{i}", entry.id),
                 due_at: now,
-                created_at: change.source_ts.unwrap_or(now),
+                created_at: change.source_us.map_or(now, |us| us.div_euclid(1000)),
             }
         })
         .collect::<Vec<_>>();
@@ -368,8 +390,9 @@ async fn record(
             winner: c.winner.as_str().into(),
             won: c.won.clone(),
             lost: c.lost.clone(),
-            miro_ts: c.miro_ts,
-            monday_ts: c.monday_ts,
+            // The store keeps milliseconds, as every other time it holds.
+            miro_ts: c.miro_us.div_euclid(1000),
+            monday_ts: c.monday_us.div_euclid(1000),
         })
         .collect();
     let outcome = planned.outcome.as_str();

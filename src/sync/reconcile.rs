@@ -26,7 +26,7 @@ use crate::clients::ApiError;
 use crate::clients::monday::BoardItem;
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, millis};
+use crate::domain::change::{Change, ChangeKind, Via, micros, millis};
 use crate::domain::miro::ItemType;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, OutboxStatus, StoreError};
 use crate::supervisor::WorkerStatus;
@@ -312,8 +312,9 @@ fn monday_change(pair: &PairConfig, item: &BoardItem, kind: ChangeKind) -> Optio
         fields: item.fields(),
         column_types: Default::default(),
         author: None,
-        source_ts: Some(millis(&Value::String(item.updated_at.clone()?))?),
+        source_us: Some(micros(&Value::String(item.updated_at.clone()?))?),
         incomplete: false,
+        read_back: false,
     })
 }
 
@@ -370,7 +371,7 @@ mod tests {
                     )
                 })
                 .collect(),
-            recent_writes: Vec::new(),
+            loop_returns: Vec::new(),
         }
     }
 
@@ -408,7 +409,7 @@ mod tests {
     fn the_change_is_stamped_with_the_items_update_time_and_needs_one() {
         let pair = pair();
         let change = monday_change(&pair, &item("a", "Done", ""), ChangeKind::Updated).unwrap();
-        assert_eq!(change.source_ts, Some(1_795_512_600_250));
+        assert_eq!(change.source_us, Some(1_795_512_600_250_000));
         assert_eq!(change.via, Via::Reconcile);
         assert_eq!(change.author, None);
         let mut undated = item("a", "Done", "");

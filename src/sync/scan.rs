@@ -9,7 +9,7 @@ use super::Engine;
 use crate::clients::miro::{MiroClient, MiroItem};
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, millis};
+use crate::domain::change::{Change, ChangeKind, Via, micros};
 use crate::domain::miro::ItemType;
 use crate::store::{NewInboxEntry, Snapshot};
 use std::collections::{HashMap, HashSet};
@@ -104,9 +104,11 @@ pub async fn scan_pair_of(
             continue;
         }
         // Deleted between the listing and the read: the next scan sees it gone.
-        let Some(change) = item_change(&miro, pair, item, item_type, known.is_some()).await? else {
+        let Some(mut change) = item_change(&miro, pair, item, item_type, known.is_some()).await?
+        else {
             continue;
         };
+        mark_own_fields(engine, pair, &mut change, &version).await?;
         entries.push(entry(
             pair,
             &change,
@@ -131,8 +133,9 @@ pub async fn scan_pair_of(
             fields: Default::default(),
             column_types: Default::default(),
             author: None,
-            source_ts: Some(now),
+            source_us: Some(now * 1000),
             incomplete: false,
+            read_back: false,
         };
         entries.push(entry(
             pair,
@@ -196,12 +199,35 @@ pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: Chan
         fields: item.fields(),
         column_types: Default::default(),
         author: item.modified_by(),
-        source_ts: item
+        source_us: item
             .modified_at
             .as_ref()
-            .and_then(|t| millis(&serde_json::Value::String(t.clone()))),
+            .and_then(|t| micros(&serde_json::Value::String(t.clone()))),
         incomplete: false,
+        read_back: false,
     }
+}
+
+/// Marks the fields boardsync itself set in `version` of the item, when its last write made that
+/// version (noted by the dispatcher): a scan that catches an older write of boardsync's before the
+/// newer one lands must not take it for a person's edit.
+async fn mark_own_fields(
+    engine: &Engine,
+    pair: &PairConfig,
+    change: &mut Change,
+    version: &str,
+) -> Result<(), crate::store::StoreError> {
+    let key = super::values::own_write_key(&pair.slug, &change.item_id);
+    let Some(note) = engine.store.cursor(&key).await? else {
+        return Ok(());
+    };
+    let note: serde_json::Value = serde_json::from_str(&note).unwrap_or_default();
+    if !version.is_empty() && note["version"] == version {
+        change
+            .fields
+            .insert(super::values::OWN_FIELDS.to_owned(), note["paths"].clone());
+    }
+    Ok(())
 }
 
 /// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is
@@ -224,7 +250,7 @@ pub fn entry(pair: &PairConfig, change: &Change, dedupe_key: String, now: i64) -
         kind: change.kind.as_str().into(),
         change: serde_json::to_string(change).expect("a change serialises"),
         raw_body: None,
-        source_ts: change.source_ts,
+        source_ts: change.source_us.map(|us| us.div_euclid(1000)),
         received_at: now,
         outcome: None,
     }

@@ -252,8 +252,9 @@ pub(super) fn polled_change(
         fields,
         column_types: Default::default(),
         author: None,
-        source_ts: Some(now),
+        source_us: Some(now * 1000),
         incomplete,
+        read_back: false,
     }
 }
 

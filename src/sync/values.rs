@@ -17,6 +17,16 @@ pub const CONNECTORS: &str = "connectors";
 /// The key under which a Miro change says whether its item carries the pair's
 /// `miro_filter.tag` (as the tag poll last saw it); no Miro path looks like it.
 pub const FILTER_TAG: &str = "@filter_tag";
+/// A key of a Miro scan's change: the paths boardsync itself set in the very version the scan
+/// found (an array), as the dispatcher noted after its write. Those fields are boardsync's own
+/// write coming back, even when a newer one is already on its way.
+pub const OWN_FIELDS: &str = "@own_fields";
+
+/// The cursor under which the dispatcher notes its last write to a Miro item: the version it
+/// made and the paths it set, for the scan ([`OWN_FIELDS`]).
+pub fn own_write_key(pair: &str, item_id: &str) -> String {
+    format!("ownwrite:{pair}:{item_id}")
+}
 
 /// Miro fields that are not in an item's body: Miro keeps tags and connectors apart, with
 /// endpoints of their own, and boardsync reads them with pollers of their own.

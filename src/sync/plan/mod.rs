@@ -14,8 +14,11 @@ use std::collections::BTreeMap;
 
 /// How many of its own recent writes per field and side boardsync remembers to recognise echoes.
 const REMEMBERED_WRITES: usize = 8;
-/// The window of the loop breaker.
-const WRITE_WINDOW_MS: i64 = 60_000;
+/// The window of the loop breaker: a field that comes back to a value boardsync wrote within it
+/// counts as a turn of a possible loop.
+const LOOP_WINDOW_MS: i64 = 60_000;
+/// The most values boardsync remembers having written to one field within the loop window.
+const REMEMBERED_VALUES: usize = 64;
 /// The tag a Miro item gets when its monday item was archived (Miro has no archive).
 pub const ARCHIVED_TAG: &str = "archived";
 
@@ -46,29 +49,55 @@ impl Outcome {
     }
 }
 
-/// What a link remembers of one mapped field.
+/// What a link remembers of one mapped field. Times are Unix microseconds, the grain of
+/// [`Change::source_us`]; links stored before that (in milliseconds) are read as microseconds.
+/// The JSON keys stay what they were, so stored links read on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldState {
     /// The logical value both sides were last brought to.
     pub value: Option<String>,
     /// The source time of the newest change seen from each side.
-    pub miro_ts: i64,
-    pub monday_ts: i64,
+    #[serde(default, rename = "miro_ts", deserialize_with = "legacy_time")]
+    pub miro_us: i64,
+    #[serde(default, rename = "monday_ts", deserialize_with = "legacy_time")]
+    pub monday_us: i64,
     /// The source time of the change that set `value`.
-    pub synced_ts: i64,
+    #[serde(default, rename = "synced_ts", deserialize_with = "legacy_time")]
+    pub synced_us: i64,
     /// Logical values boardsync wrote to each side recently, oldest first: a change reporting
     /// one of these is an echo of boardsync's own write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sent_miro: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sent_monday: Vec<String>,
+    /// The value each side last reported (its own edit, or boardsync's write seen coming back).
+    /// A report of the same value again is no edit of this field, whatever its time: the item
+    /// changed for another reason, or boardsync's newer write has not reached that side yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_miro: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_monday: Option<String>,
+    /// Values boardsync wrote to either side within the loop window, with when (Unix ms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrote: Vec<(i64, String)>,
+}
+
+fn legacy_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(crate::domain::change::legacy_micros(i64::deserialize(d)?))
 }
 
 impl FieldState {
     fn ts(&mut self, side: Side) -> &mut i64 {
         match side {
-            Side::Miro => &mut self.miro_ts,
-            Side::Monday => &mut self.monday_ts,
+            Side::Miro => &mut self.miro_us,
+            Side::Monday => &mut self.monday_us,
+        }
+    }
+
+    fn seen(&mut self, side: Side) -> &mut Option<String> {
+        match side {
+            Side::Miro => &mut self.seen_miro,
+            Side::Monday => &mut self.seen_monday,
         }
     }
 
@@ -79,12 +108,25 @@ impl FieldState {
         }
     }
 
-    fn remember_write(&mut self, side: Side, logical: &str) {
+    /// Notes a write of `logical` to `side` at `now` (ms): for echoes, and for the loop breaker.
+    fn remember_write(&mut self, side: Side, logical: &str, now: i64) {
         let sent = self.sent(side);
         sent.push(logical.to_owned());
         if sent.len() > REMEMBERED_WRITES {
             sent.remove(0);
         }
+        self.wrote.retain(|(t, _)| now - t < LOOP_WINDOW_MS);
+        self.wrote.push((now, logical.to_owned()));
+        if self.wrote.len() > REMEMBERED_VALUES {
+            self.wrote.remove(0);
+        }
+    }
+
+    /// Whether `logical` is a value boardsync wrote to this field within the loop window.
+    fn wrote_lately(&self, logical: &str, now: i64) -> bool {
+        self.wrote
+            .iter()
+            .any(|(t, v)| now - t < LOOP_WINDOW_MS && v == logical)
     }
 
     /// Whether a change reporting `logical` on `side` is boardsync's own write coming back: the
@@ -110,13 +152,15 @@ impl FieldState {
     }
 }
 
-/// The state a link keeps: per mapped field, and the times of recent writes (the loop breaker).
+/// The state a link keeps: per mapped field, and the loop breaker's count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkFields {
     #[serde(default)]
     pub fields: BTreeMap<String, FieldState>,
+    /// When (Unix ms) a field of the item came back to a value boardsync wrote within the loop
+    /// window, whoever changed it: what a loop looks like, unlike a burst of new values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recent_writes: Vec<i64>,
+    pub loop_returns: Vec<i64>,
 }
 
 /// A link as the planner sees it.
@@ -206,7 +250,7 @@ pub enum LinkChange {
     Create { miro_type: ItemType },
     /// The link ends (the item was deleted or archived on one side).
     Remove,
-    /// Too many writes in a minute: no more writes until released.
+    /// A field kept coming back to values boardsync wrote: no more writes until released.
     Quarantine,
 }
 
@@ -217,8 +261,9 @@ pub struct Conflict {
     pub winner: Side,
     pub won: String,
     pub lost: String,
-    pub miro_ts: i64,
-    pub monday_ts: i64,
+    /// The two edits' source times, Unix microseconds.
+    pub miro_us: i64,
+    pub monday_us: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +276,11 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// A human name for the item, for history and the demo's output.
     pub title: Option<String>,
+    /// The change reports a field at the same source time as another change already seen from
+    /// its side, with another value: which came last cannot be told from the changes. The
+    /// processor reads the item's current values and plans again with those
+    /// ([`Change::read_back`]); nothing else in this plan counts.
+    pub read_item: bool,
 }
 
 impl Plan {
@@ -243,6 +293,7 @@ impl Plan {
             writes: Vec::new(),
             conflicts: Vec::new(),
             title: None,
+            read_item: false,
         }
     }
 }
@@ -252,7 +303,10 @@ pub struct Context<'a> {
     pub pair: &'a PairConfig,
     /// boardsync's own user on the change's side, when known.
     pub own_user: Option<&'a str>,
-    pub max_writes_per_item: u32,
+    /// How many times within the loop window the fields of one item may come back to values
+    /// boardsync wrote before its link is quarantined.
+    pub max_loop_returns: u32,
+    /// Unix milliseconds.
     pub now: i64,
 }
 
@@ -263,7 +317,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
     // A webhook names who made this very change; a scan only who touched the item last, which
     // may be boardsync's write of another field after a person's edit of this one.
     let own_field_author = own && change.via != Via::Poll;
-    let ts = change.source_ts.unwrap_or(cx.now);
+    let ts = change.source_us.unwrap_or(cx.now.saturating_mul(1000));
     let Some(link) = link else {
         return plan_unlinked(change, own, ts, cx);
     };
@@ -296,7 +350,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
     let mut miro_out: BTreeMap<String, Value> = BTreeMap::new();
     let mut to_self: BTreeMap<String, String> = BTreeMap::new();
     let mut conflicts = Vec::new();
-    let (mut echoes, mut stale, mut filtered) = (0, 0, 0);
+    let (mut echoes, mut stale, mut filtered, mut returns) = (0, 0, 0, 0);
     for field in &cx.pair.fields {
         let Some(logical) = logical_value(change, field, link.miro_type) else {
             continue;
@@ -306,20 +360,45 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             continue;
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
-        if state.take_echo(from, &logical, own_field_author) {
+        // A report older than the last sync that shows a value boardsync sent this side is that
+        // write coming back late, whoever the scan names, not a person's edit in conflict.
+        let older = ts < state.synced_us;
+        let own_field =
+            own_field_author || older || set_by_own_write(change, field, link.miro_type);
+        if state.take_echo(from, &logical, own_field) {
             let t = state.ts(from);
             *t = (*t).max(ts);
+            *state.seen(from) = Some(logical);
             echoes += 1;
             continue;
         }
-        if ts <= *state.ts(from) {
+        let last = *state.ts(from);
+        if ts < last {
             stale += 1;
             continue;
         }
+        if ts == last && !change.read_back && state.value.as_deref() != Some(logical.as_str()) {
+            // Two changes of this field from one side at one source time (monday stamps the
+            // changes of one request alike): the order they arrived in says nothing.
+            let mut plan = Plan::nothing(
+                Outcome::Ignored,
+                "two changes of a field at one time: reading the item",
+                link.fields.clone(),
+            );
+            plan.read_item = true;
+            return plan;
+        }
         *state.ts(from) = ts;
+        if state.seen(from).as_deref() == Some(logical.as_str()) {
+            // The side still holds what it last reported: the item changed for another reason,
+            // or boardsync's newer write has not reached it yet. No edit of this field.
+            continue;
+        }
+        *state.seen(from) = Some(logical.clone());
         // A newer value from this side that is not boardsync's: whatever boardsync wrote there
         // before is overwritten, and a later report of it is no echo (it would be stale anyway).
-        state.sent(from).clear();
+        // A write of boardsync's still on its way there may land after this edit, though.
+        let outstanding = std::mem::take(state.sent(from));
         if state.value.as_deref() == Some(logical.as_str()) {
             continue;
         }
@@ -331,7 +410,10 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             filtered += 1;
             continue;
         }
-        if ts < state.synced_ts {
+        if state.wrote_lately(&logical, cx.now) {
+            returns += 1;
+        }
+        if ts < state.synced_us {
             // The other side changed this field after this edit was made, and this edit had not
             // reached it: both changed it since the last sync.
             let other_value = state.value.clone().unwrap_or_default();
@@ -340,38 +422,42 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
                 ConflictPolicy::Miro => Side::Miro,
                 ConflictPolicy::Monday => Side::Monday,
             };
-            let (miro_ts, monday_ts) = match from {
-                Side::Miro => (ts, state.synced_ts),
-                Side::Monday => (state.synced_ts, ts),
+            let (miro_us, monday_us) = match from {
+                Side::Miro => (ts, state.synced_us),
+                Side::Monday => (state.synced_us, ts),
             };
-            if winner == from {
-                conflicts.push(Conflict {
-                    field: field.name.clone(),
-                    winner,
-                    won: logical.clone(),
-                    lost: other_value,
-                    miro_ts,
-                    monday_ts,
-                });
-                // Fall through: the change is applied as usual below.
+            let (won, lost) = if winner == from {
+                (logical.clone(), other_value.clone())
             } else {
-                conflicts.push(Conflict {
-                    field: field.name.clone(),
-                    winner,
-                    won: other_value.clone(),
-                    lost: logical.clone(),
-                    miro_ts,
-                    monday_ts,
-                });
+                (other_value.clone(), logical.clone())
+            };
+            conflicts.push(Conflict {
+                field: field.name.clone(),
+                winner,
+                won,
+                lost,
+                miro_us,
+                monday_us,
+            });
+            if winner != from {
                 // Bring this side back to the winning value.
-                state.remember_write(from, &other_value);
+                state.remember_write(from, &other_value, cx.now);
                 to_self.insert(field.name.clone(), other_value);
                 continue;
             }
+            // Fall through: the change is applied as usual below.
+        }
+        if outstanding.iter().any(|v| *v != logical) {
+            // boardsync was writing another value to this side when this edit was made, and
+            // that write may land after it: the edit is written back to its own side too, so
+            // that side ends on it whichever lands last (a write still queued is dropped as
+            // superseded by the dispatcher, and this one goes alone).
+            state.remember_write(from, &logical, cx.now);
+            to_self.insert(field.name.clone(), logical.clone());
         }
         state.value = Some(logical.clone());
-        state.synced_ts = ts;
-        state.remember_write(from.other(), &logical);
+        state.synced_us = ts;
+        state.remember_write(from.other(), &logical, cx.now);
         match from {
             Side::Miro => {
                 values_out.insert(field.monday.clone(), logical);
@@ -426,7 +512,7 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             .get(title_field(cx.pair)?)
             .and_then(|s| s.value.clone())
     });
-    if !writes.is_empty() && over_write_budget(&mut fields, cx) {
+    if returns > 0 && loop_detected(&mut fields, returns, cx) {
         return quarantine(fields, conflicts, title, cx);
     }
     let outcome = if !conflicts.is_empty() {
@@ -451,17 +537,20 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
         writes,
         conflicts,
         title,
+        read_item: false,
     }
 }
 
-/// Counts a write to the item for the loop breaker: `true` when that makes more than
-/// `max_writes_per_item` within a minute.
-fn over_write_budget(fields: &mut LinkFields, cx: &Context<'_>) -> bool {
+/// Counts `returns` (fields that came back to a value boardsync wrote lately) for the loop
+/// breaker: `true` when that makes more than `max_loop_returns` within the loop window. New
+/// values, however many, are no loop: a loop is boardsync and something else (a monday
+/// automation, another integration, a normalising API) sending values back and forth.
+fn loop_detected(fields: &mut LinkFields, returns: usize, cx: &Context<'_>) -> bool {
+    fields.loop_returns.retain(|t| cx.now - t < LOOP_WINDOW_MS);
     fields
-        .recent_writes
-        .retain(|t| cx.now - t < WRITE_WINDOW_MS);
-    fields.recent_writes.push(cx.now);
-    fields.recent_writes.len() > cx.max_writes_per_item as usize
+        .loop_returns
+        .extend(std::iter::repeat_n(cx.now, returns));
+    fields.loop_returns.len() > cx.max_loop_returns as usize
 }
 
 /// The plan of an item past the loop breaker: no writes, and its link quarantined.
@@ -474,14 +563,16 @@ fn quarantine(
     Plan {
         outcome: Outcome::Filtered,
         detail: Some(format!(
-            "more than {} writes to this item within a minute: quarantined as a likely loop",
-            cx.max_writes_per_item
+            "its fields came back to values boardsync wrote more than {} times within a minute: \
+             quarantined as a likely loop",
+            cx.max_loop_returns
         )),
         fields,
         link: LinkChange::Quarantine,
         writes: Vec::new(),
         conflicts,
         title,
+        read_item: false,
     }
 }
 
@@ -576,7 +667,9 @@ fn plan_comment(
     let title = title_field(cx.pair)
         .and_then(|name| fields.fields.get(name))
         .and_then(|s| s.value.clone());
-    if over_write_budget(&mut fields, cx) {
+    // Comments have no value to come back to; each one posted counts, so that a comment loop
+    // through another integration (each turn a new text) is stopped like any other.
+    if loop_detected(&mut fields, 1, cx) {
         return quarantine(fields, Vec::new(), title, cx);
     }
     Plan {
@@ -590,6 +683,7 @@ fn plan_comment(
         writes: vec![write],
         conflicts: Vec::new(),
         title,
+        read_item: false,
     }
 }
 
@@ -671,12 +765,13 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
         *state.ts(change.side) = ts;
+        *state.seen(change.side) = Some(logical.clone());
         if !allowed {
             continue;
         }
         state.value = Some(logical.clone());
-        state.synced_ts = ts;
-        state.remember_write(change.side.other(), &logical);
+        state.synced_us = ts;
+        state.remember_write(change.side.other(), &logical, cx.now);
         match change.side {
             Side::Miro => {
                 monday_values.insert(field.monday.clone(), logical);
@@ -727,7 +822,6 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
             fields: miro_fields,
         },
     };
-    fields.recent_writes.push(cx.now);
     Plan {
         outcome: Outcome::Applied,
         detail: Some("created on the other side".into()),
@@ -736,6 +830,7 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
         writes: vec![write],
         conflicts: Vec::new(),
         title,
+        read_item: false,
     }
 }
 
@@ -766,6 +861,7 @@ fn plan_removal(kind: ChangeKind, from: Side, fields: LinkFields, policy: Delete
         writes,
         conflicts: Vec::new(),
         title: None,
+        read_item: false,
     }
 }
 
@@ -783,6 +879,18 @@ pub(crate) fn logical_value(
         }
         Side::Monday => Some(values::from_monday(change.fields.get(&field.monday)?)),
     }
+}
+
+/// Whether the scan found this field as boardsync's own write set it ([`values::OWN_FIELDS`]).
+fn set_by_own_write(change: &Change, field: &FieldMapping, miro_type: ItemType) -> bool {
+    let Some(path) = field.miro.path_for(miro_type) else {
+        return false;
+    };
+    change
+        .fields
+        .get(values::OWN_FIELDS)
+        .and_then(Value::as_array)
+        .is_some_and(|paths| paths.iter().any(|p| p == path))
 }
 
 fn in_miro_scope(change: &Change, pair: &PairConfig) -> bool {
