@@ -151,6 +151,9 @@ async fn a_write_held_by_errors_never_lands_over_a_newer_edit_from_the_other_sid
 async fn under_conflict_monday_mondays_older_edit_wins_when_it_arrives_second() {
     let w = world(false, "conflict = \"monday\"").await;
     let (monday_id, sticky_id) = linked_item(&w, "Start").await;
+    // Everything about the new item done with (the scan's echo of the sticky note included), so
+    // that what waits in the inbox below is Miro's edit.
+    settles_on(&w, &monday_id, &sticky_id, "Start").await;
 
     boardsync_cli(&w, &["pause", "--pair", PAIR]).await;
     wait_for("the pair paused", DEADLINE, || async {
