@@ -11,22 +11,6 @@ use serde_json::{Value, json};
 
 const PAIR: &str = "sync-test";
 
-async fn create_on_monday(w: &World, name: &str) -> String {
-    let made = w
-        .monday(&format!(
-            r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "topics", item_name: "{name}") {{ id }} }}"#
-        ))
-        .await;
-    made["create_item"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn rename_on_monday(w: &World, item: &str, name: &str) {
-    w.monday(&format!(
-        r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"name\": \"{name}\"}}") {{ id }} }}"#
-    ))
-    .await;
-}
-
 /// The text of the sticky note `id` on Miro, as plain text.
 async fn miro_text(w: &World, id: &str) -> Option<String> {
     w.miro_items()
@@ -47,7 +31,7 @@ async fn monday_name(w: &World, id: &str) -> Option<String> {
 
 /// An item made on monday and its twin's id on Miro, once it is there.
 async fn linked_item(w: &World, name: &str) -> (String, String) {
-    let monday_id = create_on_monday(w, name).await;
+    let monday_id = w.create_on_monday(name).await;
     let sticky = wait_for("the item's twin on Miro", DEADLINE, || async {
         w.miro_items()
             .await
@@ -126,7 +110,7 @@ async fn a_write_held_by_errors_never_lands_over_a_newer_edit_from_the_other_sid
         json!([]),
     )
     .await;
-    rename_on_monday(&w, &monday_id, "From monday").await;
+    w.rename_on_monday(&monday_id, "From monday").await;
     fault_fired(&w, "miro", "http_503").await;
 
     // The write of "From monday" waits for its retry; meanwhile someone edits the sticky note.
@@ -167,7 +151,7 @@ async fn under_conflict_monday_mondays_older_edit_wins_when_it_arrives_second() 
         json!([{"kind": "webhook_drop", "probability": 1.0}]),
     )
     .await;
-    rename_on_monday(&w, &monday_id, "monday's name").await;
+    w.rename_on_monday(&monday_id, "monday's name").await;
     fault_fired(&w, "monday", "webhook_drop").await;
     w.set_faults(1, json!([]), json!([])).await;
     let clock = format!("{}/_sandbox/clock", w.sandbox.miro_api_url());
