@@ -12,15 +12,6 @@ use std::process::Command;
 
 const SLUG: &str = "sync-test";
 
-async fn create_on_monday(w: &World, name: &str) -> String {
-    let data = w
-        .monday(&format!(
-            r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "topics", item_name: "{name}") {{ id }} }}"#
-        ))
-        .await;
-    data["create_item"]["id"].as_str().unwrap().to_owned()
-}
-
 async fn on_miro(w: &World, content: &str) -> Option<Value> {
     w.miro_items()
         .await
@@ -59,7 +50,7 @@ async fn pair_status(w: &World) -> Value {
 
 async fn pages_show_what_was_synced(postgres: bool) {
     let w = world(postgres, "").await;
-    let monday_id = create_on_monday(&w, "Ship the dashboard").await;
+    let monday_id = w.create_on_monday("Ship the dashboard").await;
     let sticky = wait_on_miro(&w, "Ship the dashboard").await;
     let sticky_id = sticky["id"].as_str().unwrap();
     wait_for("the link counted and nothing waiting", DEADLINE, || async {
@@ -139,7 +130,7 @@ async fn pause_holds_a_pair_until_resumed(postgres: bool) {
 
     // Received and kept, not applied: the monday webhook's entry waits in the inbox while the
     // daemon goes on scanning.
-    create_on_monday(&w, "Made while paused").await;
+    w.create_on_monday("Made while paused").await;
     wait_for("the change in the inbox", DEADLINE, || async {
         (w.status().await["inbox_backlog"].as_i64() >= Some(1)).then_some(())
     })
@@ -195,8 +186,8 @@ async fn dead_letters_are_shown_retried_and_discarded() {
         json!([]),
     )
     .await;
-    create_on_monday(&w, "Doomed one").await;
-    create_on_monday(&w, "Doomed two").await;
+    w.create_on_monday("Doomed one").await;
+    w.create_on_monday("Doomed two").await;
     wait_for("two dead letters", DEADLINE, || async {
         (pair_status(&w).await["dead_letters"] == 2).then_some(())
     })
@@ -250,7 +241,7 @@ async fn dead_letters_are_shown_retried_and_discarded() {
 #[tokio::test]
 async fn conflicts_are_listed_with_both_values_and_the_winner() {
     let w = world(false, "").await;
-    let monday_id = create_on_monday(&w, "Agreed name").await;
+    let monday_id = w.create_on_monday("Agreed name").await;
     let sticky = wait_on_miro(&w, "Agreed name").await;
     let sticky_id = sticky["id"].as_str().unwrap().to_owned();
     wait_for("the link", DEADLINE, || async {
@@ -394,7 +385,7 @@ async fn the_stream_sends_the_status_then_every_change() {
     assert_eq!(first.data["pairs"][0]["slug"], SLUG);
     assert!(first.data["at"].is_i64());
 
-    let monday_id = create_on_monday(&w, "Streamed item").await;
+    let monday_id = w.create_on_monday("Streamed item").await;
     let change = stream.change_of("Streamed item").await;
     assert_eq!(change.data["pair"], SLUG);
     assert_eq!(change.data["origin"], "monday");
@@ -422,23 +413,16 @@ async fn the_stream_sends_the_status_then_every_change() {
     w.stop().await;
 }
 
-async fn rename_on_monday(w: &World, item: &str, name: &str) {
-    w.monday(&format!(
-        r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"name\": \"{name}\"}}") {{ id }} }}"#
-    ))
-    .await;
-}
-
 #[tokio::test]
 async fn a_quarantined_link_is_shown_and_released() {
     // The loop breaker stops a link whose field comes back to values boardsync wrote more than
     // twice within a minute: the name goes back and forth.
     let w = world_with(false, "[sync]\nmax_loop_returns = 2\n", "").await;
-    let monday_id = create_on_monday(&w, "Busy item").await;
+    let monday_id = w.create_on_monday("Busy item").await;
     let sticky = wait_on_miro(&w, "Busy item").await;
     let sticky_id = sticky["id"].as_str().unwrap().to_owned();
     for name in ["Busy item 2", "Busy item", "Busy item 2", "Busy item"] {
-        rename_on_monday(&w, &monday_id, name).await;
+        w.rename_on_monday(&monday_id, name).await;
     }
     wait_for("the link quarantined", DEADLINE, || async {
         (pair_status(&w).await["links"]["quarantined"] == 1).then_some(())
@@ -461,7 +445,7 @@ async fn a_quarantined_link_is_shown_and_released() {
     assert!(!visitor.page(&pair_page).await.contains("Quarantined links"));
 
     // Released, it syncs again; releasing it twice is a 404 that says why.
-    rename_on_monday(&w, &monday_id, "Calm again").await;
+    w.rename_on_monday(&monday_id, "Calm again").await;
     wait_on_miro(&w, "Calm again").await;
     let (status, _) = visitor
         .post(&release, &common::form_fields(&page, &release).unwrap())

@@ -314,8 +314,13 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
     let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
     // How old the delivery is: monday's `triggerTime` where it has one (its `changedAt`, which
     // orders the changes, is kept in the change), the change's own time otherwise.
-    let source_ts = monday::trigger_time(body)
-        .or_else(|| event.change.as_ref()?.source_us.map(|us| us.div_euclid(1000)));
+    let source_ts = monday::trigger_time(body).or_else(|| {
+        event
+            .change
+            .as_ref()?
+            .source_us
+            .map(|us| us.div_euclid(1000))
+    });
     let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);
     let (board, item, kind, change, known) = match (&event.change, &event.ignored) {
         (Some(c), _) => (

@@ -178,6 +178,24 @@ impl World {
         v["data"].clone()
     }
 
+    /// Creates an item in the `topics` group of the monday board, as bob; returns its id.
+    pub async fn create_on_monday(&self, name: &str) -> String {
+        let data = self
+            .monday(&format!(
+                r#"mutation {{ create_item(board_id: {MONDAY_BOARD}, group_id: "topics", item_name: "{name}") {{ id }} }}"#
+            ))
+            .await;
+        data["create_item"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Renames the monday item `item`, as bob.
+    pub async fn rename_on_monday(&self, item: &str, name: &str) {
+        self.monday(&format!(
+            r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"name\": \"{name}\"}}") {{ id }} }}"#
+        ))
+        .await;
+    }
+
     pub async fn monday_state(&self) -> Value {
         super::get_json(
             &self

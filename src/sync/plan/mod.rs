@@ -70,13 +70,6 @@ pub struct FieldState {
     pub sent_miro: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sent_monday: Vec<String>,
-    /// The value each side last reported (its own edit, or boardsync's write seen coming back).
-    /// A report of the same value again is no edit of this field, whatever its time: the item
-    /// changed for another reason, or boardsync's newer write has not reached that side yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seen_miro: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seen_monday: Option<String>,
     /// Values boardsync wrote to either side within the loop window, with when (Unix ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wrote: Vec<(i64, String)>,
@@ -91,13 +84,6 @@ impl FieldState {
         match side {
             Side::Miro => &mut self.miro_us,
             Side::Monday => &mut self.monday_us,
-        }
-    }
-
-    fn seen(&mut self, side: Side) -> &mut Option<String> {
-        match side {
-            Side::Miro => &mut self.seen_miro,
-            Side::Monday => &mut self.seen_monday,
         }
     }
 
@@ -368,7 +354,6 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
         if state.take_echo(from, &logical, own_field) {
             let t = state.ts(from);
             *t = (*t).max(ts);
-            *state.seen(from) = Some(logical);
             echoes += 1;
             continue;
         }
@@ -389,12 +374,6 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             return plan;
         }
         *state.ts(from) = ts;
-        if state.seen(from).as_deref() == Some(logical.as_str()) {
-            // The side still holds what it last reported: the item changed for another reason,
-            // or boardsync's newer write has not reached it yet. No edit of this field.
-            continue;
-        }
-        *state.seen(from) = Some(logical.clone());
         // A newer value from this side that is not boardsync's: whatever boardsync wrote there
         // before is overwritten, and a later report of it is no echo (it would be stale anyway).
         // A write of boardsync's still on its way there may land after this edit, though.
@@ -765,7 +744,6 @@ fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan 
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
         *state.ts(change.side) = ts;
-        *state.seen(change.side) = Some(logical.clone());
         if !allowed {
             continue;
         }

@@ -871,33 +871,6 @@ fn under_a_side_policy_that_side_wins_even_when_its_edit_arrives_second_and_olde
 }
 
 #[test]
-fn a_scan_reporting_a_field_its_side_still_holds_is_no_edit_of_it() {
-    // monday renamed the item; boardsync's write to Miro is on its way when someone recolours
-    // the sticky note: the scan sees the old text with a newer time. That is no edit of the text.
-    let p = pair();
-    let mut seen = synced();
-    for state in seen.fields.fields.values_mut() {
-        state.seen_miro = state.value.clone();
-    }
-    let renamed = plan(&monday_name(200, "Renamed"), Some(&seen), &cx(&p));
-    let scan = change(
-        Side::Miro,
-        ChangeKind::Updated,
-        300,
-        json!({"data.content": "<p>Plan</p>", "style.fillColor": "light_green"}),
-    );
-    let out = plan(&scan, Some(&link(renamed.fields)), &cx(&p));
-    assert_eq!(
-        out.writes,
-        vec![Write::UpdateMonday {
-            values: values(&[("status", "Done")])
-        }],
-        "only the colour goes to monday"
-    );
-    assert_eq!(out.fields.fields["title"].value.as_deref(), Some("Renamed"));
-}
-
-#[test]
 fn a_link_stored_with_millisecond_times_reads_them_as_microseconds() {
     let stored = json!({"fields": {"title": {"value": "Plan", "miro_ts": 1_700_000_000_000_i64,
         "monday_ts": 0, "synced_ts": 1_700_000_000_000_i64}}});
