@@ -13,6 +13,7 @@ mod links;
 mod outbox;
 mod state;
 mod sync;
+mod tx;
 
 pub use dashboard::HistoryRow;
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
@@ -25,6 +26,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -67,6 +70,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Write transactions still to fail on purpose (tests only; see `inject_sqlite_full`).
+    faults: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,13 +146,29 @@ impl Store {
                     Ok(())
                 })
             })
+            // Every transaction goes through `tx::WriteTx`, which closes a connection whose
+            // write failed; this is the net under it, for anything that might still return a
+            // connection sqlx believes is inside a transaction.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("closing a connection returned inside a transaction");
+                    }
+                    Ok(clean)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Unreachable {
                 url: redact(&url),
                 source,
             })?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            faults: Arc::default(),
+        };
         store.migrate().await?;
         if backend == Backend::Sqlite {
             tokio::spawn(checkpoint_wal(store.pool.clone()));
