@@ -195,6 +195,20 @@ impl Store {
         Ok(())
     }
 
+    /// Commits a one-row write; `/readyz` asks this, since a store that answers reads can still
+    /// be unable to write (a full disk), and only a write shows it.
+    pub async fn prove_writable(&self, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO readiness (probe, checked_at) VALUES ('readyz', $1)
+             ON CONFLICT (probe) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
     /// Waits for connections in use to be returned, then closes them.
     pub async fn close(&self) {
         self.pool.close().await;

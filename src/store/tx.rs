@@ -19,14 +19,12 @@ use sqlx::{Any, AnyConnection, Executor};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// SQLite's largest `max_page_count`: what a connection returns to after an injected fault.
-const SQLITE_MAX_PAGES: u32 = 4_294_967_294;
-
 /// An open write transaction on a connection of its own. Dropped without [`WriteTx::commit`]
 /// succeeding (an error, a cancelled future), it closes its connection, which rolls back.
 pub(crate) struct WriteTx {
     conn: Option<PoolConnection<Any>>,
-    /// Whether this connection had a fault injected that must be undone before it is pooled.
+    /// Whether this transaction must fail (an injected fault): its connection is closed after it
+    /// like any other whose write failed, so the cap set on it never reaches the pool.
     capped: bool,
 }
 
@@ -65,11 +63,16 @@ fn take_one(faults: &AtomicU32) -> bool {
 impl WriteTx {
     /// Commits; only a `COMMIT` that succeeded lets the connection go back to the pool.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        self.execute("COMMIT").await?;
         if self.capped {
-            self.execute(format!("PRAGMA max_page_count = {SQLITE_MAX_PAGES}").as_str())
-                .await?;
+            // The transaction did not grow the database (an update in place), so the cap could
+            // not fail it; a full disk would have failed its commit all the same. Dropping the
+            // connection unreleased rolls it back, as SQLite does after a failed commit.
+            return Err(StoreError::Sql(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "injected: database or disk is full",
+            ))));
         }
+        self.execute("COMMIT").await?;
         // Dropped normally: back to the pool.
         drop(self.conn.take());
         Ok(())
