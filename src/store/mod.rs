@@ -24,7 +24,7 @@ pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -39,6 +39,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How often the write-ahead log is copied back into the SQLite file.
 const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// Frames (pages of about 4 KiB) in the write-ahead log past which passive checkpoints are
+/// taken to be falling behind and a truncating one is run: the log's size under steady load.
+const SQLITE_WAL_TRUNCATE_FRAMES: i64 = 4_096;
+/// How long a truncating checkpoint waits for the writer and readers to step aside before it
+/// gives up until the next tick; writers queue behind it meanwhile, so this bounds their delay.
+const SQLITE_TRUNCATE_BUSY_MS: u32 = 100;
+/// The size SQLite cuts the write-ahead log file back to whenever the log restarts.
+const SQLITE_JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,6 +148,11 @@ impl Store {
                         // Checkpoints run beside the writer (below), not inside a commit that
                         // a webhook is waiting for.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        conn.execute(
+                            format!("PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
+                                .as_str(),
+                        )
+                        .await?;
                         conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
                             .await?;
                     }
@@ -171,7 +184,7 @@ impl Store {
         };
         store.migrate().await?;
         if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(store.pool.clone()));
+            tokio::spawn(checkpoint_wal(store.pool.clone(), busy_ms));
         }
         Ok(store)
     }
@@ -219,19 +232,60 @@ impl Store {
 /// without blocking the writer (a passive checkpoint), until the pool closes. SQLite would
 /// otherwise checkpoint inside whichever commit crossed 1,000 pages, and the webhooks waiting on
 /// that commit would wait for the checkpoint's fsync too.
-async fn checkpoint_wal(pool: AnyPool) {
+///
+/// A passive checkpoint copies frames but never restarts the log: only a writer that finds it
+/// wholly copied, with no reader inside it, starts it over, and under steady load there is always
+/// a reader or a write in flight, so the file grew without bound (291 MB for an 8 MB database
+/// after 30 s at 200 deliveries/s). When the log holds more than `SQLITE_WAL_TRUNCATE_FRAMES`,
+/// a truncating checkpoint briefly holds writers back, waits a bounded time for readers, and
+/// empties the file.
+async fn checkpoint_wal(pool: AnyPool, busy_ms: u32) {
     let mut every = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         every.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
+        let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let log_frames = match passive {
+            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
+            Err(e) => {
+                if !pool.is_closed() {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+                continue;
+            }
+        };
+        if log_frames > SQLITE_WAL_TRUNCATE_FRAMES
+            && let Err(e) = truncate_wal(&pool, busy_ms).await
             && !pool.is_closed()
         {
-            tracing::warn!(error = %e, "SQLite checkpoint failed");
+            tracing::warn!(error = %e, log_frames, "SQLite truncating checkpoint failed");
         }
     }
+}
+
+/// Runs one truncating checkpoint with a short busy wait; a busy answer is left for the next tick.
+async fn truncate_wal(pool: &AnyPool, busy_ms: u32) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_TRUNCATE_BUSY_MS}").as_str())
+        .await?;
+    let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await;
+    // The connection goes back to the pool with the busy timeout every writer expects, or not at all.
+    if conn
+        .execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+    let busy = done?.try_get::<i64, _>(0)?;
+    if busy != 0 {
+        tracing::debug!("SQLite truncating checkpoint found the log busy; next tick");
+    }
+    Ok(())
 }
 
 fn backend_of(url: &str) -> Option<Backend> {
