@@ -33,7 +33,13 @@ impl Tmpfs {
         let path = dir.path().join("disk");
         std::fs::create_dir(&path).unwrap();
         let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "boardsync-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "boardsync-test",
+            ])
             .arg(&path)
             .stderr(std::process::Stdio::null())
             .status()

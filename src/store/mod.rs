@@ -40,11 +40,11 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How often the write-ahead log is copied back into the SQLite file.
 const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// Frames (pages of about 4 KiB) in the write-ahead log past which passive checkpoints are
-/// taken to be falling behind and a truncating one is run: the log's size under steady load.
-const SQLITE_WAL_TRUNCATE_FRAMES: i64 = 4_096;
-/// How long a truncating checkpoint waits for the writer and readers to step aside before it
+/// taken to be falling behind and a restarting one is run: the log's size under steady load.
+const SQLITE_WAL_RESTART_FRAMES: i64 = 4_096;
+/// How long a restarting checkpoint waits for the writer and readers to step aside before it
 /// gives up until the next tick; writers queue behind it meanwhile, so this bounds their delay.
-const SQLITE_TRUNCATE_BUSY_MS: u32 = 100;
+const SQLITE_RESTART_BUSY_MS: u32 = 50;
 /// The size SQLite cuts the write-ahead log file back to whenever the log restarts.
 const SQLITE_JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
@@ -236,9 +236,11 @@ impl Store {
 /// A passive checkpoint copies frames but never restarts the log: only a writer that finds it
 /// wholly copied, with no reader inside it, starts it over, and under steady load there is always
 /// a reader or a write in flight, so the file grew without bound (291 MB for an 8 MB database
-/// after 30 s at 200 deliveries/s). When the log holds more than `SQLITE_WAL_TRUNCATE_FRAMES`,
-/// a truncating checkpoint briefly holds writers back, waits a bounded time for readers, and
-/// empties the file.
+/// after 30 s at 200 deliveries/s). When the log holds more than `SQLITE_WAL_RESTART_FRAMES`,
+/// a restarting checkpoint briefly holds writers back, waits a bounded time for readers, and
+/// makes the next write start the log over (the file is cut back to `SQLITE_JOURNAL_SIZE_LIMIT`).
+/// RESTART rather than TRUNCATE: freeing and reallocating the file's blocks each time doubled
+/// the webhooks' p99 in `scripts/bench-wal.sh` (see docs/reliability.md).
 async fn checkpoint_wal(pool: AnyPool, busy_ms: u32) {
     let mut every = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -256,21 +258,21 @@ async fn checkpoint_wal(pool: AnyPool, busy_ms: u32) {
                 continue;
             }
         };
-        if log_frames > SQLITE_WAL_TRUNCATE_FRAMES
-            && let Err(e) = truncate_wal(&pool, busy_ms).await
+        if log_frames > SQLITE_WAL_RESTART_FRAMES
+            && let Err(e) = restart_wal(&pool, busy_ms).await
             && !pool.is_closed()
         {
-            tracing::warn!(error = %e, log_frames, "SQLite truncating checkpoint failed");
+            tracing::warn!(error = %e, log_frames, "SQLite restarting checkpoint failed");
         }
     }
 }
 
-/// Runs one truncating checkpoint with a short busy wait; a busy answer is left for the next tick.
-async fn truncate_wal(pool: &AnyPool, busy_ms: u32) -> Result<(), sqlx::Error> {
+/// Runs one restarting checkpoint with a short busy wait; a busy answer is left for the next tick.
+async fn restart_wal(pool: &AnyPool, busy_ms: u32) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_TRUNCATE_BUSY_MS}").as_str())
+    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_RESTART_BUSY_MS}").as_str())
         .await?;
-    let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+    let done = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
         .fetch_one(&mut *conn)
         .await;
     // The connection goes back to the pool with the busy timeout every writer expects, or not at all.
@@ -283,7 +285,7 @@ async fn truncate_wal(pool: &AnyPool, busy_ms: u32) -> Result<(), sqlx::Error> {
     }
     let busy = done?.try_get::<i64, _>(0)?;
     if busy != 0 {
-        tracing::debug!("SQLite truncating checkpoint found the log busy; next tick");
+        tracing::debug!("SQLite restarting checkpoint found the log busy; next tick");
     }
     Ok(())
 }
