@@ -82,17 +82,24 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-/// 200 when the store answers, 503 otherwise.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+/// 200 when the store commits a write, 503 with the reason otherwise.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let now = chrono::Utc::now().timestamp_millis();
+    match tokio::time::timeout(READY_TIMEOUT, state.store.prove_writable(now)).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n".to_owned()),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "store is not answering");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            tracing::warn!(error = %e, "store cannot write");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store cannot write: {e}\n"),
+            )
         }
         Err(_) => {
-            tracing::warn!("store did not answer in time");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            tracing::warn!("store did not commit a write in time");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store did not commit a write in time\n".to_owned(),
+            )
         }
     }
 }

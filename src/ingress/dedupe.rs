@@ -2,6 +2,10 @@
 //! without touching the store. The store stays the authority: a key is set `pending` (short TTL)
 //! before the insert and `done` (full TTL) only after the commit, so a crash between the two
 //! leaves a key that expires and a sender's retry that is stored, never a lost event.
+//!
+//! A pending key holds the token of the request that set it, and only that request may give it
+//! up: its claim can expire while it is still inserting (a slow store), a retry can claim the key
+//! meanwhile, and a plain `DEL` from the first would then delete the retry's claim.
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -10,9 +14,27 @@ use std::time::Duration;
 /// How often a copy waiting on a pending key looks again.
 const POLL: Duration = Duration::from_millis(10);
 
+/// Deletes `KEYS[1]` only while it still holds `ARGV[1]`, in one step on the server (a `GET`
+/// then a `DEL` from here could delete a claim made between the two). Sent with `EVAL`: the
+/// script is a few bytes, and this needs no script cache nor the crate's `script` feature.
+const RELEASE_IF_MINE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// What a request's pending claim holds: unique to that request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    fn new() -> ClaimToken {
+        ClaimToken(format!("pending:{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// This request owns the event: store it, then call `done` (or `release` on failure).
-    Mine,
+    /// This request owns the event: store it, then call `done` (or `release` with this token
+    /// on failure).
+    Mine(ClaimToken),
     /// Another request stored it.
     Done,
 }
@@ -55,16 +77,17 @@ impl RedisDedupe {
         let mut conn = self.conn.clone();
         let deadline = tokio::time::Instant::now() + self.pending_ttl + Duration::from_secs(1);
         loop {
+            let token = ClaimToken::new();
             let set: Option<String> = redis::cmd("SET")
                 .arg(&key)
-                .arg("pending")
+                .arg(&token.0)
                 .arg("NX")
                 .arg("PX")
                 .arg(self.pending_ttl.as_millis() as u64)
                 .query_async(&mut conn)
                 .await?;
             if set.is_some() {
-                return Ok(Claim::Mine);
+                return Ok(Claim::Mine(token));
             }
             loop {
                 let state: Option<String> = conn.get(&key).await?;
@@ -85,17 +108,31 @@ impl RedisDedupe {
         }
     }
 
-    /// Marks `key` stored, for the whole dedupe TTL.
+    /// Marks `key` stored, for the whole dedupe TTL. Unconditional, unlike `release`: it is
+    /// called only after the commit, so "done" is true whoever holds the claim by then (a retry
+    /// that claimed it finds its own insert a duplicate in the store).
     pub async fn done(&self, key: &str) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         conn.set_ex::<_, _, ()>(self.key(key), "done", self.done_ttl.as_secs().max(1))
             .await
     }
 
-    /// Gives a pending key up after a failed insert, so the sender's retry is not kept waiting.
-    pub async fn release(&self, key: &str) {
+    /// Gives a pending key up after a failed insert, so the sender's retry is not kept waiting;
+    /// does nothing when the key no longer holds `token` (the claim expired and another request
+    /// holds the key now, or it is done).
+    pub async fn release(&self, key: &str, token: &ClaimToken) {
         let mut conn = self.conn.clone();
-        let _: redis::RedisResult<()> = conn.del(self.key(key)).await;
+        let released: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(RELEASE_IF_MINE)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(&token.0)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = released {
+            // The claim then expires by itself after the pending TTL.
+            tracing::warn!(error = %e, "could not release a Redis dedupe claim");
+        }
     }
 
     /// Sets `key` pending as a crashed request would have left it (for tests of that case).
@@ -103,7 +140,7 @@ impl RedisDedupe {
         let mut conn = self.conn.clone();
         conn.pset_ex::<_, _, ()>(
             self.key(key),
-            "pending",
+            ClaimToken::new().0,
             self.pending_ttl.as_millis() as u64,
         )
         .await

@@ -357,9 +357,9 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
         outcome: known.map(|o| o.as_str().to_owned()),
     };
     let claimed = match &ing.redis {
-        None => false,
+        None => None,
         Some(redis) => match redis.claim(&event.key).await {
-            Ok(Claim::Mine) => true,
+            Ok(Claim::Mine(token)) => Some(token),
             Ok(Claim::Done) => return Outcome::Duplicate,
             Err(e) => {
                 tracing::warn!(error = %e, "Redis is not answering");
@@ -369,7 +369,7 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
     };
     let result = ing.writer.insert(entry, now.saturating_add(ttl_ms)).await;
     if let Some(redis) = &ing.redis
-        && claimed
+        && let Some(token) = claimed
     {
         match &result {
             Ok(_) => {
@@ -378,7 +378,7 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
                     tracing::warn!(error = %e, "could not mark the event done in Redis");
                 }
             }
-            Err(_) => redis.release(&event.key).await,
+            Err(_) => redis.release(&event.key, &token).await,
         }
     }
     match result {

@@ -104,7 +104,7 @@ impl Store {
         &self,
         entries: &[(&NewInboxEntry, i64)],
     ) -> Result<Vec<InboxInsert>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Keys first, so that on SQLite the transaction takes the write lock at once.
         let mut fresh: HashSet<String> = HashSet::with_capacity(entries.len());
         for chunk in entries.chunks(MAX_ROWS_PER_STATEMENT) {

@@ -13,6 +13,7 @@ mod links;
 mod outbox;
 mod state;
 mod sync;
+mod tx;
 
 pub use dashboard::HistoryRow;
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
@@ -23,8 +24,10 @@ pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor, Row};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -36,6 +39,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How often the write-ahead log is copied back into the SQLite file.
 const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// Frames (pages of about 4 KiB) in the write-ahead log past which passive checkpoints are
+/// taken to be falling behind and a restarting one is run: the log's size under steady load.
+const SQLITE_WAL_RESTART_FRAMES: i64 = 4_096;
+/// How long a restarting checkpoint waits for the writer and readers to step aside before it
+/// gives up until the next tick; writers queue behind it meanwhile, so this bounds their delay.
+const SQLITE_RESTART_BUSY_MS: u32 = 50;
+/// The size SQLite cuts the write-ahead log file back to whenever the log restarts.
+const SQLITE_JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +78,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Write transactions still to fail on purpose (tests only; see `inject_sqlite_full`).
+    faults: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,10 +148,27 @@ impl Store {
                         // Checkpoints run beside the writer (below), not inside a commit that
                         // a webhook is waiting for.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        conn.execute(
+                            format!("PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
+                                .as_str(),
+                        )
+                        .await?;
                         conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
                             .await?;
                     }
                     Ok(())
+                })
+            })
+            // Every transaction goes through `tx::WriteTx`, which closes a connection whose
+            // write failed; this is the net under it, for anything that might still return a
+            // connection sqlx believes is inside a transaction.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("closing a connection returned inside a transaction");
+                    }
+                    Ok(clean)
                 })
             })
             .connect_with(options)
@@ -147,10 +177,14 @@ impl Store {
                 url: redact(&url),
                 source,
             })?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            faults: Arc::default(),
+        };
         store.migrate().await?;
         if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(store.pool.clone()));
+            tokio::spawn(checkpoint_wal(store.pool.clone(), busy_ms));
         }
         Ok(store)
     }
@@ -174,6 +208,20 @@ impl Store {
         Ok(())
     }
 
+    /// Commits a one-row write; `/readyz` asks this, since a store that answers reads can still
+    /// be unable to write (a full disk), and only a write shows it.
+    pub async fn prove_writable(&self, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO readiness (probe, checked_at) VALUES ('readyz', $1)
+             ON CONFLICT (probe) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
     /// Waits for connections in use to be returned, then closes them.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -184,19 +232,62 @@ impl Store {
 /// without blocking the writer (a passive checkpoint), until the pool closes. SQLite would
 /// otherwise checkpoint inside whichever commit crossed 1,000 pages, and the webhooks waiting on
 /// that commit would wait for the checkpoint's fsync too.
-async fn checkpoint_wal(pool: AnyPool) {
+///
+/// A passive checkpoint copies frames but never restarts the log: only a writer that finds it
+/// wholly copied, with no reader inside it, starts it over, and under steady load there is always
+/// a reader or a write in flight, so the file grew without bound (291 MB for an 8 MB database
+/// after 30 s at 200 deliveries/s). When the log holds more than `SQLITE_WAL_RESTART_FRAMES`,
+/// a restarting checkpoint briefly holds writers back, waits a bounded time for readers, and
+/// makes the next write start the log over (the file is cut back to `SQLITE_JOURNAL_SIZE_LIMIT`).
+/// RESTART rather than TRUNCATE: freeing and reallocating the file's blocks each time doubled
+/// the webhooks' p99 in `scripts/bench-wal.sh` (see docs/reliability.md).
+async fn checkpoint_wal(pool: AnyPool, busy_ms: u32) {
     let mut every = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         every.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
+        let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let log_frames = match passive {
+            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
+            Err(e) => {
+                if !pool.is_closed() {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+                continue;
+            }
+        };
+        if log_frames > SQLITE_WAL_RESTART_FRAMES
+            && let Err(e) = restart_wal(&pool, busy_ms).await
             && !pool.is_closed()
         {
-            tracing::warn!(error = %e, "SQLite checkpoint failed");
+            tracing::warn!(error = %e, log_frames, "SQLite restarting checkpoint failed");
         }
     }
+}
+
+/// Runs one restarting checkpoint with a short busy wait; a busy answer is left for the next tick.
+async fn restart_wal(pool: &AnyPool, busy_ms: u32) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_RESTART_BUSY_MS}").as_str())
+        .await?;
+    let done = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(&mut *conn)
+        .await;
+    // The connection goes back to the pool with the busy timeout every writer expects, or not at all.
+    if conn
+        .execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+    let busy = done?.try_get::<i64, _>(0)?;
+    if busy != 0 {
+        tracing::debug!("SQLite restarting checkpoint found the log busy; next tick");
+    }
+    Ok(())
 }
 
 fn backend_of(url: &str) -> Option<Backend> {

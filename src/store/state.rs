@@ -247,7 +247,7 @@ impl Store {
         gone: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for s in seen {
             sqlx::query(
                 "INSERT INTO snapshots (pair, side, item_id, version, data, updated_at)

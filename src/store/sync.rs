@@ -67,7 +67,7 @@ pub struct ConflictRecord {
 impl Store {
     /// Writes a processed change in one transaction. Returns the link id, when there is one.
     pub async fn record_processed(&self, p: &ProcessedChange) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Claim the entry first: if another worker finished it meanwhile, nothing is written.
         let claimed = sqlx::query(
             "UPDATE inbox SET status = 'done', outcome = $2, error = $3, processed_at = $4
