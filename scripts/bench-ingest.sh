@@ -17,15 +17,7 @@ WORK=$(mktemp -d)
 SECRET=bench-signing-secret
 PUBLIC=https://boardsync.example.com
 
-BENCH_JWT=$(python3 - "$SECRET" "$PUBLIC/webhooks/monday" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-claims = b64(json.dumps({"aud": sys.argv[2], "exp": int(time.time()) + 3600, "userId": 1, "accountId": 1}).encode())
-sig = b64(hmac.new(sys.argv[1].encode(), head + b"." + claims, hashlib.sha256).digest())
-print((head + b"." + claims + b"." + sig).decode())
-PY
-)
+BENCH_JWT=$(python3 scripts/bench-jwt.py "$SECRET" "$PUBLIC/webhooks/monday")
 export BENCH_JWT
 BENCH_NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 export BENCH_NOW

@@ -100,7 +100,7 @@ impl Daemon {
             "/webhooks/monday",
             &[(
                 "Authorization",
-                jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300),
+                common::monday_jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300),
             )],
             body,
         )
@@ -135,17 +135,6 @@ fn miro_signature(secret: &str, body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn jwt(secret: &str, aud: &str, expires_in: i64) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({"accountId": 1825528, "userId": 4012689, "aud": aud, "iat": now - 10, "exp": now + expires_in, "shortLivedToken": "x"});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
 fn reference() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("BOARDSYNC_REFERENCE_DIR")
         .map(std::path::PathBuf::from)
@@ -168,13 +157,6 @@ fn miro_body(item: &str, content: &str) -> Vec<u8> {
         r#"{{"eventType":"board_subscription","event":{{"boardId":"uXjVREDACTED=","item":{{"id":"{item}","type":"sticky_note","createdAt":"{now}","createdBy":{{"id":"3458764500000000002","type":"user"}},"data":{{"content":"{content}","shape":"square"}},"geometry":{{"width":1151.0150807434377,"height":1318.7509467814261}},"modifiedAt":"{now}","modifiedBy":{{"id":"3458764500000000002","type":"user"}},"position":{{"x":5471.50754037172,"y":1260.62452660929,"origin":"center","relativeTo":"canvas_center"}},"style":{{"fillColor":"light_yellow","textAlign":"CENTER","textAlignVertical":"middle"}}}},"type":"update"}},"eventTime":"{now}","appId":3458764500000000003,"users":[3458764500000000002]}}"#
     )
     .into_bytes()
-}
-
-fn monday_body(trigger: &str) -> Vec<u8> {
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
-    serde_json::to_vec(&json!({"event": {"app": "monday", "type": "update_column_value", "triggerTime": now, "subscriptionId": 466701570, "isRetry": false, "userId": 67214742, "originalTriggerUuid": null, "boardId": 7786783342u64, "groupId": "topics", "pulseId": 7786784079u64, "pulseName": "Developer", "columnId": "status", "columnType": "color", "columnTitle": "Status", "value": {"label": {"index": 1, "text": "Done"}}, "previousValue": null, "changedAt": 1738777972.386279, "isTopGroup": true, "triggerUuid": trigger}})).unwrap()
 }
 
 #[tokio::test]
@@ -309,13 +291,13 @@ async fn oversized_and_unparsable_bodies_are_refused_plainly() {
 #[tokio::test]
 async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
-    let body = monday_body(&uuid::Uuid::new_v4().simple().to_string());
+    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
     let url = format!("{PUBLIC_URL}/webhooks/monday");
     for (token, expected) in [
-        (jwt("wrong-secret", &url, 300), 401),
-        (jwt(MONDAY_SECRET, &url, -120), 401),
+        (common::monday_jwt("wrong-secret", &url, 300), 401),
+        (common::monday_jwt(MONDAY_SECRET, &url, -120), 401),
         (
-            jwt(
+            common::monday_jwt(
                 MONDAY_SECRET,
                 "https://elsewhere.example.com/webhooks/monday",
                 300,
@@ -341,7 +323,7 @@ async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
             "/webhooks/monday",
             &[(
                 "Authorization",
-                format!("Bearer {}", jwt(MONDAY_SECRET, &url, 300))
+                format!("Bearer {}", common::monday_jwt(MONDAY_SECRET, &url, 300))
             )],
             &body
         )
@@ -354,7 +336,7 @@ async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
 #[tokio::test]
 async fn the_secret_path_authenticates_personal_token_webhooks() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
-    let body = monday_body(&uuid::Uuid::new_v4().simple().to_string());
+    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
     assert_eq!(d.post("/webhooks/monday/wrong", &[], &body).await, 401);
     assert_eq!(
         d.post(&format!("/webhooks/monday/{PATH_SECRET}"), &[], &body)
@@ -425,7 +407,8 @@ async fn every_real_monday_sample_is_accepted_and_unsynced_types_are_stored_as_i
 async fn an_event_older_than_the_dedupe_ttl_is_recorded_as_stale_and_answered_200() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
     let mut body: Value =
-        serde_json::from_slice(&monday_body("0123456789abcdef0123456789abcdef")).unwrap();
+        serde_json::from_slice(&common::monday_delivery("0123456789abcdef0123456789abcdef"))
+            .unwrap();
     body["event"]["triggerTime"] =
         json!((chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339());
     assert_eq!(d.monday(&serde_json::to_vec(&body).unwrap()).await, 200);
@@ -439,12 +422,16 @@ async fn thirty_copies_make_one_row(db: Db, redis: bool) {
     let d = Daemon::start(&db, redis, "30s").await;
     let url = format!("{}/webhooks/monday", d.base);
     for round in 0..2 {
-        let body = monday_body(&uuid::Uuid::new_v4().simple().to_string());
+        let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
         if round == 0 {
             let mut copies = tokio::task::JoinSet::new();
             for _ in 0..30 {
                 let (http, url, body) = (d.http.clone(), url.clone(), body.clone());
-                let token = jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300);
+                let token = common::monday_jwt(
+                    MONDAY_SECRET,
+                    &format!("{PUBLIC_URL}/webhooks/monday"),
+                    300,
+                );
                 copies.spawn(async move {
                     http.post(url)
                         .header("Authorization", token)
@@ -510,7 +497,7 @@ async fn with_the_store_down_deliveries_get_503_and_the_retry_is_stored_once_aft
         "30s",
     )
     .await;
-    let body = monday_body(&uuid::Uuid::new_v4().simple().to_string());
+    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
     common::admin(&format!(
         "ALTER DATABASE {} ALLOW_CONNECTIONS false",
         db.name
@@ -574,7 +561,7 @@ async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        d.monday(&monday_body(&trigger)).await,
+        d.monday(&common::monday_delivery(&trigger)).await,
         200,
         "the retry waits out the dead claim, then stores"
     );
@@ -622,8 +609,10 @@ async fn a_worker_serves_no_receivers_but_still_health_and_metrics() {
 async fn metrics_are_valid_prometheus_text_with_the_ack_histogram() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
     assert_eq!(
-        d.monday(&monday_body(&uuid::Uuid::new_v4().simple().to_string()))
-            .await,
+        d.monday(&common::monday_delivery(
+            &uuid::Uuid::new_v4().simple().to_string()
+        ))
+        .await,
         200
     );
     let r = d

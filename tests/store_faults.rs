@@ -9,7 +9,6 @@ mod common;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::store::Store;
-use serde_json::json;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -138,9 +137,9 @@ impl Daemon {
             .header("content-type", "application/json")
             .header(
                 "Authorization",
-                jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday")),
+                common::monday_jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300),
             )
-            .body(monday_body(trigger))
+            .body(common::monday_delivery(trigger))
             .send()
             .await
             .unwrap()
@@ -164,24 +163,6 @@ impl Daemon {
         self.run.await.unwrap().unwrap();
         self.store.close().await;
     }
-}
-
-fn jwt(secret: &str, aud: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({"accountId": 1825528, "userId": 4012689, "aud": aud, "iat": now - 10, "exp": now + 300, "shortLivedToken": "x"});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn monday_body(trigger: &str) -> Vec<u8> {
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
-    serde_json::to_vec(&json!({"event": {"app": "monday", "type": "update_column_value", "triggerTime": now, "subscriptionId": 466701570, "isRetry": false, "userId": 67214742, "originalTriggerUuid": null, "boardId": 7786783342u64, "groupId": "topics", "pulseId": 7786784079u64, "pulseName": "Developer", "columnId": "status", "columnType": "color", "columnTitle": "Status", "value": {"label": {"index": 1, "text": "Done"}}, "previousValue": null, "changedAt": 1738777972.386279, "isTopGroup": true, "triggerUuid": trigger}})).unwrap()
 }
 
 fn trigger() -> String {

@@ -89,15 +89,7 @@ async fn failed_workers_make_healthz_fail_are_shown_and_restart_to_sync_again(po
         assert_eq!(shown["last_error"], format!("panicked: {FAULT}"), "{shown}");
     }
     assert_eq!(worker(&w, "miro-scan:uXjVSyncTst=").await["restarts"], 0);
-    let page = w
-        .http
-        .get(format!("{}/", w.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text(&format!("{}/", w.base)).await;
     let row = page
         .split("<tr data-worker=\"processor\">")
         .nth(1)

@@ -69,6 +69,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
     );
     Ok(vec![Event {
         key,
+        at: change.source_us.map(|us| us.div_euclid(1000)),
         change: Some(change),
         ignored: None,
     }])

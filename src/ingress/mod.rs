@@ -42,6 +42,10 @@ pub struct Event {
     pub key: String,
     pub change: Option<Change>,
     pub ignored: Option<(String, String)>,
+    /// When the event happened at its source, in Unix ms, for the staleness check: monday's
+    /// `triggerTime` (its finer `changedAt`, which orders the changes, is in the change), Miro's
+    /// change time.
+    pub at: Option<i64>,
 }
 
 /// Parses a Miro webhook body into events (no signature check): for fuzzing and tests.
@@ -312,15 +316,7 @@ fn challenge(bytes: &Bytes) -> Option<Response> {
 async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Outcome {
     let now = chrono::Utc::now().timestamp_millis();
     let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    // How old the delivery is: monday's `triggerTime` where it has one (its `changedAt`, which
-    // orders the changes, is kept in the change), the change's own time otherwise.
-    let source_ts = monday::trigger_time(body).or_else(|| {
-        event
-            .change
-            .as_ref()?
-            .source_us
-            .map(|us| us.div_euclid(1000))
-    });
+    let source_ts = event.at;
     let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);
     let (board, item, kind, change, known) = match (&event.change, &event.ignored) {
         (Some(c), _) => (

@@ -70,6 +70,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         .filter(|t| !t.is_empty())
         .ok_or(Rejection::Malformed("no triggerUuid"))?;
     let key = format!("monday:{trigger}");
+    let at = millis(&e["triggerTime"]);
     let kind = e["type"].as_str().unwrap_or_default();
     // Subitems live on a board of their own; boardsync syncs items.
     let subitem = e.get("parentItemId").is_some()
@@ -94,6 +95,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         };
         return Ok(vec![Event {
             key,
+            at,
             change: None,
             ignored: Some((board(e), reason)),
         }]);
@@ -152,12 +154,17 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         fields,
         column_types,
         author: id_text(&e["userId"]),
-        source_us: changed_at(body).or_else(|| micros(&e["triggerTime"])),
+        // The body's text is read again only when it has a `changedAt` to read.
+        source_us: e
+            .get("changedAt")
+            .and_then(|_| changed_at(body))
+            .or_else(|| micros(&e["triggerTime"])),
         incomplete,
         read_back: false,
     };
     Ok(vec![Event {
         key,
+        at,
         change: Some(change),
         ignored: None,
     }])
@@ -184,8 +191,29 @@ fn changed_at(body: &[u8]) -> Option<i64> {
     decimal_seconds_micros(delivery.event.changed_at?.get())
 }
 
-/// When the event happened at monday, for the staleness check.
-pub fn trigger_time(body: &[u8]) -> Option<i64> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    millis(&v["event"]["triggerTime"])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"event": {{"type": "update_column_value", "triggerUuid": "t1", "triggerTime": "2025-02-05T17:52:52.390Z",
+                "boardId": 1, "pulseId": 2, "columnId": "status", "columnType": "color",
+                "value": {{"label": {{"text": "Done"}}}}{extra}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn changed_at_orders_the_change_to_the_microsecond_and_trigger_time_dates_the_delivery() {
+        let events = parse(&delivery(r#", "changedAt": 1738777972.386279"#)).unwrap();
+        let change = events[0].change.as_ref().unwrap();
+        assert_eq!(change.source_us, Some(1_738_777_972_386_279));
+        assert_eq!(events[0].at, Some(1_738_777_972_390));
+
+        // Without changedAt (a rename, say), the trigger time orders it too.
+        let events = parse(&delivery("")).unwrap();
+        let change = events[0].change.as_ref().unwrap();
+        assert_eq!(change.source_us, Some(1_738_777_972_390_000));
+    }
 }

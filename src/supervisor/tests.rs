@@ -26,38 +26,50 @@ fn restarts_counted(metrics: &Metrics, name: &str) -> u64 {
     metrics.worker_restarts.with_label_values(&[name]).get()
 }
 
+/// A supervisor with metrics of its own, and the shutdown its workers stop on.
+fn supervisor() -> (Metrics, Supervisor, CancellationToken) {
+    let metrics = Metrics::default();
+    let supervisor = Supervisor::new(&metrics);
+    (metrics, supervisor, CancellationToken::new())
+}
+
+/// A worker whose runs are counted: each is `run(n, shutdown)`, `n` counting from 0.
+fn counted<Fut>(
+    supervisor: &Supervisor,
+    name: &str,
+    shutdown: &CancellationToken,
+    run: impl Fn(u32, CancellationToken) -> Fut + Send + 'static,
+) -> (Arc<AtomicU32>, tokio::task::JoinHandle<()>)
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: RunOutcome + Send,
+{
+    let runs = Arc::new(AtomicU32::new(0));
+    let count = runs.clone();
+    let stop = shutdown.clone();
+    let handle = supervisor.spawn(name, shutdown.clone(), move |_| {
+        run(count.fetch_add(1, Ordering::SeqCst), stop.clone())
+    });
+    (runs, handle)
+}
+
 /// A worker whose runs are counted and which runs until shutdown.
 fn steady(
     supervisor: &Supervisor,
     name: &str,
     shutdown: &CancellationToken,
 ) -> (Arc<AtomicU32>, tokio::task::JoinHandle<()>) {
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
-    let stop = shutdown.clone();
-    let handle = supervisor.spawn(name, shutdown.clone(), move |_| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    });
-    (runs, handle)
+    counted(supervisor, name, shutdown, |_, stop| async move {
+        stop.cancelled().await
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_that_panics_is_restarted_with_its_panic_as_last_error() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
-    let stop = shutdown.clone();
-    supervisor.spawn("flaky", shutdown.clone(), move |_| {
-        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        let stop = stop.clone();
-        async move {
-            assert!(!first, "first run blew up");
-            stop.cancelled().await
-        }
+    let (metrics, supervisor, shutdown) = supervisor();
+    let (runs, _) = counted(&supervisor, "flaky", &shutdown, |run, stop| async move {
+        assert!(run > 0, "first run blew up");
+        stop.cancelled().await
     });
     until("the second run", || runs.load(Ordering::SeqCst) == 2).await;
     let flaky = view(&supervisor, "flaky");
@@ -73,22 +85,13 @@ async fn a_worker_that_panics_is_restarted_with_its_panic_as_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_that_returns_before_shutdown_is_restarted_and_its_error_kept() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
-    let stop = shutdown.clone();
-    supervisor.spawn("quitter", shutdown.clone(), move |_| {
-        let run = counted.fetch_add(1, Ordering::SeqCst);
-        let stop = stop.clone();
-        async move {
-            if run < 2 {
-                return Err(anyhow::anyhow!("gave up on run {run}"));
-            }
-            stop.cancelled().await;
-            Ok(())
+    let (metrics, supervisor, shutdown) = supervisor();
+    let (runs, _) = counted(&supervisor, "quitter", &shutdown, |run, stop| async move {
+        if run < 2 {
+            return Err(anyhow::anyhow!("gave up on run {run}"));
         }
+        stop.cancelled().await;
+        Ok(())
     });
     until("the third run", || runs.load(Ordering::SeqCst) == 3).await;
     let quitter = view(&supervisor, "quitter");
@@ -100,15 +103,8 @@ async fn a_worker_that_returns_before_shutdown_is_restarted_and_its_error_kept()
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_that_returns_without_an_error_before_shutdown_is_a_failure_too() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
-    supervisor.spawn("done-early", shutdown.clone(), move |_| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async {}
-    });
+    let (_metrics, supervisor, shutdown) = supervisor();
+    let (runs, _) = counted(&supervisor, "done-early", &shutdown, |_, _| async {});
     until("a restart", || runs.load(Ordering::SeqCst) >= 2).await;
     assert_eq!(
         view(&supervisor, "done-early").last_error.as_deref(),
@@ -119,9 +115,7 @@ async fn a_worker_that_returns_without_an_error_before_shutdown_is_a_failure_too
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_that_returns_at_shutdown_is_not_restarted_and_the_supervisor_ends() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
+    let (metrics, supervisor, shutdown) = supervisor();
     let (runs, handle) = steady(&supervisor, "steady", &shutdown);
     supervisor.close();
     until("the first run", || runs.load(Ordering::SeqCst) == 1).await;
@@ -138,18 +132,11 @@ async fn a_worker_that_returns_at_shutdown_is_not_restarted_and_the_supervisor_e
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_during_the_backoff_stops_the_worker_without_another_run() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
-    let handle = supervisor.spawn("crasher", shutdown.clone(), move |_| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async {
-            panic!("always");
-            #[allow(unreachable_code)]
-            ()
-        }
+    let (_metrics, supervisor, shutdown) = supervisor();
+    let (runs, handle) = counted(&supervisor, "crasher", &shutdown, |_, _| async {
+        panic!("always");
+        #[allow(unreachable_code)]
+        ()
     });
     supervisor.hold_restarts(true);
     until("the first failure", || {
@@ -184,9 +171,7 @@ fn the_backoff_doubles_from_its_first_wait_up_to_its_cap() {
 
 /// The times (since the start) at which each run of a worker that always fails started.
 async fn failing_run_starts(run_for: Duration, runs: usize) -> Vec<Duration> {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
+    let (_metrics, supervisor, shutdown) = supervisor();
     let starts = Arc::new(Mutex::new(Vec::new()));
     let seen = starts.clone();
     let begin = Instant::now();
@@ -205,32 +190,30 @@ async fn failing_run_starts(run_for: Duration, runs: usize) -> Vec<Duration> {
     starts[..runs].to_vec()
 }
 
+/// The waits between the starts of successive runs, in ms.
+fn gaps(starts: &[Duration]) -> Vec<u128> {
+    starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn restarts_wait_longer_each_time_a_worker_fails_at_once() {
     let starts = failing_run_starts(Duration::ZERO, 5).await;
-    let gaps: Vec<u128> = starts
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_millis())
-        .collect();
-    assert_eq!(gaps, [100, 200, 400, 800]);
+    assert_eq!(gaps(&starts), [100, 200, 400, 800]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_that_ran_a_while_before_failing_restarts_after_the_first_wait() {
     let starts = failing_run_starts(HEALTHY_RUN, 4).await;
-    let gaps: Vec<u128> = starts
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_millis())
-        .collect();
     let run = HEALTHY_RUN.as_millis();
-    assert_eq!(gaps, [run + 100, run + 100, run + 100]);
+    assert_eq!(gaps(&starts), [run + 100, run + 100, run + 100]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_worker_on_standby_is_healthy_and_running_again_once_it_holds_its_lease() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
+    let (_metrics, supervisor, shutdown) = supervisor();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<WorkerStatus>();
     let stop = shutdown.clone();
     supervisor.spawn("leased", shutdown.clone(), move |status| {
@@ -249,9 +232,7 @@ async fn a_worker_on_standby_is_healthy_and_running_again_once_it_holds_its_leas
 
 #[tokio::test(start_paused = true)]
 async fn the_fault_hook_panics_the_current_run_and_held_restarts_wait_for_release() {
-    let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
-    let shutdown = CancellationToken::new();
+    let (_metrics, supervisor, shutdown) = supervisor();
     let (runs, _) = steady(&supervisor, "victim", &shutdown);
     until("the first run", || runs.load(Ordering::SeqCst) == 1).await;
     assert!(!supervisor.fail("nobody", "no such worker"));

@@ -355,3 +355,24 @@ pub fn form_fields(html: &str, action: &str) -> Option<Vec<(String, String)>> {
     }
     Some(fields)
 }
+
+/// A monday app JWT for `aud` signed with `secret`, expiring `expires_in` seconds from now.
+pub fn monday_jwt(secret: &str, aud: &str, expires_in: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({"accountId": 1825528, "userId": 4012689, "aud": aud, "iat": now - 10, "exp": now + expires_in, "shortLivedToken": "x"});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A real monday status-change delivery, made fresh: now as its trigger time, `trigger` as its
+/// `triggerUuid`.
+pub fn monday_delivery(trigger: &str) -> Vec<u8> {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    serde_json::to_vec(&serde_json::json!({"event": {"app": "monday", "type": "update_column_value", "triggerTime": now, "subscriptionId": 466701570, "isRetry": false, "userId": 67214742, "originalTriggerUuid": null, "boardId": 7786783342u64, "groupId": "topics", "pulseId": 7786784079u64, "pulseName": "Developer", "columnId": "status", "columnType": "color", "columnTitle": "Status", "value": {"label": {"index": 1, "text": "Done"}}, "previousValue": null, "changedAt": 1738777972.386279, "isTopGroup": true, "triggerUuid": trigger}})).unwrap()
+}
