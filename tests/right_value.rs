@@ -1,5 +1,6 @@
-//! The right value wins, end to end: edits that cross while one side's write is held, and two
-//! renames that monday stamps with one time. Each case is made to happen deterministically with the sandbox's faults and
+//! The right value wins, end to end: edits that cross while one side's write is held, a side
+//! policy deciding a conflict whose winner arrives second, and two renames that monday stamps
+//! with one time. Each case is made to happen deterministically with the sandbox's faults and
 //! boardsync's own commands, then both boards are checked against what the record says.
 
 mod common;
@@ -7,6 +8,8 @@ mod common;
 use common::wait_for;
 use common::world::{DEADLINE, MONDAY_BOARD, World, world};
 use serde_json::{Value, json};
+
+const PAIR: &str = "sync-test";
 
 /// The text of the sticky note `id` on Miro, as plain text.
 async fn miro_text(w: &World, id: &str) -> Option<String> {
@@ -75,6 +78,26 @@ async fn fault_fired(w: &World, api: &str, kind: &str) {
     .await;
 }
 
+/// Runs `boardsync ARGS --config FILE` as a person would, beside the daemon (off the test's
+/// runtime thread, which serves the sandbox the command talks to).
+async fn boardsync_cli(w: &World, args: &[&str]) {
+    let mut command = std::process::Command::new(common::bin());
+    command
+        .args(args)
+        .arg("--config")
+        .arg(&w.config_path)
+        .env("RUST_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boardsync {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn a_write_held_by_errors_never_lands_over_a_newer_edit_from_the_other_side() {
     let w = world(false, "").await;
@@ -105,6 +128,68 @@ async fn a_write_held_by_errors_never_lands_over_a_newer_edit_from_the_other_sid
     // The held write goes out now, or would: it is older than what both sides hold.
     w.set_faults(1, json!([]), json!([])).await;
     settles_on(&w, &monday_id, &sticky_id, "From Miro").await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn under_conflict_monday_mondays_older_edit_wins_when_it_arrives_second() {
+    let w = world(false, "conflict = \"monday\"").await;
+    let (monday_id, sticky_id) = linked_item(&w, "Start").await;
+    // Everything about the new item done with (the scan's echo of the sticky note included), so
+    // that what waits in the inbox below is Miro's edit.
+    settles_on(&w, &monday_id, &sticky_id, "Start").await;
+
+    boardsync_cli(&w, &["pause", "--pair", PAIR]).await;
+    wait_for("the pair paused", DEADLINE, || async {
+        (w.status().await["pairs"][0]["paused_since"].is_number()).then_some(())
+    })
+    .await;
+    // monday's edit comes first, but its webhook is lost; Miro's comes a second later.
+    w.set_faults(
+        1,
+        json!([]),
+        json!([{"kind": "webhook_drop", "probability": 1.0}]),
+    )
+    .await;
+    w.rename_on_monday(&monday_id, "monday's name").await;
+    fault_fired(&w, "monday", "webhook_drop").await;
+    w.set_faults(1, json!([]), json!([])).await;
+    let clock = format!("{}/_sandbox/clock", w.sandbox.miro_api_url());
+    let moved = w
+        .http
+        .post(clock)
+        .json(&json!({"advance": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    w.miro(
+        reqwest::Method::PATCH,
+        &format!("sticky_notes/{sticky_id}"),
+        Some(json!({"data": {"content": "<p>Miro's name</p>"}})),
+    )
+    .await;
+    // The scan goes on while paused: Miro's edit waits in the inbox. Then the reconciler finds
+    // monday's, which lands behind it.
+    wait_for("Miro's edit in the inbox", DEADLINE, || async {
+        (w.status().await["inbox_backlog"].as_i64() >= Some(1)).then_some(())
+    })
+    .await;
+    boardsync_cli(&w, &["reconcile", "--pair", PAIR]).await;
+    boardsync_cli(&w, &["resume", "--pair", PAIR]).await;
+
+    settles_on(&w, &monday_id, &sticky_id, "monday's name").await;
+    let store = boardsync::store::Store::open(&w.database_url)
+        .await
+        .unwrap();
+    let conflicts = store.recent_conflicts(PAIR, 10).await.unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let c = &conflicts[0];
+    assert_eq!(
+        (c.winner.as_str(), c.won.as_str(), c.lost.as_str()),
+        ("monday", "monday's name", "Miro's name"),
+        "the record says what both boards hold"
+    );
     w.stop().await;
 }
 

@@ -837,16 +837,23 @@ pub(super) async fn note_own_write(
     };
     if !written.is_empty() {
         // Whatever else holds, the fields this write set are boardsync's in this version: the
-        // scan tells the planner so, should it read the version back.
-        let note = json!({ "version": version, "paths": written.keys().collect::<Vec<_>>() });
-        let noted = engine
-            .store
-            .record_cursor(
-                &super::values::own_write_key(&pair.slug, &item.id),
-                &note.to_string(),
-                engine.clock.now_ms(),
-            )
-            .await;
+        // processor tells the planner so, should a scan read the version back.
+        let key = super::values::own_write_key(&pair.slug, &item.id);
+        let noted = async {
+            let mut writes = engine
+                .store
+                .cursor(&key)
+                .await?
+                .map(|text| super::values::OwnWrites::parse(&text))
+                .unwrap_or_default();
+            writes.push(version, written.keys().cloned().collect());
+            let text = serde_json::to_string(&writes).expect("own writes serialise");
+            engine
+                .store
+                .record_cursor(&key, &text, engine.clock.now_ms())
+                .await
+        }
+        .await;
         if let Err(e) = noted {
             tracing::debug!(error = %e, "cannot note the fields of boardsync's own write");
         }

@@ -115,6 +115,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
         return unread(engine, entry, pair, e, now).await;
     }
     super::connectors::keep_linked(engine, pair, &mut change).await?;
+    mark_own_fields(engine, pair, &mut change).await?;
     let link = link_of(engine, &pair.slug, &change).await?;
     if link.is_none()
         && change.kind == ChangeKind::Updated
@@ -143,13 +144,45 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
         if let Err(e) = super::fetch::complete(engine, pair, &mut change).await {
             return unread(engine, entry, pair, e, now).await;
         }
-        change.fields.retain(|k, _| about.contains(k));
+        // What the item holds now is not the version boardsync's note was about.
+        change
+            .fields
+            .retain(|k, _| about.contains(k) && k != super::values::OWN_FIELDS);
         change.read_back = true;
         planned = plan::plan(&change, view.as_ref(), &cx);
     }
     record(engine, entry, pair, &change, link.as_ref(), planned, now)
         .await
         .map(|()| true)
+}
+
+/// Marks the fields of a Miro item that boardsync itself set in the version the change reports,
+/// when its last write made that version (the dispatcher notes each write's version and paths).
+/// A scan that catches an older write of boardsync's before the newer one lands must not take it
+/// for a person's edit. Read here rather than by the scan, so that the note of a write the scan
+/// found a moment after it landed is there by now.
+async fn mark_own_fields(
+    engine: &Engine,
+    pair: &PairConfig,
+    change: &mut Change,
+) -> Result<(), StoreError> {
+    if change.side != Side::Miro {
+        return Ok(());
+    }
+    let key = super::values::own_write_key(&pair.slug, &change.item_id);
+    let Some(note) = engine.store.cursor(&key).await? else {
+        return Ok(());
+    };
+    let writes = super::values::OwnWrites::parse(&note);
+    if let Some(at) = change.source_us
+        && let Some(paths) = writes.paths_at(at)
+    {
+        change.fields.insert(
+            super::values::OWN_FIELDS.to_owned(),
+            serde_json::json!(paths),
+        );
+    }
+    Ok(())
 }
 
 /// What becomes of an entry whose item could not be read: a deleted item's change is done with

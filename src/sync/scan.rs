@@ -104,11 +104,9 @@ pub async fn scan_pair_of(
             continue;
         }
         // Deleted between the listing and the read: the next scan sees it gone.
-        let Some(mut change) = item_change(&miro, pair, item, item_type, known.is_some()).await?
-        else {
+        let Some(change) = item_change(&miro, pair, item, item_type, known.is_some()).await? else {
             continue;
         };
-        mark_own_fields(engine, pair, &mut change, &version).await?;
         entries.push(entry(
             pair,
             &change,
@@ -206,28 +204,6 @@ pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: Chan
         incomplete: false,
         read_back: false,
     }
-}
-
-/// Marks the fields boardsync itself set in `version` of the item, when its last write made that
-/// version (noted by the dispatcher): a scan that catches an older write of boardsync's before the
-/// newer one lands must not take it for a person's edit.
-async fn mark_own_fields(
-    engine: &Engine,
-    pair: &PairConfig,
-    change: &mut Change,
-    version: &str,
-) -> Result<(), crate::store::StoreError> {
-    let key = super::values::own_write_key(&pair.slug, &change.item_id);
-    let Some(note) = engine.store.cursor(&key).await? else {
-        return Ok(());
-    };
-    let note: serde_json::Value = serde_json::from_str(&note).unwrap_or_default();
-    if !version.is_empty() && note["version"] == version {
-        change
-            .fields
-            .insert(super::values::OWN_FIELDS.to_owned(), note["paths"].clone());
-    }
-    Ok(())
 }
 
 /// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is

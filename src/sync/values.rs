@@ -17,15 +17,49 @@ pub const CONNECTORS: &str = "connectors";
 /// The key under which a Miro change says whether its item carries the pair's
 /// `miro_filter.tag` (as the tag poll last saw it); no Miro path looks like it.
 pub const FILTER_TAG: &str = "@filter_tag";
-/// A key of a Miro scan's change: the paths boardsync itself set in the very version the scan
-/// found (an array), as the dispatcher noted after its write. Those fields are boardsync's own
-/// write coming back, even when a newer one is already on its way.
+/// A key the processor adds to a Miro change: the paths boardsync itself set in the very version
+/// the change reports (an array), as the dispatcher noted after its write. Those fields are
+/// boardsync's own write coming back, even when a newer one is already on its way.
 pub const OWN_FIELDS: &str = "@own_fields";
 
-/// The cursor under which the dispatcher notes its last write to a Miro item: the version it
-/// made and the paths it set, for the scan ([`OWN_FIELDS`]).
+/// The cursor under which the dispatcher notes its last writes to a Miro item, for the processor
+/// ([`OWN_FIELDS`]).
 pub fn own_write_key(pair: &str, item_id: &str) -> String {
     format!("ownwrite:{pair}:{item_id}")
+}
+
+/// How many of its last writes to one Miro item boardsync remembers: a change reporting an older
+/// one may be processed after newer ones landed.
+const REMEMBERED_OWN_WRITES: usize = 8;
+
+/// boardsync's last writes to one Miro item, oldest first: each version (`modifiedAt`) it made
+/// and the paths it set.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct OwnWrites(Vec<(String, Vec<String>)>);
+
+impl OwnWrites {
+    /// As stored; anything else (a note in an older shape) is no note.
+    pub fn parse(text: &str) -> OwnWrites {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    pub fn push(&mut self, version: &str, paths: Vec<String>) {
+        self.0.push((version.to_owned(), paths));
+        if self.0.len() > REMEMBERED_OWN_WRITES {
+            self.0.remove(0);
+        }
+    }
+
+    /// The paths boardsync's write that made the version of `at` (Unix µs) set.
+    pub fn paths_at(&self, at: i64) -> Option<&[String]> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(version, _)| {
+                crate::domain::change::micros(&Value::String(version.clone())) == Some(at)
+            })
+            .map(|(_, paths)| paths.as_slice())
+    }
 }
 
 /// Miro fields that are not in an item's body: Miro keeps tags and connectors apart, with
@@ -238,6 +272,33 @@ pub fn text_to_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_writes_tell_the_paths_of_each_of_the_last_versions_boardsync_made() {
+        let mut writes = OwnWrites::parse("not a note");
+        for i in 0..10 {
+            writes.push(
+                &format!("2026-12-03T09:00:0{i}.000Z"),
+                vec![format!("path{i}")],
+            );
+        }
+        let writes = OwnWrites::parse(&serde_json::to_string(&writes).unwrap());
+        let at = |s: &str| crate::domain::change::micros(&Value::String(s.into())).unwrap();
+        assert_eq!(
+            writes.paths_at(at("2026-12-03T09:00:09Z")),
+            Some(["path9".to_owned()].as_slice())
+        );
+        assert_eq!(
+            writes.paths_at(at("2026-12-03T09:00:02Z")),
+            Some(["path2".to_owned()].as_slice())
+        );
+        assert_eq!(
+            writes.paths_at(at("2026-12-03T09:00:01Z")),
+            None,
+            "forgotten"
+        );
+        assert_eq!(writes.paths_at(at("2026-12-03T09:00:09.5Z")), None);
+    }
     use crate::config::{Direction, MiroSide};
     use serde_json::json;
 

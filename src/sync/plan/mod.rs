@@ -419,7 +419,9 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
                 monday_us,
             });
             if winner != from {
-                // Bring this side back to the winning value.
+                // Bring this side back to the winning value. A write still on its way there
+                // stays known, so that its echo is taken for one.
+                *state.sent(from) = outstanding;
                 state.remember_write(from, &other_value, cx.now);
                 to_self.insert(field.name.clone(), other_value);
                 continue;
@@ -430,7 +432,9 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             // boardsync was writing another value to this side when this edit was made, and
             // that write may land after it: the edit is written back to its own side too, so
             // that side ends on it whichever lands last (a write still queued is dropped as
-            // superseded by the dispatcher, and this one goes alone).
+            // superseded by the dispatcher, and this one goes alone). Should the earlier write
+            // land first, its echo is still taken for one.
+            *state.sent(from) = outstanding;
             state.remember_write(from, &logical, cx.now);
             to_self.insert(field.name.clone(), logical.clone());
         }

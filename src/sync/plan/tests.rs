@@ -868,6 +868,16 @@ fn under_a_side_policy_that_side_wins_even_when_its_edit_arrives_second_and_olde
             .iter()
             .any(|w| matches!(w, Write::UpdateMiro { .. }))
     );
+    // The queued write of Miro's value had reached monday already: its echo is boardsync's own,
+    // not a newer edit, and monday's value stays the one both sides are brought to.
+    let mut echo = monday_name(400, "Miro's name");
+    echo.author = Some("boardsync-user".into());
+    let echoed = plan(&echo, Some(&link(out.fields)), &cx(&p));
+    assert_eq!(echoed.outcome, Outcome::Echo);
+    assert_eq!(
+        echoed.fields.fields["title"].value.as_deref(),
+        Some("monday's name")
+    );
 }
 
 #[test]
