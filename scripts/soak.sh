@@ -31,6 +31,7 @@ for ((i = 1; i <= RUNS; i++)); do
   seed=$(python3 -c 'import random; print(random.getrandbits(63))')
   if BOARDSYNC_SEED=$seed "$BIN" --exact "$TEST" >"$LOGS/$seed.log" 2>&1; then
     rm -f "$LOGS/$seed.log"
+    echo "run $i/$RUNS ok: seed $seed ($((SECONDS - start)) s)"
   else
     failed=$((failed + 1))
     echo "FAILED seed $seed ($STORE, run $i; log: $LOGS/$seed.log)"
