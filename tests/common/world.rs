@@ -109,10 +109,18 @@ monday_group = "topics"
         dir,
         supervisor,
     };
-    // The daemon is ready once its monday webhooks are in place.
+    // The daemon is ready once its monday webhooks are in place and the Miro board has been
+    // scanned once: items already on the board at the first scan are left alone (no
+    // `sync_existing`), so a test's first sticky note must come after it.
     wait_for("the monday webhooks", DEADLINE, || async {
         let s = world.monday_state().await;
         (s["webhooks"].as_array().unwrap().len() >= 5).then_some(())
+    })
+    .await;
+    wait_for("the first Miro scan", DEADLINE, || async {
+        world.status().await["pairs"][0]["poller"]["last_scan"]
+            .as_i64()
+            .map(|_| ())
     })
     .await;
     world
