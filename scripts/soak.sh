@@ -22,9 +22,12 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sync" and m.get("executable"):
         print(m["executable"])')
 [ -x "$BIN" ] || { echo "could not build the sync test binary" >&2; exit 1; }
+# Soak a copy, so that building again while a long soak runs does not change what it runs.
+LOGS=$(mktemp -d)
+cp "$BIN" "$LOGS/sync-test"
+BIN="$LOGS/sync-test"
 
 TEST="${STORE}_boards_converge_under_a_random_workload_with_faults"
-LOGS=$(mktemp -d)
 failed=0
 start=$SECONDS
 for ((i = 1; i <= RUNS; i++)); do
@@ -37,5 +40,6 @@ for ((i = 1; i <= RUNS; i++)); do
     echo "FAILED seed $seed ($STORE, run $i; log: $LOGS/$seed.log)"
   fi
 done
+rm -f "$BIN"
 echo "soak: $((RUNS - failed)) passed, $failed failed ($STORE, $RUNS random seeds, $((SECONDS - start)) s)"
 [ "$failed" -eq 0 ]

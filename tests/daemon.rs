@@ -171,7 +171,9 @@ fn failed_start(database_url: &str, listen: &str) -> (Option<i32>, String) {
     let mut child = spawn(&config, database_url, listen);
     let lines = common::stderr_lines(&mut child);
     let (status, _) = wait_exit(&mut child, Duration::from_secs(15)).expect("it should give up");
-    let stderr: Vec<String> = lines.try_iter().collect();
+    // The child has exited, so its stderr reaches end of file: read every line the reader has
+    // (`try_iter` could miss lines the reader thread had not passed on yet).
+    let stderr: Vec<String> = lines.iter().collect();
     (status.code(), stderr.join("\n"))
 }
 
