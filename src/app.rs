@@ -9,9 +9,9 @@ use crate::ingress::Ingress;
 use crate::ingress::dedupe::RedisDedupe;
 use crate::ingress::writer::{InboxWriter, WriterLoop};
 use crate::metrics::Metrics;
+use crate::runtime::Engine;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
-use crate::sync::Engine;
 use anyhow::Context;
 use axum::Router;
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ pub struct AppState {
     /// Whether this process runs the webhook receivers.
     pub receiving: bool,
     /// What the sync engine did, as it happens, when this process runs it: wakes the live stream.
-    pub events: Option<tokio::sync::broadcast::Sender<crate::sync::SyncEvent>>,
+    pub events: Option<tokio::sync::broadcast::Sender<crate::runtime::SyncEvent>>,
     /// The dashboard's token and keys (sessions, CSRF).
     pub access: crate::dashboard::access::Access,
     /// This process's background workers: what `/healthz` and `/api/status`'s `workers` report.
@@ -242,27 +242,34 @@ fn start_engine(engine: &Engine, workers: &Supervisor, shutdown: &CancellationTo
     workers.spawn("dispatcher", stop.clone(), move |_| {
         crate::sync::dispatcher::run(e.clone(), stop.clone())
     });
-    let boards = crate::sync::poller::boards(&engine.config);
+    let boards = crate::pollers::schedule::boards(&engine.config);
     let count = boards.len().max(1);
     for (board, pairs) in boards {
         let (e, stop) = (engine.clone(), shutdown.clone());
         workers.spawn(format!("miro-scan:{board}"), stop.clone(), move |status| {
             let (e, stop) = (e.clone(), stop.clone());
-            crate::sync::poller::run_board(e, board.clone(), pairs.clone(), count, stop, status)
+            crate::pollers::schedule::run_board(
+                e,
+                board.clone(),
+                pairs.clone(),
+                count,
+                stop,
+                status,
+            )
         });
     }
     for pair in &engine.config.pairs {
         let (e, stop, pair) = (engine.clone(), shutdown.clone(), pair.clone());
         let name = format!("monday-reconcile:{}", pair.slug);
         workers.spawn(name, stop.clone(), move |status| {
-            crate::sync::reconcile::run_pair(e.clone(), pair.clone(), stop.clone(), status)
+            crate::pollers::reconcile::run_pair(e.clone(), pair.clone(), stop.clone(), status)
         });
     }
     // Without an `org_id` there is no feed to read, and nothing to supervise.
     if engine.config.miro.org_id.is_some() {
         let (e, stop) = (engine.clone(), shutdown.clone());
         workers.spawn("miro-content-log", stop.clone(), move |status| {
-            crate::sync::contentlog::run_as(e.clone(), stop.clone(), status)
+            crate::pollers::contentlog::run_as(e.clone(), stop.clone(), status)
         });
     }
     let (e, stop) = (engine.clone(), shutdown.clone());

@@ -426,7 +426,7 @@ const COMMAND_BUSY_MS: u32 = 60_000;
 
 fn with_engine<F, Fut>(path: &Path, action: F) -> ExitCode
 where
-    F: FnOnce(crate::sync::Engine) -> Fut,
+    F: FnOnce(crate::runtime::Engine) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let config = match load(path) {
@@ -443,7 +443,7 @@ where
         let store =
             crate::store::Store::open_waiting(config.daemon.database_url.expose(), COMMAND_BUSY_MS)
                 .await?;
-        let engine = crate::sync::Engine::new(
+        let engine = crate::runtime::Engine::new(
             store.clone(),
             std::sync::Arc::new(config),
             crate::metrics::Metrics::default(),
@@ -459,7 +459,7 @@ where
 }
 
 async fn subscriptions(
-    engine: crate::sync::Engine,
+    engine: crate::runtime::Engine,
     action: SubscriptionAction,
 ) -> anyhow::Result<()> {
     use crate::sync::subscriptions as subs;
@@ -481,7 +481,7 @@ async fn subscriptions(
 }
 
 async fn replay(
-    engine: crate::sync::Engine,
+    engine: crate::runtime::Engine,
     pair: Option<String>,
     since: Option<String>,
 ) -> anyhow::Result<()> {
@@ -511,7 +511,11 @@ async fn replay(
     Ok(())
 }
 
-async fn backfill(engine: crate::sync::Engine, pair: String, dry_run: bool) -> anyhow::Result<()> {
+async fn backfill(
+    engine: crate::runtime::Engine,
+    pair: String,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let config = engine.config.clone();
     let pair = config
         .pair(&pair)
@@ -521,7 +525,7 @@ async fn backfill(engine: crate::sync::Engine, pair: String, dry_run: bool) -> a
             .expect("a valid template"),
     );
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
-    let report = crate::sync::backfill::backfill(&engine, pair, dry_run, &progress).await;
+    let report = crate::pollers::backfill::backfill(&engine, pair, dry_run, &progress).await;
     progress.finish_and_clear();
     let r = report?;
     let (verb, note) = if dry_run {
@@ -578,12 +582,12 @@ async fn backfill(engine: crate::sync::Engine, pair: String, dry_run: bool) -> a
     Ok(())
 }
 
-async fn reconcile(engine: crate::sync::Engine, pair: String) -> anyhow::Result<()> {
+async fn reconcile(engine: crate::runtime::Engine, pair: String) -> anyhow::Result<()> {
     let config = engine.config.clone();
     let pair = config
         .pair(&pair)
         .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))?;
-    let r = crate::sync::reconcile::reconcile_pair(&engine, pair).await?;
+    let r = crate::pollers::reconcile::reconcile_pair(&engine, pair).await?;
     if r.first {
         println!(
             "pair `{}`: first round; its time is recorded, and items created on monday after it \
@@ -607,7 +611,7 @@ async fn reconcile(engine: crate::sync::Engine, pair: String) -> anyhow::Result<
 }
 
 /// The slug of the pair named (or slugged) `pair`.
-fn slug_of(engine: &crate::sync::Engine, pair: &str) -> anyhow::Result<String> {
+fn slug_of(engine: &crate::runtime::Engine, pair: &str) -> anyhow::Result<String> {
     engine
         .config
         .pair(pair)
@@ -615,7 +619,7 @@ fn slug_of(engine: &crate::sync::Engine, pair: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no pair named `{pair}` in the mappings file"))
 }
 
-async fn pause(engine: crate::sync::Engine, pair: String, pause: bool) -> anyhow::Result<()> {
+async fn pause(engine: crate::runtime::Engine, pair: String, pause: bool) -> anyhow::Result<()> {
     let slug = slug_of(&engine, &pair)?;
     if pause {
         engine
@@ -631,7 +635,11 @@ async fn pause(engine: crate::sync::Engine, pair: String, pause: bool) -> anyhow
     Ok(())
 }
 
-async fn release(engine: crate::sync::Engine, pair: String, item_id: String) -> anyhow::Result<()> {
+async fn release(
+    engine: crate::runtime::Engine,
+    pair: String,
+    item_id: String,
+) -> anyhow::Result<()> {
     let slug = slug_of(&engine, &pair)?;
     if engine
         .store

@@ -6,8 +6,8 @@
 
 use crate::app::{App, Role};
 use crate::config::Config;
+use crate::runtime::SyncEvent;
 use crate::sandbox::{Sandbox, SandboxOptions, Seed};
-use crate::sync::SyncEvent;
 use anyhow::Context;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;

@@ -5,11 +5,11 @@
 mod common;
 
 use boardsync::config::Config;
+use boardsync::mapping::plan::Write;
 use boardsync::metrics::Metrics;
+use boardsync::runtime::Engine;
 use boardsync::sandbox::{Sandbox, Seed};
 use boardsync::store::{ItemLink, LinkState, NewOutboxEntry, Store};
-use boardsync::sync::Engine;
-use boardsync::sync::plan::Write;
 use common::wait_for;
 use serde_json::{Value, json};
 use std::sync::Arc;

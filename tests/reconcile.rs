@@ -12,10 +12,11 @@ mod common;
 use boardsync::app::{App, Role};
 use boardsync::config::{Config, PairConfig};
 use boardsync::metrics::Metrics;
+use boardsync::pollers::reconcile::{ReconcileReport, reconcile_pair};
+use boardsync::runtime::Engine;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
+use boardsync::store::keys::reconcile_cursor;
 use boardsync::store::{InboxEntry, ItemLink, OutboxStatus, Store};
-use boardsync::sync::Engine;
-use boardsync::sync::reconcile::{ReconcileReport, cursor_key, reconcile_pair};
 use common::{TestDb, wait_for};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -591,7 +592,7 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
     let store = Store::open(&db).await.unwrap();
 
     wait_for("the first round recorded", DEADLINE, || async {
-        store.cursor(&cursor_key(&pair)).await.unwrap()
+        store.cursor(&reconcile_cursor(&pair.slug)).await.unwrap()
     })
     .await;
     let metrics = wait_for("the round counted", DEADLINE, || async {
@@ -610,7 +611,12 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
     let now = chrono::Utc::now().timestamp_millis();
     assert!(
         !store
-            .lease(&cursor_key(&pair), "another replica", now, 60_000)
+            .lease(
+                &reconcile_cursor(&pair.slug),
+                "another replica",
+                now,
+                60_000
+            )
             .await
             .unwrap(),
         "the daemon holds the pair's lease"
@@ -620,7 +626,12 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
     daemon.await.unwrap().unwrap();
     assert!(
         store
-            .lease(&cursor_key(&pair), "another replica", now, 60_000)
+            .lease(
+                &reconcile_cursor(&pair.slug),
+                "another replica",
+                now,
+                60_000
+            )
             .await
             .unwrap(),
         "given up at shutdown"

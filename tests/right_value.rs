@@ -18,7 +18,7 @@ async fn miro_text(w: &World, id: &str) -> Option<String> {
         .iter()
         .find(|i| i["id"] == id)
         .and_then(|i| i["data"]["content"].as_str())
-        .map(boardsync::sync::values::html_to_text)
+        .map(boardsync::mapping::values::html_to_text)
 }
 
 async fn monday_name(w: &World, id: &str) -> Option<String> {

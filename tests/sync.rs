@@ -142,7 +142,7 @@ impl World {
             .iter()
             .map(|i| {
                 (
-                    boardsync::sync::values::html_to_text(
+                    boardsync::mapping::values::html_to_text(
                         i["data"]["content"].as_str().unwrap_or_default(),
                     ),
                     colour(&i["style"]["fillColor"]).to_owned(),
@@ -391,7 +391,7 @@ async fn boards_converge_under_a_seeded_workload(postgres: bool, ops_per_person:
             let mut trail = String::new();
             for (title, _) in only_miro.iter().chain(only_monday.iter()) {
                 for i in w.miro_items().await.iter().filter(|i| {
-                    boardsync::sync::values::html_to_text(
+                    boardsync::mapping::values::html_to_text(
                         i["data"]["content"].as_str().unwrap_or_default(),
                     ) == *title
                 }) {

@@ -277,7 +277,7 @@ async fn pair_status(
         quarantined,
         poller: poller(store, pair, &state.config).await?,
         reconciler: ReconcilerStatus {
-            last_round: timestamp(store, &crate::sync::reconcile::cursor_key(pair)).await?,
+            last_round: timestamp(store, &crate::store::keys::reconcile_cursor(&pair.slug)).await?,
             interval_ms: state.config.poller.reconcile_interval.0.as_millis() as u64,
         },
         receivers: ReceiverCounts {
@@ -364,13 +364,13 @@ async fn poller(
     pair: &PairConfig,
     config: &Config,
 ) -> Result<PollerStatus, StoreError> {
-    let last_scan = timestamp(store, &crate::sync::scan::scan_cursor(pair)).await?;
+    let last_scan = timestamp(store, &crate::store::keys::scan_cursor(&pair.slug)).await?;
     let content_log_until = match &config.miro.org_id {
-        Some(org) => timestamp(store, &crate::sync::contentlog::cursor_key(org)).await?,
+        Some(org) => timestamp(store, &crate::store::keys::content_log_cursor(org)).await?,
         None => None,
     };
-    let state: Option<crate::sync::poller::PollState> = store
-        .cursor(&crate::sync::poller::state_key(pair))
+    let state: Option<crate::store::keys::PollState> = store
+        .cursor(&crate::store::keys::poll_state(&pair.slug))
         .await?
         .and_then(|v| serde_json::from_str(&v).ok());
     let state = state.unwrap_or_default();

@@ -11,8 +11,8 @@
 
 use super::status;
 use crate::app::AppState;
+use crate::runtime::SyncEvent;
 use crate::store::HistoryRow;
-use crate::sync::SyncEvent;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

@@ -1,7 +1,7 @@
 //! What the dashboard reads beyond the counts, and the controls it sets: paused pairs, dead
 //! letters retried or discarded, and a pair's history with both items of each change.
 
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use sqlx::Row;
 
 /// One change the processor handled, with the link it touched (when it has one).
@@ -202,7 +202,7 @@ impl Store {
     pub async fn all_conflicts(
         &self,
         limit: i64,
-    ) -> Result<Vec<super::ConflictRecord>, StoreError> {
+    ) -> Result<Vec<super::sync::ConflictRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, pair, item, field, winner, won, lost FROM conflicts
              ORDER BY at DESC, id DESC LIMIT $1",

@@ -2,7 +2,7 @@
 //! arrival order. The dedupe key decides, in the same transaction as the insert, whether an event
 //! is new; so a repeat can never slip in twice, and a failed insert leaves no key behind.
 
-use super::{Backend, Store, StoreError};
+use super::db::{Backend, Store, StoreError};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +52,30 @@ pub struct NewInboxEntry {
     /// Set when the receiver already knows the outcome (an ignored event type, a stale event):
     /// the entry is stored as done and the processor never sees it.
     pub outcome: Option<String>,
+}
+
+impl NewInboxEntry {
+    /// A change a poller found, as an inbox entry of pair `pair_slug` under `dedupe_key`.
+    pub fn polled(
+        pair_slug: &str,
+        change: &crate::domain::change::Change,
+        dedupe_key: String,
+        now: i64,
+    ) -> NewInboxEntry {
+        NewInboxEntry {
+            dedupe_key,
+            source: change.side.as_str().into(),
+            pair: Some(pair_slug.to_owned()),
+            board_id: change.board.clone(),
+            item_id: Some(change.item_id.clone()),
+            kind: change.kind.as_str().into(),
+            change: serde_json::to_string(change).expect("a change serialises"),
+            raw_body: None,
+            source_ts: change.source_us.map(|us| us.div_euclid(1000)),
+            received_at: now,
+            outcome: None,
+        }
+    }
 }
 
 /// What happened to an insert.

@@ -1,7 +1,7 @@
 //! Links: which Miro item goes with which monday item in a pair, and the last value synced for
 //! each field with its source timestamp. Echo suppression and conflict handling read these.
 
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use sqlx::Row;
 
 /// Whether a link is live.
@@ -82,6 +82,26 @@ impl Store {
         miro_item_id: &str,
     ) -> Result<Option<ItemLink>, StoreError> {
         self.link_where("miro_item_id", pair, miro_item_id).await
+    }
+
+    /// The id of the twin of `side`'s item `id` in the pair, once it has been created.
+    pub async fn twin(
+        &self,
+        pair: &str,
+        side: crate::domain::Side,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        use crate::domain::Side;
+        let link = match side {
+            Side::Miro => self.link_by_miro(pair, id).await?,
+            Side::Monday => self.link_by_monday(pair, id).await?,
+        };
+        Ok(link
+            .map(|l| match side {
+                Side::Miro => l.monday_item_id,
+                Side::Monday => l.miro_item_id,
+            })
+            .filter(|id| !id.starts_with(PENDING_ID)))
     }
 
     pub async fn link_by_monday(
@@ -180,3 +200,5 @@ fn item_link(row: &sqlx::any::AnyRow) -> Result<ItemLink, StoreError> {
         updated_at: row.try_get("updated_at")?,
     })
 }
+/// The prefix of a link's other-side id while the create that makes it is in flight.
+pub const PENDING_ID: &str = "pending:";

@@ -2,7 +2,7 @@
 //! completed, rescheduled, or declared dead; dead rows stay, visible and replayable. Nothing here
 //! deletes a row that has not succeeded.
 
-use super::{Backend, Store, StoreError};
+use super::db::{Backend, Store, StoreError};
 use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

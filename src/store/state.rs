@@ -1,7 +1,7 @@
 //! Poller cursors, and the history of what the daemon did with each change (for the dashboard),
 //! and pruning of what has outlived its retention.
 
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]

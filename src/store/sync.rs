@@ -2,7 +2,10 @@
 //! history and conflicts) in one transaction, so a crash leaves either all of it or none, and the
 //! change is simply processed again; and the links' other-side ids once a create is done.
 
-use super::{HistoryEntry, LinkState, NewOutboxEntry, Store, StoreError};
+use super::db::{Store, StoreError};
+use super::links::LinkState;
+use super::outbox::NewOutboxEntry;
+use super::state::HistoryEntry;
 use sqlx::Row;
 
 /// What becomes of the change's link.

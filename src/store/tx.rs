@@ -13,7 +13,7 @@
 //!
 //! It must never hand a connection back to the pool unless its `COMMIT` returned success.
 
-use super::{Backend, Store, StoreError};
+use super::db::{Backend, Store, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Executor};
 use std::ops::{Deref, DerefMut};

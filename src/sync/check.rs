@@ -11,7 +11,7 @@ use crate::clients::ApiError;
 use crate::clients::miro::MiroClient;
 use crate::clients::monday::{Board, MondayClient, board, enum_name};
 use crate::config::{Config, FieldMapping, MiroSide, PairConfig};
-use crate::sync::values;
+use crate::mapping::values;
 use std::collections::{BTreeSet, HashMap};
 
 /// The monday column types boardsync writes a copied value to.

@@ -3,7 +3,7 @@
 //! raw webhook bodies older than `[ingress] keep_raw` are deleted. Pending and dead rows are never
 //! touched: what has not been done stays until it is done, replayed or discarded.
 
-use super::Engine;
+use crate::runtime::Engine;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

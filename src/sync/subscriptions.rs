@@ -4,11 +4,12 @@
 //! id of each webhook it makes (monday's `webhooks` query does not say where a webhook points),
 //! so `sync` is idempotent and `prune` deletes only its own.
 
-use super::Engine;
 use crate::clients::ApiError;
 use crate::clients::monday::{
     CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, enum_name, webhooks,
 };
+use crate::runtime::{Engine, store_error};
+use crate::store::keys;
 use std::collections::{BTreeMap, HashSet};
 
 /// The events whose webhooks carry what the processor needs.
@@ -50,13 +51,11 @@ fn monday_boards(engine: &Engine) -> BTreeMap<String, Vec<create_webhook::Webhoo
     boards
 }
 
-const KEY_PREFIX: &str = "webhook:monday:";
-const MIRO_PREFIX: &str = "webhook:miro:";
 /// What `list` calls a Miro board subscription's event.
 const MIRO_EVENT: &str = "board_subscription";
 
 fn key(board: &str, event: &str) -> String {
-    format!("{KEY_PREFIX}{board}:{event}")
+    format!("{}{board}:{event}", keys::MONDAY_WEBHOOK_PREFIX)
 }
 
 /// One line of `subscriptions list` / the result of `sync` and `prune`.
@@ -173,7 +172,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
         .collect();
     let mut out = Vec::new();
     for board in miro_boards(engine) {
-        let name = format!("{MIRO_PREFIX}{board}");
+        let name = format!("{}{board}", keys::MIRO_WEBHOOK_PREFIX);
         let recorded = engine.store.cursor(&name).await.map_err(store_error)?;
         let (id, status) = match recorded.filter(|id| live.contains(id)) {
             Some(id) => (id, "kept"),
@@ -212,7 +211,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     let mut out = Vec::new();
     for (name, id) in engine
         .store
-        .cursors_with_prefix(KEY_PREFIX)
+        .cursors_with_prefix(keys::MONDAY_WEBHOOK_PREFIX)
         .await
         .map_err(store_error)?
     {
@@ -248,11 +247,13 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     };
     for (name, id) in engine
         .store
-        .cursors_with_prefix(MIRO_PREFIX)
+        .cursors_with_prefix(keys::MIRO_WEBHOOK_PREFIX)
         .await
         .map_err(store_error)?
     {
-        let board = name.trim_start_matches(MIRO_PREFIX).to_owned();
+        let board = name
+            .trim_start_matches(keys::MIRO_WEBHOOK_PREFIX)
+            .to_owned();
         if wanted.contains(&board) {
             continue;
         }
@@ -277,7 +278,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     let ours: BTreeMap<String, String> = engine
         .store
-        .cursors_with_prefix(KEY_PREFIX)
+        .cursors_with_prefix(keys::MONDAY_WEBHOOK_PREFIX)
         .await
         .map_err(store_error)?
         .into_iter()
@@ -322,11 +323,17 @@ pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     let ours: BTreeMap<String, String> = engine
         .store
-        .cursors_with_prefix(MIRO_PREFIX)
+        .cursors_with_prefix(keys::MIRO_WEBHOOK_PREFIX)
         .await
         .map_err(store_error)?
         .into_iter()
-        .map(|(name, id)| (id, name.trim_start_matches(MIRO_PREFIX).to_owned()))
+        .map(|(name, id)| {
+            (
+                id,
+                name.trim_start_matches(keys::MIRO_WEBHOOK_PREFIX)
+                    .to_owned(),
+            )
+        })
         .collect();
     if !engine.config.miro.webhooks && ours.is_empty() {
         return Ok(Vec::new());
@@ -390,13 +397,9 @@ async fn live_ids(engine: &Engine, board: &str) -> Result<HashSet<String>, ApiEr
 }
 
 fn split_key(name: &str) -> (String, String) {
-    let rest = name.trim_start_matches(KEY_PREFIX);
+    let rest = name.trim_start_matches(keys::MONDAY_WEBHOOK_PREFIX);
     match rest.split_once(':') {
         Some((b, e)) => (b.to_owned(), e.to_owned()),
         None => (rest.to_owned(), String::new()),
     }
-}
-
-fn store_error(e: crate::store::StoreError) -> ApiError {
-    ApiError::Transient(format!("the store: {e}"))
 }

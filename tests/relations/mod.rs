@@ -9,9 +9,11 @@
 use crate::common::{self, TestDb, wait_for};
 use boardsync::app::{App, Role};
 use boardsync::config::{Config, PairConfig};
+use boardsync::pollers::relation::PollReport;
+use boardsync::pollers::{connectors, scan, tags};
+use boardsync::runtime::Engine;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
-use boardsync::sync::tags::PollReport;
-use boardsync::sync::{Engine, connectors, scan, tags};
+use boardsync::store::keys;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -114,9 +116,10 @@ monday_group = "topics"
     wait_for("the daemon's first poll round", DEADLINE, || async {
         let store = &world.engine.store;
         let done = |key: String| async move { store.cursor(&key).await.unwrap().is_some() };
-        let all = done(scan::scan_cursor(&world.pair)).await
-            && (!tags::wanted(&world.pair) || done(tags::cursor(&world.pair)).await)
-            && (!connectors::wanted(&world.pair) || done(connectors::cursor(&world.pair)).await);
+        let all = done(keys::scan_cursor(&world.pair.slug)).await
+            && (!tags::wanted(&world.pair) || done(keys::tags_cursor(&world.pair.slug)).await)
+            && (!connectors::wanted(&world.pair)
+                || done(keys::connectors_cursor(&world.pair.slug)).await);
         all.then_some(())
     })
     .await;

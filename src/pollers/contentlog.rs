@@ -15,14 +15,15 @@
 //! stored before the cursor advances: a round cut off anywhere is read again, and the dedupe keys
 //! (`contentlog:{entry id}`) drop what was already stored, so a restart neither skips nor doubles.
 
-use super::Engine;
-use super::lease::Lease;
-use super::scan::{entry, item_change, scan_cursor};
+use super::miro_items::item_change;
 use crate::clients::miro::{CONTENT_LOG_BOARDS, ContentLogEntry, MiroClient, MiroItem};
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
 use crate::domain::miro::ItemType;
+use crate::runtime::Engine;
+use crate::runtime::Lease;
+use crate::store::keys;
 use crate::store::{NewInboxEntry, Snapshot};
 use crate::supervisor::WorkerStatus;
 use serde_json::Value;
@@ -30,17 +31,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The lease one replica's content-log reader holds.
-pub const LEASE: &str = "poll:content-logs";
 /// How far before now a window ends: an entry may reach the feed a moment after its change.
 const SETTLE_MS: i64 = 5_000;
 /// How often a waiting reader looks at the clock (the engine's, which tests move forward).
 const TICK: Duration = Duration::from_millis(500);
-
-/// Where the end of the last window read is kept (Unix ms, whole seconds).
-pub fn cursor_key(org: &str) -> String {
-    format!("contentlog:{org}")
-}
 
 /// What one round read and stored.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -60,15 +54,20 @@ pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerS
     let Some(org) = engine.config.miro.org_id.clone() else {
         return;
     };
-    let mut lease =
-        Lease::new(LEASE, status.holder(), engine.config.poller.lease.0).reporting(&status);
+    let mut lease = Lease::new(
+        keys::CONTENT_LOG_LEASE,
+        status.holder(),
+        engine.config.poller.lease.0,
+    )
+    .reporting(&status);
     let interval =
         i64::try_from(engine.config.poller.content_log_interval.0.as_millis()).unwrap_or(i64::MAX);
     loop {
         if !lease.acquire(&engine, &shutdown).await {
             break;
         }
-        let Some(read) = super::poller::while_held(&mut lease, &engine, round(&engine, &org)).await
+        let Some(read) =
+            super::schedule::while_held(&mut lease, &engine, round(&engine, &org)).await
         else {
             tracing::info!("another replica took over the content logs");
             continue;
@@ -98,7 +97,7 @@ pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerS
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            held = super::poller::while_held(&mut lease, &engine, wait) => if held.is_none() { continue },
+            held = super::schedule::while_held(&mut lease, &engine, wait) => if held.is_none() { continue },
         }
     }
     lease.release(&engine).await;
@@ -106,7 +105,7 @@ pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerS
 
 /// Reads the window since the last round and stores what it found, then advances the cursor.
 pub async fn round(engine: &Engine, org: &str) -> anyhow::Result<RoundReport> {
-    let key = cursor_key(org);
+    let key = keys::content_log_cursor(org);
     let now = engine.clock.now_ms();
     let stored = engine.store.cursor(&key).await?;
     let Some(from) = stored.and_then(|c| c.parse::<i64>().ok()) else {
@@ -203,7 +202,8 @@ fn comments(engine: &Engine, read: &[ContentLogEntry], now: i64) -> Vec<(usize, 
         fields.insert("comment.text".to_owned(), text(&e.state["content"]));
         fields.insert("comment.author".to_owned(), text(&e.actor["name"]));
         let change = feed_change(e, item, ChangeKind::Commented, Via::ContentLog, fields);
-        let mut stored = entry(first, &change, format!("contentlog:{}", e.id), now);
+        let mut stored =
+            NewInboxEntry::polled(&first.slug, &change, format!("contentlog:{}", e.id), now);
         if on_board.len() > 1 {
             // The processor finds the pair whose link holds the item.
             stored.pair = None;
@@ -245,7 +245,13 @@ async fn items(
             .and_modify(|(_, latest)| *latest = e)
             .or_insert((at, e));
     }
-    if last.is_empty() || engine.store.cursor(&scan_cursor(pair)).await?.is_none() {
+    if last.is_empty()
+        || engine
+            .store
+            .cursor(&keys::scan_cursor(&pair.slug))
+            .await?
+            .is_none()
+    {
         // Until the pair's first scan has taken the board as it is, nothing on it is a change.
         return Ok(Items::default());
     }
@@ -256,7 +262,7 @@ async fn items(
         .into_iter()
         .map(|s| (s.item_id, s.version))
         .collect();
-    let notes = super::comments::own_notes(engine, pair).await?;
+    let notes = super::miro_items::own_notes(engine, pair).await?;
     let mut found = Items::default();
     for (id, (at, e)) in last {
         let known = before.get(id);
@@ -271,7 +277,9 @@ async fn items(
                     BTreeMap::new(),
                 );
                 let key = format!("poll:{board}:{id}:deleted:{version}");
-                found.changes.push((at, entry(pair, &change, key, now)));
+                found
+                    .changes
+                    .push((at, NewInboxEntry::polled(&pair.slug, &change, key, now)));
                 found.gone.push(id.to_owned());
             }
             continue;
@@ -294,7 +302,9 @@ async fn items(
         };
         // The scan's key for the same version of the item: whichever source is first stores it.
         let key = format!("poll:{board}:{id}:{version}");
-        found.changes.push((at, entry(pair, &change, key, now)));
+        found
+            .changes
+            .push((at, NewInboxEntry::polled(&pair.slug, &change, key, now)));
         found.seen.push(Snapshot {
             item_id: id.to_owned(),
             version,

@@ -3,7 +3,7 @@
 //! an expiry; the holder renews it while it works, and a replica that dies hands over when the
 //! expiry passes. Works the same on SQLite and Postgres.
 
-use super::Engine;
+use super::engine::Engine;
 use crate::supervisor::WorkerStatus;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -7,9 +7,8 @@
 //! as boardsync's own note (so the scan and the content log never sync it as an item), and a retry
 //! first looks for the note an earlier attempt made.
 
-use super::Engine;
-use super::dispatcher::{IDEMPOTENCY_WINDOW_MS, idempotency_key, note_own_write, store_error};
-use super::values::{html_to_text, text_to_html};
+use super::fold::{IDEMPOTENCY_WINDOW_MS, idempotency_key};
+use super::own_writes::note_own_write;
 use crate::clients::ApiError;
 use crate::clients::miro::MiroItem;
 use crate::clients::monday::{
@@ -18,7 +17,11 @@ use crate::clients::monday::{
 use crate::config::{MiroAs, PairConfig};
 use crate::domain::Side;
 use crate::domain::miro::ItemType;
+use crate::mapping::values::{html_to_text, text_to_html};
+use crate::runtime::Engine;
+use crate::runtime::store_error;
 use crate::store::OutboxEntry;
+use crate::store::keys;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -34,31 +37,6 @@ pub const APP_CARD_FIELD: &str = "monday update";
 const RECENT_UPDATES: i64 = 100;
 /// How far apart boardsync's and an API's clocks may be when a post's time is compared.
 const CLOCK_SKEW_MS: i64 = 60_000;
-
-/// Where the notes boardsync made on a pair's board are recorded: a cursor per note, named by
-/// the note's id, holding the id of the item it stands beside.
-fn note_prefix(pair: &PairConfig) -> String {
-    format!("comment-note:{}:", pair.slug)
-}
-
-/// The ids of the text items boardsync made on the pair's board for monday updates: they are
-/// boardsync's own, never items to sync. Read only when the pair syncs text items.
-pub async fn own_notes(
-    engine: &Engine,
-    pair: &PairConfig,
-) -> Result<HashSet<String>, crate::store::StoreError> {
-    if !pair.miro_items.contains(&ItemType::Text) {
-        return Ok(HashSet::new());
-    }
-    let prefix = note_prefix(pair);
-    Ok(engine
-        .store
-        .cursors_with_prefix(&prefix)
-        .await?
-        .into_iter()
-        .map(|(name, _)| name[prefix.len()..].to_owned())
-        .collect())
-}
 
 /// Posts a Miro comment (`body`, HTML) as an update on monday item `item`, once.
 pub async fn post_update(
@@ -195,7 +173,7 @@ async fn place_note(
 ) -> Result<(), ApiError> {
     let board = pair.miro_board.as_str();
     let content = text_to_html(line);
-    let prefix = note_prefix(pair);
+    let prefix = keys::comment_note_prefix(&pair.slug);
     let notes = engine
         .store
         .cursors_with_prefix(&prefix)

@@ -19,15 +19,16 @@
 //! It never writes to either API, and never deletes: a linked item missing from the listing is
 //! left alone (monday's delete and archive webhooks, and the Miro side's delete flow, end links).
 
-use super::Engine;
-use super::lease::Lease;
-use super::plan::{LinkFields, logical_value};
 use crate::clients::ApiError;
 use crate::clients::monday::BoardItem;
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, micros, millis};
 use crate::domain::miro::ItemType;
+use crate::mapping::plan::{LinkFields, logical_value};
+use crate::runtime::Engine;
+use crate::runtime::Lease;
+use crate::store::keys;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, OutboxStatus, StoreError};
 use crate::supervisor::WorkerStatus;
 use serde_json::Value;
@@ -54,11 +55,6 @@ pub struct ReconcileReport {
     /// Linked items that differ from their link while boardsync's own writes to them are still
     /// going out (or dead), or that changed during the round: left for the next round.
     pub deferred: usize,
-}
-
-/// Where the time of the pair's last completed round is kept; also the name of its lease.
-pub fn cursor_key(pair: &PairConfig) -> String {
-    format!("reconcile:{}", pair.slug)
 }
 
 /// Reconciles every pair, one task each, until `shutdown`: a round at start (a daemon that was
@@ -88,8 +84,12 @@ pub async fn run_pair(
 ) {
     let holder = status.holder();
     let interval = engine.config.poller.reconcile_interval.0;
-    let mut lease =
-        Lease::new(cursor_key(&pair), holder, engine.config.poller.lease.0).reporting(&status);
+    let mut lease = Lease::new(
+        keys::reconcile_cursor(&pair.slug),
+        holder,
+        engine.config.poller.lease.0,
+    )
+    .reporting(&status);
     loop {
         if !lease.acquire(&engine, &shutdown).await {
             break;
@@ -98,7 +98,7 @@ pub async fn run_pair(
         let work = reconcile_pair(&engine, &pair);
         let round = tokio::select! {
             _ = shutdown.cancelled() => break,
-            held = super::poller::while_held(&mut lease, &engine, work) => held,
+            held = super::schedule::while_held(&mut lease, &engine, work) => held,
         };
         let Some(result) = round else {
             tracing::info!(pair = %pair.name, "another replica took over this pair's reconciling");
@@ -126,7 +126,7 @@ pub async fn run_pair(
         let pause = tokio::time::sleep(wait);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            held = super::poller::while_held(&mut lease, &engine, pause) => if held.is_none() { continue },
+            held = super::schedule::while_held(&mut lease, &engine, pause) => if held.is_none() { continue },
         }
     }
     lease.release(&engine).await;
@@ -146,7 +146,7 @@ fn retry_wait(e: &anyhow::Error, interval: Duration, now: i64) -> Duration {
 
 /// One round for one pair: reads its monday board and queues the changes webhooks missed.
 pub async fn reconcile_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<ReconcileReport> {
-    let key = cursor_key(pair);
+    let key = keys::reconcile_cursor(&pair.slug);
     let started = engine.clock.now_ms();
     let previous = engine
         .store
@@ -325,16 +325,16 @@ fn entry(pair: &PairConfig, change: &Change, updated_at: &str, now: i64) -> NewI
         pair.monday_board.as_str(),
         change.item_id
     );
-    super::scan::entry(pair, change, key, now)
+    NewInboxEntry::polled(&pair.slug, change, key, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::plan::FieldState;
+    use crate::mapping::plan::FieldState;
 
     fn pair() -> PairConfig {
-        crate::sync::plan::tests::pair_with(
+        crate::mapping::plan::tests::pair_with(
             "",
             r#"title  = { miro = "data.content", monday = "name" }
   status = { miro = "style.fillColor", monday = "status", values = { light_green = "Done", red = "Stuck" } }

@@ -5,12 +5,12 @@
 //! stored, so a scan cut off at any point is simply done again, and the inbox's dedupe keys
 //! (`board, item, modifiedAt`) keep a repeated scan from doubling anything.
 
-use super::Engine;
-use crate::clients::miro::{MiroClient, MiroItem};
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, micros};
+use crate::domain::change::{Change, ChangeKind, Via};
 use crate::domain::miro::ItemType;
+use crate::runtime::Engine;
+use crate::store::keys;
 use crate::store::{NewInboxEntry, Snapshot};
 use std::collections::{HashMap, HashSet};
 
@@ -20,11 +20,6 @@ pub struct ScanReport {
     pub items: usize,
     pub changes: usize,
     pub deleted: usize,
-}
-
-/// Where the time of the pair's last completed scan is kept.
-pub fn scan_cursor(pair: &PairConfig) -> String {
-    format!("scan:{}", pair.slug)
 }
 
 /// Scans one pair's board once.
@@ -43,7 +38,11 @@ pub async fn scan_pair_of(
 ) -> anyhow::Result<ScanReport> {
     let board = pair.miro_board.as_str();
     let miro = engine.miro.polling();
-    let mut first = engine.store.cursor(&scan_cursor(pair)).await?.is_none();
+    let mut first = engine
+        .store
+        .cursor(&keys::scan_cursor(&pair.slug))
+        .await?
+        .is_none();
     if first && pair.sync_existing {
         // The items already on both boards are matched and linked (or queued to be created)
         // first; the scan below then goes on from the snapshots that leaves.
@@ -61,7 +60,7 @@ pub async fn scan_pair_of(
         .map(|s| (s.item_id.clone(), s))
         .collect();
     // The text items boardsync made for monday updates are its own, not items to sync.
-    let notes = super::comments::own_notes(engine, pair).await?;
+    let notes = super::miro_items::own_notes(engine, pair).await?;
     let now = engine.clock.now_ms();
     let mut report = ScanReport::default();
     let mut listed: HashSet<String> = HashSet::new();
@@ -104,11 +103,13 @@ pub async fn scan_pair_of(
             continue;
         }
         // Deleted between the listing and the read: the next scan sees it gone.
-        let Some(change) = item_change(&miro, pair, item, item_type, known.is_some()).await? else {
+        let Some(change) =
+            super::miro_items::item_change(&miro, pair, item, item_type, known.is_some()).await?
+        else {
             continue;
         };
-        entries.push(entry(
-            pair,
+        entries.push(NewInboxEntry::polled(
+            &pair.slug,
             &change,
             format!("poll:{board}:{}:{version}", change.item_id),
             now,
@@ -135,8 +136,8 @@ pub async fn scan_pair_of(
             incomplete: false,
             read_back: false,
         };
-        entries.push(entry(
-            pair,
+        entries.push(NewInboxEntry::polled(
+            &pair.slug,
             &change,
             format!("poll:{board}:{id}:deleted:{}", snapshot.version),
             now,
@@ -152,82 +153,7 @@ pub async fn scan_pair_of(
         .await?;
     engine
         .store
-        .record_cursor(&scan_cursor(pair), &now.to_string(), now)
+        .record_cursor(&keys::scan_cursor(&pair.slug), &now.to_string(), now)
         .await?;
     Ok(report)
-}
-
-/// The change the scan makes of an item it found changed (`Updated` when it `known` it, else
-/// `Created`), read through its type's endpoint first when a mapped field is under `style` and the
-/// item came without it; `None` when the item is gone meanwhile.
-pub async fn item_change(
-    miro: &MiroClient,
-    pair: &PairConfig,
-    item: MiroItem,
-    item_type: ItemType,
-    known: bool,
-) -> Result<Option<Change>, crate::clients::ApiError> {
-    let board = pair.miro_board.as_str();
-    let full = if item.style.is_null() && needs_style(pair) {
-        match miro.get_item(board, item_type, &item.id).await {
-            Ok(full) => full,
-            Err(crate::clients::ApiError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    } else {
-        item
-    };
-    let kind = if known {
-        ChangeKind::Updated
-    } else {
-        ChangeKind::Created
-    };
-    Ok(Some(miro_change(board, &full, item_type, kind)))
-}
-
-/// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).
-pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: ChangeKind) -> Change {
-    Change {
-        side: Side::Miro,
-        via: Via::Poll,
-        board: board.to_owned(),
-        item_id: item.id.clone(),
-        item_type: Some(item_type.as_str().into()),
-        kind,
-        fields: item.fields(),
-        column_types: Default::default(),
-        author: item.modified_by(),
-        source_us: item
-            .modified_at
-            .as_ref()
-            .and_then(|t| micros(&serde_json::Value::String(t.clone()))),
-        incomplete: false,
-        read_back: false,
-    }
-}
-
-/// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is
-/// then read through its type's endpoint.
-pub fn needs_style(pair: &PairConfig) -> bool {
-    pair.fields.iter().any(|f| match &f.miro {
-        crate::config::MiroSide::All(p) => p.starts_with("style."),
-        crate::config::MiroSide::PerType(m) => m.values().any(|p| p.starts_with("style.")),
-    })
-}
-
-/// A change found by polling, as an inbox entry under `dedupe_key`.
-pub fn entry(pair: &PairConfig, change: &Change, dedupe_key: String, now: i64) -> NewInboxEntry {
-    NewInboxEntry {
-        dedupe_key,
-        source: change.side.as_str().into(),
-        pair: Some(pair.slug.clone()),
-        board_id: change.board.clone(),
-        item_id: Some(change.item_id.clone()),
-        kind: change.kind.as_str().into(),
-        change: serde_json::to_string(change).expect("a change serialises"),
-        raw_body: None,
-        source_ts: change.source_us.map(|us| us.div_euclid(1000)),
-        received_at: now,
-        outcome: None,
-    }
 }

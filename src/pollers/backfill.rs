@@ -10,12 +10,12 @@
 //! pair's rules (directions, value maps, the conflict policy decides whose value wins). Run twice,
 //! it does nothing the second time.
 
-use super::Engine;
-use super::plan::{FieldState, LinkFields, logical_value};
 use crate::config::{ConflictPolicy, PairConfig};
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, micros};
 use crate::domain::miro::ItemType;
+use crate::mapping::plan::{FieldState, LinkFields, logical_value};
+use crate::runtime::Engine;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, Snapshot};
 use indicatif::ProgressBar;
 use serde_json::Value;
@@ -241,8 +241,8 @@ async fn miro_items(
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<Found>> {
     let board = pair.miro_board.as_str();
-    let needs_style = super::scan::needs_style(pair);
-    let notes = super::comments::own_notes(engine, pair).await?;
+    let needs_style = super::miro_items::needs_style(pair);
+    let notes = super::miro_items::own_notes(engine, pair).await?;
     let mut out = Vec::new();
     for item in engine.miro.all_items(board).await? {
         let Some(item_type) = ItemType::parse(&item.item_type) else {
@@ -265,7 +265,7 @@ async fn miro_items(
             item
         };
         let version = item.modified_at.clone().unwrap_or_default();
-        let change = super::scan::miro_change(board, &item, item_type, ChangeKind::Created);
+        let change = super::miro_items::miro_change(board, &item, item_type, ChangeKind::Created);
         out.push(found(pair, key_field, change, version, item_type));
         progress.inc(1);
     }
@@ -284,9 +284,11 @@ async fn monday_items(
         .fields
         .iter()
         .filter(|f| {
-            pair.miro_items
-                .iter()
-                .any(|t| f.miro.path_for(*t).is_some_and(super::values::polled_apart))
+            pair.miro_items.iter().any(|t| {
+                f.miro
+                    .path_for(*t)
+                    .is_some_and(crate::mapping::values::polled_apart)
+            })
         })
         .map(|f| f.monday.as_str())
         .collect();
@@ -385,7 +387,7 @@ fn inbox_entry(pair: &PairConfig, found: &Found, kind: ChangeKind, now: i64) -> 
         found.version,
         kind.as_str()
     );
-    super::scan::entry(pair, &change, key, now)
+    NewInboxEntry::polled(&pair.slug, &change, key, now)
 }
 
 #[cfg(test)]

@@ -2,31 +2,29 @@
 //! and stores the outcome, the link state and the outbox rows in one transaction. It never calls
 //! an API to write; only to read an item whose change did not carry its fields.
 
-use super::Engine;
-use super::lease::Lease;
-use super::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
+use super::relations;
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::miro::ItemType;
+use crate::mapping::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
+use crate::runtime::Lease;
+use crate::runtime::{Engine, SyncEvent};
 use crate::store::{
     HistoryEntry, InboxEntry, ItemLink, LinkState, LinkWrite, NewConflict, NewOutboxEntry,
     ProcessedChange, StoreError,
 };
+use crate::store::{PENDING_ID, keys};
 use crate::supervisor::WorkerStatus;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Entries taken from the inbox at a time.
 const BATCH: i64 = 200;
-/// The lease one replica's processor holds; see [`run`].
-const LEASE: &str = "processor";
 /// How long the lease lasts without renewal: a replica that dies hands over within this.
 const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How long the processor sleeps when the inbox is empty and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(200);
-/// The prefix of a link's other-side id while the create that makes it is in flight.
-pub const PENDING_ID: &str = "pending:";
 /// How long an edit of an unlinked item waits while boardsync is creating items on its side: it
 /// may be a person editing the item boardsync just made, whose link is about to be recorded.
 const DEFER_WHILE_CREATING_MS: i64 = 120_000;
@@ -38,7 +36,8 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
 
 /// [`run`], telling `status` whether this replica holds the processor's lease.
 pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
-    let mut lease = Lease::new(LEASE, status.holder(), LEASE_TTL).reporting(&status);
+    let mut lease =
+        Lease::new(keys::PROCESSOR_LEASE, status.holder(), LEASE_TTL).reporting(&status);
     work(&engine, &shutdown, &mut lease).await;
     lease.release(&engine).await;
 }
@@ -104,7 +103,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
                 .map(|()| true);
         }
     };
-    if let Some(why) = super::tags::prepare(engine, pair, &mut change).await? {
+    if let Some(why) = relations::prepare(engine, pair, &mut change).await? {
         return finish(engine, entry, Some(pair), Outcome::Ignored, why, now)
             .await
             .map(|()| true);
@@ -114,7 +113,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
     {
         return unread(engine, entry, pair, e, now).await;
     }
-    super::connectors::keep_linked(engine, pair, &mut change).await?;
+    relations::keep_linked(engine, pair, &mut change).await?;
     mark_own_fields(engine, pair, &mut change).await?;
     let link = link_of(engine, &pair.slug, &change).await?;
     if link.is_none()
@@ -147,7 +146,7 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
         // What the item holds now is not the version boardsync's note was about.
         change
             .fields
-            .retain(|k, _| about.contains(k) && k != super::values::OWN_FIELDS);
+            .retain(|k, _| about.contains(k) && k != crate::mapping::values::OWN_FIELDS);
         change.read_back = true;
         planned = plan::plan(&change, view.as_ref(), &cx);
     }
@@ -169,16 +168,16 @@ async fn mark_own_fields(
     if change.side != Side::Miro {
         return Ok(());
     }
-    let key = super::values::own_write_key(&pair.slug, &change.item_id);
+    let key = keys::own_writes(&pair.slug, &change.item_id);
     let Some(note) = engine.store.cursor(&key).await? else {
         return Ok(());
     };
-    let writes = super::values::OwnWrites::parse(&note);
+    let writes = crate::mapping::values::OwnWrites::parse(&note);
     if let Some(at) = change.source_us
         && let Some(paths) = writes.paths_at(at)
     {
         change.fields.insert(
-            super::values::OWN_FIELDS.to_owned(),
+            crate::mapping::values::OWN_FIELDS.to_owned(),
             serde_json::json!(paths),
         );
     }
@@ -278,7 +277,7 @@ async fn passing<'a>(
     change: &Change,
 ) -> Result<Option<&'a PairConfig>, StoreError> {
     for &pair in pairs {
-        if passes_filter(pair, change) && super::tags::passes(engine, pair, change).await? {
+        if passes_filter(pair, change) && relations::passes(engine, pair, change).await? {
             return Ok(Some(pair));
         }
     }
@@ -458,8 +457,23 @@ async fn record(
         engine.wake_dispatcher.notify_one();
     }
     if planned.outcome != Outcome::Echo {
-        engine.report(pair, change, &planned);
+        report(engine, pair, change, &planned);
     }
     tracing::debug!(pair = %pair.name, side = %change.side, item = %change.item_id, outcome, "processed");
     Ok(())
+}
+
+/// Tells whoever listens (the demo's output, the dashboard's live stream) what became of a change.
+fn report(engine: &Engine, pair: &PairConfig, change: &Change, planned: &Plan) {
+    if engine.events.receiver_count() == 0 {
+        return;
+    }
+    let _ = engine.events.send(SyncEvent {
+        pair: pair.name.clone(),
+        direction: format!("{} -> {}", change.side, change.side.other()),
+        item: change.item_id.clone(),
+        title: planned.title.clone(),
+        outcome: planned.outcome.as_str().into(),
+        detail: planned.detail.clone(),
+    });
 }

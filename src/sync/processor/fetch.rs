@@ -3,14 +3,14 @@
 //! shape; a Miro item that came into its pair by getting the pair's tag), so the planner sees
 //! whole values.
 
-use super::Engine;
-use super::values;
 use crate::clients::ApiError;
 use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::domain::change::Change;
 use crate::domain::miro::ItemType;
+use crate::mapping::values;
+use crate::runtime::Engine;
 use serde_json::Value;
 
 /// Replaces `change.fields` with the item's current fields.
@@ -75,7 +75,7 @@ pub async fn complete(
                     items::ItemsItemsColumnValuesOn::TagsValue(t) => {
                         values::normalise_tags(t.tags.iter().map(|t| t.name.as_str()))
                     }
-                    on => match linked_item_ids(on) {
+                    on => match crate::runtime::linked_item_ids(on) {
                         Some(ids) => values::normalise_ids(ids.iter().map(String::as_str)),
                         None => cv.text.unwrap_or_default(),
                     },
@@ -86,13 +86,4 @@ pub async fn complete(
     }
     change.incomplete = false;
     Ok(())
-}
-
-/// The item ids a dependency or board_relation column value links to; `None` for other columns.
-pub fn linked_item_ids(on: &items::ItemsItemsColumnValuesOn) -> Option<Vec<String>> {
-    match on {
-        items::ItemsItemsColumnValuesOn::DependencyValue(d) => Some(d.linked_item_ids.clone()),
-        items::ItemsItemsColumnValuesOn::BoardRelationValue(b) => Some(b.linked_item_ids.clone()),
-        _ => None,
-    }
 }

@@ -3,7 +3,7 @@
 //! value map names. Comparisons (echo, conflict, "did it change") happen on logical values, so a
 //! round trip through both APIs is stable even where Miro rewrites its HTML.
 
-use crate::config::FieldMapping;
+use crate::config::{FieldMapping, PairConfig};
 use serde_json::Value;
 
 /// Miro fields that hold HTML text.
@@ -21,12 +21,6 @@ pub const FILTER_TAG: &str = "@filter_tag";
 /// the change reports (an array), as the dispatcher noted after its write. Those fields are
 /// boardsync's own write coming back, even when a newer one is already on its way.
 pub const OWN_FIELDS: &str = "@own_fields";
-
-/// The cursor under which the dispatcher notes its last writes to a Miro item, for the processor
-/// ([`OWN_FIELDS`]).
-pub fn own_write_key(pair: &str, item_id: &str) -> String {
-    format!("ownwrite:{pair}:{item_id}")
-}
 
 /// How many of its last writes to one Miro item boardsync remembers: a change reporting an older
 /// one may be processed after newer ones landed.
@@ -266,6 +260,41 @@ pub fn text_to_html(text: &str) -> String {
     }
     text.split('\n')
         .map(|line| format!("<p>{}</p>", html_escape::encode_text(line)))
+        .collect()
+}
+
+/// Whether any of the pair's fields reads the Miro path `path` on one of its item types.
+pub fn maps(pair: &PairConfig, path: &str) -> bool {
+    pair.fields.iter().any(|f| {
+        pair.miro_items
+            .iter()
+            .any(|t| f.miro.path_for(*t) == Some(path))
+    })
+}
+
+/// The logical value of a Miro item's titles for `pair`: the pair's filter tag says which pair
+/// the item belongs to, and is not synced as one of its tags.
+pub fn logical_tags(pair: &PairConfig, titles: &str) -> String {
+    let filter = pair.miro_filter.tag.as_deref();
+    let titles = tag_titles(titles);
+    normalise_tags(
+        titles
+            .iter()
+            .map(String::as_str)
+            .filter(|t| Some(*t) != filter),
+    )
+}
+
+/// The monday columns the pair's connector fields write to.
+pub fn connector_columns(pair: &PairConfig) -> Vec<&str> {
+    pair.fields
+        .iter()
+        .filter(|f| {
+            pair.miro_items
+                .iter()
+                .any(|t| f.miro.path_for(*t) == Some(CONNECTORS))
+        })
+        .map(|f| f.monday.as_str())
         .collect()
 }
 

@@ -15,41 +15,16 @@
 //! Each round scans the board's items for every pair on it; what a round found and how it is paced
 //! is recorded in the store (cursor `poll:{slug}`), for `/api/status` on any replica.
 
-use super::Engine;
-use super::lease::Lease;
 use crate::config::{PairConfig, PollerSettings};
 use crate::domain::miro::ItemType;
+use crate::runtime::Engine;
+use crate::runtime::Lease;
+use crate::store::keys;
 use crate::supervisor::WorkerStatus;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// How a pair's polling stands, as `/api/status` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PollState {
-    /// The time until the next round.
-    pub interval_ms: u64,
-    /// When the last round ended (Unix ms).
-    pub last_round: i64,
-    /// Changes the last round found.
-    pub changes: usize,
-    /// Miro credits the last round used.
-    pub credits: u64,
-    /// Whether the credit share, not activity, set the interval.
-    pub limited_by_credits: bool,
-    /// While the credits cannot pay for scanning the whole board as often as it is busy, each
-    /// round scans one of the pair's item types, in turns: the type the last round scanned.
-    /// `None`: the whole board.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_turns: Option<String>,
-}
-
-/// Where a pair's [`PollState`] is kept.
-pub fn state_key(pair: &PairConfig) -> String {
-    format!("poll:{}", pair.slug)
-}
 
 /// The pace of one board's rounds.
 #[derive(Debug, Clone)]
@@ -155,7 +130,7 @@ pub async fn run_board(
     let holder = status.holder();
     let settings = &engine.config.poller;
     let mut lease =
-        Lease::new(format!("poll:miro:{board}"), holder, settings.lease.0).reporting(&status);
+        Lease::new(keys::board_poll_lease(&board), holder, settings.lease.0).reporting(&status);
     let mut pace = Pace::new(settings, engine.config.miro.org_id.is_some());
     // What the pollers of one board may spend per minute, once Miro has said its limit.
     let budget = || {
@@ -201,7 +176,7 @@ pub async fn run_board(
                 .poll_interval_seconds
                 .with_label_values(&[&pair.name])
                 .set(wait.as_secs_f64());
-            let state = PollState {
+            let state = keys::PollState {
                 interval_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 last_round: now,
                 changes,
@@ -212,7 +187,7 @@ pub async fn run_board(
             let text = serde_json::to_string(&state).expect("poll state serialises");
             if let Err(e) = engine
                 .store
-                .record_cursor(&state_key(pair), &text, now)
+                .record_cursor(&keys::poll_state(&pair.slug), &text, now)
                 .await
             {
                 tracing::warn!(pair = %pair.name, error = %e, "cannot record the poll state");
@@ -293,7 +268,7 @@ fn record_poll(
     engine: &Engine,
     pair: &PairConfig,
     poller: &str,
-    polled: anyhow::Result<super::tags::PollReport>,
+    polled: anyhow::Result<super::relation::PollReport>,
 ) -> usize {
     let (outcome, report) = match polled {
         Ok(report) => ("ok", report),

@@ -1,9 +1,14 @@
 //! One test per rule of the planner, both directions where the rule has two.
 
+use super::lifecycle::ARCHIVED_TAG;
 use super::*;
-use crate::config::Config;
-use crate::domain::change::Via;
+use crate::config::{Config, MiroAs, PairConfig};
+use crate::domain::Side;
+use crate::domain::change::{Change, ChangeKind, Via};
+use crate::domain::miro::ItemType;
+use serde_json::Value;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A pair with `extra` keys and `fields` (the body of `[pair.fields]`).
@@ -376,7 +381,7 @@ fn under_newest_the_later_edit_wins_a_conflict_and_the_loser_is_kept() {
         (250, 300)
     );
     // Miro is brought back to the winning value.
-    let back = crate::sync::values::text_to_html("monday's name");
+    let back = crate::mapping::values::text_to_html("monday's name");
     assert_eq!(
         out.writes,
         vec![Write::UpdateMiro {
@@ -401,7 +406,7 @@ fn a_fixed_side_policy_wins_conflicts_whatever_the_times() {
             Write::UpdateMiro {
                 fields: [(
                     "data.content".to_owned(),
-                    json!(crate::sync::values::text_to_html("Miro's name"))
+                    json!(crate::mapping::values::text_to_html("Miro's name"))
                 )]
                 .into()
             },
@@ -816,7 +821,7 @@ fn an_edit_made_while_boardsync_was_writing_another_value_there_is_written_back_
             Write::UpdateMiro {
                 fields: [(
                     "data.content".to_owned(),
-                    json!(crate::sync::values::text_to_html("From monday"))
+                    json!(crate::mapping::values::text_to_html("From monday"))
                 )]
                 .into()
             },

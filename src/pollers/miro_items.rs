@@ -1,0 +1,89 @@
+//! Miro items as the pollers see them: an item read from a listing or the content log becomes a
+//! change (read again through its type's endpoint when a mapped field is under `style`, which
+//! listings leave out), and the notes boardsync itself made for monday updates are told apart.
+
+use crate::clients::miro::{MiroClient, MiroItem};
+use crate::config::PairConfig;
+use crate::domain::Side;
+use crate::domain::change::{Change, ChangeKind, Via, micros};
+use crate::domain::miro::ItemType;
+use crate::runtime::Engine;
+use crate::store::keys;
+use std::collections::HashSet;
+
+/// The change the scan makes of an item it found changed (`Updated` when it `known` it, else
+/// `Created`), read through its type's endpoint first when a mapped field is under `style` and the
+/// item came without it; `None` when the item is gone meanwhile.
+pub async fn item_change(
+    miro: &MiroClient,
+    pair: &PairConfig,
+    item: MiroItem,
+    item_type: ItemType,
+    known: bool,
+) -> Result<Option<Change>, crate::clients::ApiError> {
+    let board = pair.miro_board.as_str();
+    let full = if item.style.is_null() && needs_style(pair) {
+        match miro.get_item(board, item_type, &item.id).await {
+            Ok(full) => full,
+            Err(crate::clients::ApiError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        item
+    };
+    let kind = if known {
+        ChangeKind::Updated
+    } else {
+        ChangeKind::Created
+    };
+    Ok(Some(miro_change(board, &full, item_type, kind)))
+}
+
+/// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).
+pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: ChangeKind) -> Change {
+    Change {
+        side: Side::Miro,
+        via: Via::Poll,
+        board: board.to_owned(),
+        item_id: item.id.clone(),
+        item_type: Some(item_type.as_str().into()),
+        kind,
+        fields: item.fields(),
+        column_types: Default::default(),
+        author: item.modified_by(),
+        source_us: item
+            .modified_at
+            .as_ref()
+            .and_then(|t| micros(&serde_json::Value::String(t.clone()))),
+        incomplete: false,
+        read_back: false,
+    }
+}
+
+/// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is
+/// then read through its type's endpoint.
+pub fn needs_style(pair: &PairConfig) -> bool {
+    pair.fields.iter().any(|f| match &f.miro {
+        crate::config::MiroSide::All(p) => p.starts_with("style."),
+        crate::config::MiroSide::PerType(m) => m.values().any(|p| p.starts_with("style.")),
+    })
+}
+
+/// The ids of the text items boardsync made on the pair's board for monday updates: they are
+/// boardsync's own, never items to sync. Read only when the pair syncs text items.
+pub async fn own_notes(
+    engine: &Engine,
+    pair: &PairConfig,
+) -> Result<HashSet<String>, crate::store::StoreError> {
+    if !pair.miro_items.contains(&ItemType::Text) {
+        return Ok(HashSet::new());
+    }
+    let prefix = keys::comment_note_prefix(&pair.slug);
+    Ok(engine
+        .store
+        .cursors_with_prefix(&prefix)
+        .await?
+        .into_iter()
+        .map(|(name, _)| name[prefix.len()..].to_owned())
+        .collect())
+}

@@ -1,0 +1,15 @@
+//! Everything that finds changes by reading an API on a schedule: the Miro board scan with its
+//! pace and credit share ([`schedule`], [`scan`]), the matching of items already on both boards
+//! ([`backfill`]), the tag and connector polls, the Miro content-log feed and the monday
+//! reconciler. A poller hands what it finds to the inbox (backfill may also link the items it
+//! matches, through the store); it never writes to an API, and never imports the sync engine.
+
+pub mod backfill;
+pub mod connectors;
+pub mod contentlog;
+pub mod miro_items;
+pub mod reconcile;
+pub mod relation;
+pub mod scan;
+pub mod schedule;
+pub mod tags;

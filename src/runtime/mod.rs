@@ -1,0 +1,13 @@
+//! What the pollers and the sync engine share, so that neither imports the other: the
+//! [`Engine`] (store, clients, config, clock, wake-ups, the event channel) and the [`Lease`]
+//! that lets one replica at a time run a part.
+
+mod engine;
+mod lease;
+mod monday_reads;
+mod store_error;
+
+pub use engine::{Engine, SyncEvent};
+pub use lease::Lease;
+pub use monday_reads::linked_item_ids;
+pub use store_error::store_error;

@@ -1,0 +1,31 @@
+//! What a write leaves behind on the link: the id of a twin the dispatcher created, and a delete
+//! of an item that is already gone counted as done.
+
+use crate::clients::ApiError;
+use crate::domain::Side;
+use crate::runtime::{Engine, store_error};
+
+/// Deleting or archiving what is already gone has done its job.
+pub(super) fn already_gone(e: ApiError) -> Result<(), ApiError> {
+    match e {
+        ApiError::NotFound(_) => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Records the id a create returned on the link that waited for it.
+pub(super) async fn resolve(
+    engine: &Engine,
+    link_id: Option<i64>,
+    side: Side,
+    id: &str,
+) -> Result<(), ApiError> {
+    match link_id {
+        Some(link_id) => engine
+            .store
+            .resolve_link(link_id, side, id, engine.clock.now_ms())
+            .await
+            .map_err(store_error),
+        None => Ok(()),
+    }
+}

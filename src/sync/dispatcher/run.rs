@@ -1,0 +1,254 @@
+//! The dispatcher's loop: claims due outbox rows, folds the rows for one item into as few API calls as
+//! the APIs allow (a burst of edits to one sticky note becomes one update), makes the calls, and
+//! settles each row: done, retried at the time the failure calls for, or dead (kept and shown).
+//!
+//! Creates are idempotent: monday gets an `Idempotency-Key` derived from the row, and a retried
+//! Miro create first looks for the item an earlier attempt may have made before making another.
+//! Comments are posted the same way, once each ([`super::comments`]).
+
+use super::fold::{backoff, fold, group_by_item};
+use super::miro::to_miro;
+use super::monday::{ColumnTypes, to_monday};
+use crate::clients::ApiError;
+use crate::domain::Side;
+use crate::runtime::Engine;
+use crate::store::PENDING_ID;
+use crate::store::{LinkState, OutboxEntry, StoreError};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Rows claimed at a time.
+const CLAIM: i64 = 100;
+/// Items written at once.
+const IN_FLIGHT: usize = 8;
+/// How long a claim holds before another dispatcher may take the row (a crashed one's rows).
+const LEASE_MS: i64 = 60_000;
+/// How long the dispatcher sleeps when nothing is due and nobody wakes it.
+const IDLE: Duration = Duration::from_millis(200);
+/// How long a write waits for the create of its item, which another row is making.
+const WAIT_FOR_CREATE_MS: i64 = 1_000;
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    let columns = ColumnTypes::default();
+    loop {
+        let now = engine.clock.now_ms();
+        let claimed = match engine.store.claim_due(now, LEASE_MS, CLAIM).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim outbox rows");
+                Vec::new()
+            }
+        };
+        let n = claimed.len();
+        // Calls to different items overlap; the rows of one item are one group, in order.
+        let mut running = tokio::task::JoinSet::new();
+        for group in group_by_item(claimed) {
+            while running.len() >= IN_FLIGHT {
+                running.join_next().await;
+            }
+            let (engine, columns) = (engine.clone(), columns.clone());
+            running.spawn(async move {
+                if let Err(e) = dispatch(&engine, &columns, group).await {
+                    tracing::warn!(error = %e, "cannot settle outbox rows; their lease will expire and they run again");
+                }
+            });
+        }
+        while running.join_next().await.is_some() {}
+        if n == 0 {
+            update_depth(&engine).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = engine.wake_dispatcher.notified() => {}
+                _ = tokio::time::sleep(IDLE) => {}
+            }
+        } else if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+async fn update_depth(engine: &Engine) {
+    for pair in &engine.config.pairs {
+        if let Ok((backlog, _)) = engine.store.outbox_counts(&pair.slug).await {
+            engine
+                .metrics
+                .outbox_depth
+                .with_label_values(&[&pair.name])
+                .set(backlog);
+        }
+    }
+}
+
+async fn dispatch(
+    engine: &Engine,
+    columns: &ColumnTypes,
+    mut rows: Vec<OutboxEntry>,
+) -> Result<(), StoreError> {
+    let now = engine.clock.now_ms();
+    if let Some(link_id) = rows[0].link_id {
+        // Writes to this item still waiting for a retry go out now, folded in order, so a retried
+        // old value can never land after a newer one.
+        let waiting = engine
+            .store
+            .claim_link_rows(link_id, &rows[0].target, now, LEASE_MS)
+            .await?;
+        rows.extend(waiting);
+        rows.sort_by_key(|r| r.id);
+    }
+    let first = &rows[0];
+    let Some(pair) = engine.config.pair(&first.pair) else {
+        return settle_all(
+            engine,
+            &rows,
+            Err(ApiError::Rejected(format!(
+                "no pair `{}` in the mappings file",
+                first.pair
+            ))),
+        )
+        .await;
+    };
+    let target = if first.target == "miro" {
+        Side::Miro
+    } else {
+        Side::Monday
+    };
+    let link = match first.link_id {
+        Some(id) => engine.store.link_by_id(id).await?,
+        None => None,
+    };
+    let mut folded = match fold(&rows) {
+        Ok(f) => f,
+        Err(e) => return settle_all(engine, &rows, Err(ApiError::Rejected(e))).await,
+    };
+    if let Some(l) = &link {
+        // Read after the claim: the processor records a newer value before it queues its row.
+        let dropped = folded.drop_superseded(pair, l);
+        if dropped > 0 {
+            tracing::debug!(
+                link = l.id,
+                dropped,
+                "queued values superseded by newer ones"
+            );
+        }
+        if folded.is_empty() {
+            for row in &rows {
+                engine.store.complete(row.id, now).await?;
+            }
+            return Ok(());
+        }
+    }
+    let known_id = link
+        .as_ref()
+        .map(|l| match target {
+            Side::Miro => l.miro_item_id.clone(),
+            Side::Monday => l.monday_item_id.clone(),
+        })
+        .filter(|id| !id.starts_with(PENDING_ID))
+        .or_else(|| first.target_item.clone());
+    if link.is_none() && first.link_id.is_some() && folded.finish.is_none() {
+        // The link ended (its item was deleted) before these updates went out: nothing to write.
+        for row in &rows {
+            engine.store.complete(row.id, now).await?;
+        }
+        return Ok(());
+    }
+    if known_id.is_none() && folded.create.is_none() {
+        // Another row is creating the item; write once it exists (or give up with it).
+        let max_attempts = i64::from(engine.config.sync.max_attempts);
+        for row in &rows {
+            if row.attempts >= max_attempts * 10 {
+                engine
+                    .store
+                    .mark_dead(row.id, "the item this write is for was never created", now)
+                    .await?;
+            } else {
+                engine
+                    .store
+                    .schedule_retry(
+                        row.id,
+                        now + WAIT_FOR_CREATE_MS,
+                        "waiting for the item to be created",
+                    )
+                    .await?;
+            }
+        }
+        return Ok(());
+    }
+    let result = match target {
+        Side::Monday => {
+            to_monday(
+                engine,
+                columns,
+                pair,
+                &rows,
+                link.as_ref(),
+                known_id,
+                folded,
+            )
+            .await
+        }
+        Side::Miro => to_miro(engine, pair, &rows, link.as_ref(), known_id, folded).await,
+    };
+    engine.metrics.api_call(
+        target.as_str(),
+        match &result {
+            Ok(()) => "ok",
+            Err(e) => e.kind(),
+        },
+    );
+    if let Err(ApiError::NotFound(why)) = &result
+        && let Some(l) = &link
+    {
+        // The other side is gone: the link is marked, the rows are done, nothing crashes.
+        tracing::info!(link = l.id, %why, "the linked item is gone; marking the link orphaned");
+        engine
+            .store
+            .set_link_state(l.id, LinkState::Orphaned, now)
+            .await?;
+        for row in &rows {
+            engine.store.complete(row.id, now).await?;
+        }
+        return Ok(());
+    }
+    if result.is_ok() {
+        for row in &rows {
+            let lag = (engine.clock.now_ms() - row.created_at).max(0) as f64 / 1000.0;
+            engine
+                .metrics
+                .sync_lag_seconds
+                .with_label_values(&[&pair.name, target.other().as_str()])
+                .observe(lag);
+        }
+    }
+    settle_all(engine, &rows, result).await
+}
+
+/// Settles every row of a group the same way.
+async fn settle_all(
+    engine: &Engine,
+    rows: &[OutboxEntry],
+    result: Result<(), ApiError>,
+) -> Result<(), StoreError> {
+    let now = engine.clock.now_ms();
+    let max_attempts = i64::from(engine.config.sync.max_attempts);
+    for row in rows {
+        match &result {
+            Ok(()) => engine.store.complete(row.id, now).await?,
+            Err(e) if e.is_retryable() && row.attempts < max_attempts => {
+                let due = match e {
+                    ApiError::RateLimited { retry_at, .. } => (*retry_at).max(now),
+                    _ => now + backoff(row.attempts),
+                };
+                tracing::info!(row = row.id, attempt = row.attempts, error = %e, retry_in_ms = due - now, "write failed; will retry");
+                engine
+                    .store
+                    .schedule_retry(row.id, due, &e.to_string())
+                    .await?;
+            }
+            Err(e) => {
+                tracing::warn!(row = row.id, attempts = row.attempts, error = %e, "write failed for good; kept as a dead letter");
+                engine.store.mark_dead(row.id, &e.to_string(), now).await?;
+            }
+        }
+    }
+    Ok(())
+}
