@@ -15,19 +15,19 @@ case "$STORE" in
 esac
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 # Build the test binary once; each run is then the binary alone.
-BIN=$(cargo test --test sync --no-run --message-format=json 2>/dev/null |
+BIN=$(cargo test --test engine --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sync" and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "engine" and m.get("executable"):
         print(m["executable"])')
-[ -x "$BIN" ] || { echo "could not build the sync test binary" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "could not build the engine test binary" >&2; exit 1; }
 # Soak a copy, so that building again while a long soak runs does not change what it runs.
 LOGS=$(mktemp -d)
 cp "$BIN" "$LOGS/sync-test"
 BIN="$LOGS/sync-test"
 
-TEST="${STORE}_boards_converge_under_a_random_workload_with_faults"
+TEST="sync::${STORE}_boards_converge_under_a_random_workload_with_faults"
 failed=0
 start=$SECONDS
 for ((i = 1; i <= RUNS; i++)); do

@@ -3,11 +3,8 @@
 //! dependency, its removal removes it, a dependency set on monday is drawn on Miro, and a
 //! connector to an item with no twin is left out and counted.
 
-mod common;
-mod relations;
-
-use common::wait_for;
-use relations::{DEADLINE, World, world};
+use crate::common::wait_for;
+use crate::relations::{DEADLINE, World, world};
 use serde_json::{Value, json};
 
 const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }

@@ -1,12 +1,10 @@
 //! One monday board in two pairs, told apart by their groups: each item goes to its own pair's
 //! Miro board, at creation (the group is in the webhook) and after (the link says which pair).
 
-mod common;
-
+use crate::common::wait_for;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::sandbox::Seed;
-use common::wait_for;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -49,7 +47,7 @@ monday_filter = {{ groups = ["{group}"] }}
 /// `(content, colour)` of each sticky note on Miro board `board`.
 async fn stickies(sandbox: &boardsync::sandbox::Sandbox, board: &str) -> Vec<(String, String)> {
     let state: Value =
-        common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url())).await;
+        crate::common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url())).await;
     state["boards"]
         .as_array()
         .unwrap()
@@ -73,7 +71,7 @@ async fn stickies(sandbox: &boardsync::sandbox::Sandbox, board: &str) -> Vec<(St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_group_syncs_with_its_own_pairs_board() {
-    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let pairs = format!(
@@ -90,7 +88,8 @@ async fn each_group_syncs_with_its_own_pairs_board() {
     let daemon = tokio::spawn(app.run(shutdown.clone()));
     wait_for("the monday webhooks", Duration::from_secs(20), || async {
         let s: Value =
-            common::get_json(&sandbox.monday_api_url().replace("/v2", "/_sandbox/state")).await;
+            crate::common::get_json(&sandbox.monday_api_url().replace("/v2", "/_sandbox/state"))
+                .await;
         (s["webhooks"].as_array()?.len() >= 5).then_some(())
     })
     .await;
@@ -98,7 +97,7 @@ async fn each_group_syncs_with_its_own_pairs_board() {
     let monday = |query: String| {
         let url = sandbox.monday_api_url();
         async move {
-            let v = common::monday_query(&url, "sandbox-bob", &query).await;
+            let v = crate::common::monday_query(&url, "sandbox-bob", &query).await;
             assert!(v.get("errors").is_none(), "{v}");
             v
         }

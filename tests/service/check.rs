@@ -4,8 +4,6 @@
 //! Each file in tests/fixtures/bad/ opens with `# expect: LINE:COL: message` lines: the problems
 //! `check` must report for it, at those places.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,7 +20,7 @@ fn root() -> PathBuf {
 
 /// Runs the binary in the crate root with a clean environment plus `vars`.
 fn boardsync(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    Command::new(common::bin())
+    Command::new(crate::common::bin())
         .args(args)
         .current_dir(root())
         .env_clear()

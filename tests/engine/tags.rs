@@ -3,11 +3,8 @@
 //! monday is attached or detached on Miro, a tag new to a side is made there once, and the pair
 //! filter `miro_filter.tag` decides which Miro items belong to the pair.
 
-mod common;
-mod relations;
-
-use common::wait_for;
-use relations::{DEADLINE, MONDAY_BOARD, world};
+use crate::common::wait_for;
+use crate::relations::{DEADLINE, MONDAY_BOARD, world};
 use serde_json::{Value, json};
 
 const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }
@@ -19,7 +16,7 @@ fn tags_text(item: &Value) -> &str {
 }
 
 /// The id of the monday tag named `name` (made when missing), as bob.
-async fn monday_tag(w: &relations::World, name: &str) -> u64 {
+async fn monday_tag(w: &crate::relations::World, name: &str) -> u64 {
     let made = w
         .monday(&format!(
             r#"mutation {{ create_or_get_tag(board_id: {MONDAY_BOARD}, tag_name: "{name}") {{ id }} }}"#
@@ -33,7 +30,7 @@ async fn monday_tag(w: &relations::World, name: &str) -> u64 {
 }
 
 /// How many tags named `name` monday's account has, and how many the Miro board has.
-async fn tag_counts(w: &relations::World, name: &str) -> (usize, usize) {
+async fn tag_counts(w: &crate::relations::World, name: &str) -> (usize, usize) {
     let monday = w.monday_state().await["tags"]
         .as_array()
         .unwrap()
@@ -115,7 +112,7 @@ async fn a_tag_added_on_miro_reaches_monday_and_one_removed_on_monday_is_detache
     // boardsync's own writes come back as echoes: nothing more is written.
     w.assert_quiet().await;
     // The daemon's own loop polls tags after each scan (here once, at start).
-    let metrics = common::get_text(&format!("{}/metrics", w.base)).await;
+    let metrics = crate::common::get_text(&format!("{}/metrics", w.base)).await;
     assert!(
         metrics.contains(
             r#"boardsync_polls_total{outcome="ok",pair="Tags test",poller="miro_tags"} 1"#

@@ -3,10 +3,8 @@
 //! from the command line), dead letters are retried and discarded, conflicts are listed with both
 //! values, and `/api/stream` sends the status and every change.
 
-mod common;
-
-use common::world::{DEADLINE, MONDAY_BOARD, World, world, world_with};
-use common::{Visitor, wait_for};
+use crate::common::world::{DEADLINE, MONDAY_BOARD, World, world, world_with};
+use crate::common::{Visitor, wait_for};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -29,7 +27,7 @@ async fn wait_on_miro(w: &World, content: &str) -> Value {
 /// `boardsync --config FILE ARGS...`, which must succeed; its standard output.
 fn cli(w: &World, args: &[&str]) -> String {
     let started = std::time::Instant::now();
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .arg("--config")
         .arg(&w.config_path)
         .args(args)
@@ -83,7 +81,7 @@ async fn pages_show_what_was_synced(postgres: bool) {
     // Searchable by title (any case) and by either side's id.
     for q in ["ship THE", monday_id.as_str(), sticky_id] {
         let found = visitor
-            .page(&format!("/pairs/{SLUG}?q={}", common::urlencode(q)))
+            .page(&format!("/pairs/{SLUG}?q={}", crate::common::urlencode(q)))
             .await;
         assert!(found.contains("Ship the dashboard"), "search {q}: {found}");
     }
@@ -232,7 +230,10 @@ async fn dead_letters_are_shown_retried_and_discarded() {
     // A second click on the first page, now stale, changes nothing, and says why.
     let retry = format!("/dead/{one}/retry");
     let (status, _) = visitor
-        .post(&retry, &common::form_fields(&first_page, &retry).unwrap())
+        .post(
+            &retry,
+            &crate::common::form_fields(&first_page, &retry).unwrap(),
+        )
         .await;
     assert_eq!(status, 409);
     w.stop().await;
@@ -448,7 +449,10 @@ async fn a_quarantined_link_is_shown_and_released() {
     w.rename_on_monday(&monday_id, "Calm again").await;
     wait_on_miro(&w, "Calm again").await;
     let (status, _) = visitor
-        .post(&release, &common::form_fields(&page, &release).unwrap())
+        .post(
+            &release,
+            &crate::common::form_fields(&page, &release).unwrap(),
+        )
         .await;
     assert_eq!(status, 404);
     w.stop().await;

@@ -7,8 +7,7 @@
 //! The daemon runs as `--role ingest` (its receivers fill the store's inbox), and the tests drive
 //! an engine of their own on that store, so that they can say when changes are processed.
 
-mod common;
-
+use crate::common::{TestDb, wait_for};
 use boardsync::app::{App, Role};
 use boardsync::config::{Config, PairConfig};
 use boardsync::metrics::Metrics;
@@ -17,7 +16,6 @@ use boardsync::runtime::Engine;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
 use boardsync::store::keys::reconcile_cursor;
 use boardsync::store::{InboxEntry, ItemLink, OutboxStatus, Store};
-use common::{TestDb, wait_for};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -159,7 +157,8 @@ impl World {
 
     /// A GraphQL call as bob, a person.
     async fn monday(&self, query: &str) -> Value {
-        let v = common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", query).await;
+        let v =
+            crate::common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", query).await;
         assert!(v.get("errors").is_none(), "{query}: {v}");
         v["data"].clone()
     }
@@ -213,7 +212,7 @@ impl World {
             .sandbox
             .monday_api_url()
             .replace("/v2", "/_sandbox/webhooks");
-        let deliveries: Vec<Value> = common::get_json(&url).await;
+        let deliveries: Vec<Value> = crate::common::get_json(&url).await;
         deliveries
             .iter()
             .filter(|d| d["status"] == "dropped")
@@ -223,7 +222,8 @@ impl World {
     /// `(id, content, colour)` of each sticky note on the Miro board.
     async fn stickies(&self) -> Vec<(String, String, String)> {
         let state: Value =
-            common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url())).await;
+            crate::common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url()))
+                .await;
         state["boards"]
             .as_array()
             .unwrap()
@@ -329,7 +329,7 @@ impl World {
     }
 
     async fn miro_requests(&self, after: u64) -> Vec<Value> {
-        common::get_json(&format!(
+        crate::common::get_json(&format!(
             "{}/_sandbox/requests?after={after}",
             self.sandbox.miro_api_url()
         ))
@@ -541,7 +541,7 @@ async fn proxy(sandbox: &Sandbox) -> Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_whose_cursor_expires_midway_starts_over_and_completes() {
     // 601 items: two pages of at most 500.
-    let (sandbox, dir, db) = common::seeded_sandbox(seed(600)).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed(600)).await;
     let proxy = proxy(&sandbox).await;
     let path = dir.path().join("cursor.toml");
     let text = sandbox
@@ -579,7 +579,7 @@ async fn a_listing_whose_cursor_expires_midway_starts_over_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops() {
-    let (sandbox, dir, db) = common::seeded_sandbox(seed(0)).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed(0)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let path = dir.path().join("daemon.toml");
@@ -596,7 +596,7 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
     })
     .await;
     let metrics = wait_for("the round counted", DEADLINE, || async {
-        let text = common::get_text(&format!("http://{addr}/metrics")).await;
+        let text = crate::common::get_text(&format!("http://{addr}/metrics")).await;
         text.lines()
             .any(|l| {
                 l.starts_with("boardsync_polls_total")
@@ -639,7 +639,7 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
 
     // One round on demand, from the command line.
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(common::bin())
+        std::process::Command::new(crate::common::bin())
             .args(["reconcile", "--pair", "Reconcile", "--config"])
             .arg(path)
             .env("RUST_LOG", "warn")

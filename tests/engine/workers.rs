@@ -6,10 +6,8 @@
 //! comes back on the same port; an inbox writer started again goes on with the queue it left; a
 //! second replica's leased workers are on standby, and healthy.
 
-mod common;
-
-use common::wait_for;
-use common::world::{DEADLINE, MONDAY_BOARD, World, world};
+use crate::common::wait_for;
+use crate::common::world::{DEADLINE, MONDAY_BOARD, World, world};
 use serde_json::Value;
 
 const FAULT: &str = "fault injected by the test";
@@ -39,7 +37,7 @@ async fn worker(w: &World, name: &str) -> Value {
 
 /// The value of `boardsync_worker_restarts_total{worker="name"}` in `/metrics`.
 async fn restarts_counted(w: &World, name: &str) -> Option<f64> {
-    let text = common::get_text(&format!("{}/metrics", w.base)).await;
+    let text = crate::common::get_text(&format!("{}/metrics", w.base)).await;
     let prefix = format!("boardsync_worker_restarts_total{{worker=\"{name}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -89,7 +87,7 @@ async fn failed_workers_make_healthz_fail_are_shown_and_restart_to_sync_again(po
         assert_eq!(shown["last_error"], format!("panicked: {FAULT}"), "{shown}");
     }
     assert_eq!(worker(&w, "miro-scan:uXjVSyncTst=").await["restarts"], 0);
-    let page = common::get_text(&format!("{}/", w.base)).await;
+    let page = crate::common::get_text(&format!("{}/", w.base)).await;
     let row = page
         .split("<tr data-worker=\"processor\">")
         .nth(1)
@@ -165,9 +163,9 @@ async fn workers_waiting_for_a_lease_another_replica_holds_are_standby_and_healt
     // A second daemon on the same store: the first holds the processor's lease.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, daemon, _) = common::world::start_daemon(listener, &w.config_path).await;
+    let (shutdown, daemon, _) = crate::common::world::start_daemon(listener, &w.config_path).await;
     let status = wait_for("the second processor on standby", DEADLINE, || async {
-        let status: Value = common::get_json(&format!("{base}/api/status")).await;
+        let status: Value = crate::common::get_json(&format!("{base}/api/status")).await;
         let processor = status["workers"]
             .as_array()?
             .iter()

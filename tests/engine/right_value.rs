@@ -3,10 +3,8 @@
 //! with one time. Each case is made to happen deterministically with the sandbox's faults and
 //! boardsync's own commands, then both boards are checked against what the record says.
 
-mod common;
-
-use common::wait_for;
-use common::world::{DEADLINE, MONDAY_BOARD, World, world};
+use crate::common::wait_for;
+use crate::common::world::{DEADLINE, MONDAY_BOARD, World, world};
 use serde_json::{Value, json};
 
 const PAIR: &str = "sync-test";
@@ -72,7 +70,7 @@ async fn fault_fired(w: &World, api: &str, kind: &str) {
             .replace("/v2", "/_sandbox/faults"),
     };
     wait_for(&format!("a {kind} on {api}"), DEADLINE, || async {
-        let f: Value = common::get_json(&url).await;
+        let f: Value = crate::common::get_json(&url).await;
         (f["injected"][kind].as_u64() >= Some(1)).then_some(())
     })
     .await;
@@ -81,7 +79,7 @@ async fn fault_fired(w: &World, api: &str, kind: &str) {
 /// Runs `boardsync ARGS --config FILE` as a person would, beside the daemon (off the test's
 /// runtime thread, which serves the sandbox the command talks to).
 async fn boardsync_cli(w: &World, args: &[&str]) {
-    let mut command = std::process::Command::new(common::bin());
+    let mut command = std::process::Command::new(crate::common::bin());
     command
         .args(args)
         .arg("--config")

@@ -2,10 +2,8 @@
 //! cursors that expire, limits, idempotent mutations, and webhooks that are challenged, signed
 //! and retried for 30 minutes of (moved) time.
 
-mod common;
-
+use crate::common::Receiver;
 use boardsync::sandbox::{Sandbox, SandboxOptions};
-use common::Receiver;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -350,18 +348,18 @@ async fn webhooks_are_challenged_signed_and_retried_for_thirty_minutes() {
     // Past 30 minutes, monday gives up.
     sandbox.clock().advance(Duration::from_secs(31 * 60));
     let deliveries_url = format!("http://{}/_sandbox/webhooks", sandbox.monday_addr());
-    common::wait_for(
+    crate::common::wait_for(
         "the delivery to be given up",
         Duration::from_secs(30),
         || async {
-            let d: Value = common::get_json(&deliveries_url).await;
+            let d: Value = crate::common::get_json(&deliveries_url).await;
             (d[0]["status"] == "failed").then_some(())
         },
     )
     .await;
     let settled = receiver.received().len();
     sandbox.clock().advance(Duration::from_secs(120));
-    let d: Value = common::get_json(&deliveries_url).await;
+    let d: Value = crate::common::get_json(&deliveries_url).await;
     assert_eq!(d[0]["status"], "failed");
     assert_eq!(
         receiver.received().len(),

@@ -2,11 +2,8 @@
 //! refuses one webhook, then its scrape is parsed with `prometheus-parse` and every boardsync
 //! metric, and the process metrics, must be there with values that make sense.
 
-mod common;
-mod relations;
-
+use crate::relations::{DEADLINE, world};
 use prometheus_parse::{LineInfo, Sample, Scrape, Value};
-use relations::{DEADLINE, world};
 use std::collections::HashSet;
 
 const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }
@@ -96,11 +93,11 @@ async fn the_scrape_parses_and_shows_every_boardsync_metric_and_the_process() {
     assert_eq!(refused.status(), 401);
 
     let url = format!("{}/metrics", w.base);
-    let text = common::wait_for(
+    let text = crate::common::wait_for(
         &format!("each of {NAMES:?} in the scrape"),
         DEADLINE,
         || async {
-            let text = common::get_text(&url).await;
+            let text = crate::common::get_text(&url).await;
             NAMES
                 .iter()
                 .all(|n| text.contains(&format!("\n{n}")))

@@ -2,15 +2,13 @@
 //! create retried after monday's 30-minute idempotency window, whose first attempt made the item
 //! but lost its answer, adopts that item instead of making a second.
 
-mod common;
-
+use crate::common::wait_for;
 use boardsync::config::Config;
 use boardsync::mapping::plan::Write;
 use boardsync::metrics::Metrics;
 use boardsync::runtime::Engine;
 use boardsync::sandbox::{Sandbox, Seed};
 use boardsync::store::{ItemLink, LinkState, NewOutboxEntry, Store};
-use common::wait_for;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +31,7 @@ fn seed() -> Seed {
 
 async fn monday_items(sandbox: &Sandbox) -> Vec<Value> {
     let state: Value =
-        common::get_json(&sandbox.monday_api_url().replace("/v2", "/_sandbox/state")).await;
+        crate::common::get_json(&sandbox.monday_api_url().replace("/v2", "/_sandbox/state")).await;
     state["boards"]
         .as_array()
         .unwrap()
@@ -47,7 +45,7 @@ async fn monday_items(sandbox: &Sandbox) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_retried_after_the_idempotency_window_adopts_the_item_it_made() {
-    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed()).await;
     let pair = format!(
         r#"[[pair]]
 name = "Lost"
@@ -71,7 +69,7 @@ monday_group = "topics"
     engine.learn_own_users().await.unwrap();
 
     // The first attempt made the item as boardsync, and its answer was lost.
-    let made = common::monday_query(
+    let made = crate::common::monday_query(
         &sandbox.monday_api_url(),
         "sandbox-app-boardsync",
         &format!(

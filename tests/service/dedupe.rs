@@ -1,8 +1,6 @@
 //! The Redis dedupe claim against a real Redis: a claim is given up only by the request that
 //! made it, even after it expired and another request claimed the key.
 
-mod common;
-
 use boardsync::ingress::dedupe::{Claim, RedisDedupe};
 use std::time::Duration;
 
@@ -36,7 +34,7 @@ async fn a_late_release_of_an_expired_claim_leaves_the_retrys_claim_standing() {
         panic!("the first request claims a fresh key");
     };
     // The first request's store is slow: its claim runs out before it is done.
-    common::wait_for(
+    crate::common::wait_for(
         "the first claim to expire",
         Duration::from_secs(5),
         || async { value(&mut conn.clone(), &key).await.is_none().then_some(()) },
@@ -70,7 +68,7 @@ async fn a_release_after_another_request_marked_the_key_done_keeps_it_done() {
     let Claim::Mine(first) = dedupe.claim("monday:done").await.unwrap() else {
         panic!("the first request claims a fresh key");
     };
-    common::wait_for(
+    crate::common::wait_for(
         "the first claim to expire",
         Duration::from_secs(5),
         || async { value(&mut conn.clone(), &key).await.is_none().then_some(()) },

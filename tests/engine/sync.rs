@@ -3,10 +3,8 @@
 //! wait (with deadlines) until the other board shows the change, then check that nothing was
 //! doubled and nothing loops.
 
-mod common;
-
-use common::world::{DEADLINE, MIRO_BOARD, MONDAY_BOARD, World, world, world_with};
-use common::{urlencode, wait_for};
+use crate::common::world::{DEADLINE, MIRO_BOARD, MONDAY_BOARD, World, world, world_with};
+use crate::common::{urlencode, wait_for};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -90,7 +88,7 @@ async fn a_sticky_note_and_a_monday_item_stay_in_step_both_ways(postgres: bool) 
         json!([]),
         "the mapping fits the boards"
     );
-    let metrics = common::get_text(&format!("{}/metrics", w.base)).await;
+    let metrics = crate::common::get_text(&format!("{}/metrics", w.base)).await;
     let scans = metrics
         .lines()
         .find(|l| {
@@ -239,7 +237,7 @@ async fn person(
                     .filter_map(|i| i["id"].as_str().map(str::to_owned))
                     .collect()
             } else {
-                let v = common::monday_query(&sandbox_monday, who, &format!("query {{ boards(ids: [{MONDAY_BOARD}]) {{ items_page(limit: 500) {{ items {{ id }} }} }} }}")).await;
+                let v = crate::common::monday_query(&sandbox_monday, who, &format!("query {{ boards(ids: [{MONDAY_BOARD}]) {{ items_page(limit: 500) {{ items {{ id }} }} }} }}")).await;
                 v["data"]["boards"][0]["items_page"]["items"]
                     .as_array()
                     .into_iter()
@@ -281,7 +279,7 @@ async fn person(
                     )
                 ),
             };
-            common::monday_query(&sandbox_monday, who, &query)
+            crate::common::monday_query(&sandbox_monday, who, &query)
                 .await
                 .get("errors")
                 .is_none()
@@ -301,7 +299,7 @@ fn convergence_seeds() -> Vec<u64> {
     {
         return vec![seed];
     }
-    let seeds: Vec<u64> = include_str!("seeds/convergence.txt")
+    let seeds: Vec<u64> = include_str!("../seeds/convergence.txt")
         .lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
         .filter(|l| !l.is_empty())
@@ -485,7 +483,7 @@ async fn subscriptions_sync_twice_changes_nothing_and_list_shows_them() {
     // The command runs as its own process against the sandbox in this one.
     let run_with = |action: &'static str, config: std::path::PathBuf| async move {
         let out = tokio::task::spawn_blocking(move || {
-            Command::new(common::bin())
+            Command::new(crate::common::bin())
                 .args(["subscriptions", action, "--config"])
                 .arg(&config)
                 .env("RUST_LOG", "warn")
@@ -592,7 +590,7 @@ async fn fail_once(w: &World, on_miro: bool, rule: Value) {
     };
     let kind = rule["kind"].as_str().unwrap().to_owned();
     wait_for("the fault to fire", DEADLINE, || async {
-        let f: Value = common::get_json(&faults_url).await;
+        let f: Value = crate::common::get_json(&faults_url).await;
         (f["injected"][&kind].as_u64() >= Some(1)).then_some(())
     })
     .await;

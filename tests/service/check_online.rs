@@ -2,12 +2,10 @@
 //! the live boards is reported plainly with exit 2, a mapping that fits exits 0, and `run` shows
 //! the same problems on `/api/status` while it keeps serving.
 
-mod common;
-
+use crate::common::wait_for;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::sandbox::{Sandbox, Seed};
-use common::wait_for;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -84,7 +82,7 @@ const BAD_FIELDS: &str = r#"  status = { miro = { sticky_note = "style.fillColor
 async fn check(path: &std::path::Path) -> std::process::Output {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(common::bin())
+        std::process::Command::new(crate::common::bin())
             .args(["check", "--online"])
             .arg(path)
             .env_clear()
@@ -97,7 +95,7 @@ async fn check(path: &std::path::Path) -> std::process::Output {
 
 #[tokio::test]
 async fn check_online_reports_each_mismatch_with_the_live_boards() {
-    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed()).await;
     let frame = miro_item(&sandbox, "frames", json!({"data": {"title": "Sprint"}})).await;
     let sticky = miro_item(
         &sandbox,
@@ -189,7 +187,7 @@ async fn check_online_reports_each_mismatch_with_the_live_boards() {
         "the mapping problems on /api/status",
         Duration::from_secs(20),
         || async {
-            let s: Value = common::get_json(&format!("http://{addr}/api/status")).await;
+            let s: Value = crate::common::get_json(&format!("http://{addr}/api/status")).await;
             let problems = s["problems"].as_array()?.clone();
             (problems.len() >= 5).then_some(problems)
         },

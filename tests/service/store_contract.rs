@@ -1,13 +1,11 @@
 //! The store's contract, run on both backends: every case below runs once on SQLite (a file in a
 //! temp dir) and once on Postgres (a database of its own), and must behave the same on both.
 
-mod common;
-
+use crate::common::TestDb;
 use boardsync::store::{
     Backend, HistoryEntry, InboxInsert, ItemLink, LinkState, NewInboxEntry, NewOutboxEntry,
     OutboxStatus, Snapshot, Store,
 };
-use common::TestDb;
 use serde_json::json;
 use std::future::Future;
 

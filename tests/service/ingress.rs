@@ -1,13 +1,11 @@
 //! The receivers, from outside: signed requests over real HTTP to a daemon on a real store
 //! (SQLite, Postgres) with and without Redis, and the inbox read back from that store.
 
-mod common;
-
+use crate::common::TestDb;
 use base64::Engine;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::store::Store;
-use common::TestDb;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -100,7 +98,11 @@ impl Daemon {
             "/webhooks/monday",
             &[(
                 "Authorization",
-                common::monday_jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300),
+                crate::common::monday_jwt(
+                    MONDAY_SECRET,
+                    &format!("{PUBLIC_URL}/webhooks/monday"),
+                    300,
+                ),
             )],
             body,
         )
@@ -109,7 +111,7 @@ impl Daemon {
 
     /// `boardsync_webhooks_received_total` for a source and outcome.
     async fn received(&self, source: &str, outcome: &str) -> u64 {
-        let text = common::get_text(&format!("{}/metrics", self.base)).await;
+        let text = crate::common::get_text(&format!("{}/metrics", self.base)).await;
         let needle = format!(
             "boardsync_webhooks_received_total{{outcome=\"{outcome}\",source=\"{source}\"}} "
         );
@@ -291,13 +293,13 @@ async fn oversized_and_unparsable_bodies_are_refused_plainly() {
 #[tokio::test]
 async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
-    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
+    let body = crate::common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
     let url = format!("{PUBLIC_URL}/webhooks/monday");
     for (token, expected) in [
-        (common::monday_jwt("wrong-secret", &url, 300), 401),
-        (common::monday_jwt(MONDAY_SECRET, &url, -120), 401),
+        (crate::common::monday_jwt("wrong-secret", &url, 300), 401),
+        (crate::common::monday_jwt(MONDAY_SECRET, &url, -120), 401),
         (
-            common::monday_jwt(
+            crate::common::monday_jwt(
                 MONDAY_SECRET,
                 "https://elsewhere.example.com/webhooks/monday",
                 300,
@@ -323,7 +325,10 @@ async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
             "/webhooks/monday",
             &[(
                 "Authorization",
-                format!("Bearer {}", common::monday_jwt(MONDAY_SECRET, &url, 300))
+                format!(
+                    "Bearer {}",
+                    crate::common::monday_jwt(MONDAY_SECRET, &url, 300)
+                )
             )],
             &body
         )
@@ -336,7 +341,7 @@ async fn monday_jwts_must_be_signed_unexpired_and_for_this_url() {
 #[tokio::test]
 async fn the_secret_path_authenticates_personal_token_webhooks() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
-    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
+    let body = crate::common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
     assert_eq!(d.post("/webhooks/monday/wrong", &[], &body).await, 401);
     assert_eq!(
         d.post(&format!("/webhooks/monday/{PATH_SECRET}"), &[], &body)
@@ -406,9 +411,10 @@ async fn every_real_monday_sample_is_accepted_and_unsynced_types_are_stored_as_i
 #[tokio::test]
 async fn an_event_older_than_the_dedupe_ttl_is_recorded_as_stale_and_answered_200() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
-    let mut body: Value =
-        serde_json::from_slice(&common::monday_delivery("0123456789abcdef0123456789abcdef"))
-            .unwrap();
+    let mut body: Value = serde_json::from_slice(&crate::common::monday_delivery(
+        "0123456789abcdef0123456789abcdef",
+    ))
+    .unwrap();
     body["event"]["triggerTime"] =
         json!((chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339());
     assert_eq!(d.monday(&serde_json::to_vec(&body).unwrap()).await, 200);
@@ -422,12 +428,12 @@ async fn thirty_copies_make_one_row(db: Db, redis: bool) {
     let d = Daemon::start(&db, redis, "30s").await;
     let url = format!("{}/webhooks/monday", d.base);
     for round in 0..2 {
-        let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
+        let body = crate::common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
         if round == 0 {
             let mut copies = tokio::task::JoinSet::new();
             for _ in 0..30 {
                 let (http, url, body) = (d.http.clone(), url.clone(), body.clone());
-                let token = common::monday_jwt(
+                let token = crate::common::monday_jwt(
                     MONDAY_SECRET,
                     &format!("{PUBLIC_URL}/webhooks/monday"),
                     300,
@@ -497,13 +503,13 @@ async fn with_the_store_down_deliveries_get_503_and_the_retry_is_stored_once_aft
         "30s",
     )
     .await;
-    let body = common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
-    common::admin(&format!(
+    let body = crate::common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
+    crate::common::admin(&format!(
         "ALTER DATABASE {} ALLOW_CONNECTIONS false",
         db.name
     ))
     .await;
-    common::admin(&format!(
+    crate::common::admin(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
         db.name
     ))
@@ -514,12 +520,12 @@ async fn with_the_store_down_deliveries_get_503_and_the_retry_is_stored_once_aft
         "nothing stored, so the sender must retry"
     );
     assert_eq!(d.received("monday", "unavailable").await, 1);
-    common::admin(&format!(
+    crate::common::admin(&format!(
         "ALTER DATABASE {} ALLOW_CONNECTIONS true",
         db.name
     ))
     .await;
-    let status = common::wait_for(
+    let status = crate::common::wait_for(
         "the store to come back",
         std::time::Duration::from_secs(15),
         || async {
@@ -561,7 +567,7 @@ async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        d.monday(&common::monday_delivery(&trigger)).await,
+        d.monday(&crate::common::monday_delivery(&trigger)).await,
         200,
         "the retry waits out the dead claim, then stores"
     );
@@ -609,7 +615,7 @@ async fn a_worker_serves_no_receivers_but_still_health_and_metrics() {
 async fn metrics_are_valid_prometheus_text_with_the_ack_histogram() {
     let d = Daemon::start(&Db::Sqlite, false, "30s").await;
     assert_eq!(
-        d.monday(&common::monday_delivery(
+        d.monday(&crate::common::monday_delivery(
             &uuid::Uuid::new_v4().simple().to_string()
         ))
         .await,

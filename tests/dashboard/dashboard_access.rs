@@ -3,8 +3,6 @@
 //! kept by hand, redirects not followed), and `boardsync run` refusing to listen beyond loopback
 //! without a token.
 
-mod common;
-
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Cookie;
@@ -465,7 +463,7 @@ fn run_binary(
 ) -> (std::process::Child, std::path::PathBuf) {
     let config = dir.join("boardsync.toml");
     std::fs::write(&config, format!("[daemon]\nlisten = \"{listen}\"\n{APIS}")).unwrap();
-    let mut command = Command::new(common::bin());
+    let mut command = Command::new(crate::common::bin());
     command
         .args(["run", "--config"])
         .arg(&config)
@@ -489,8 +487,8 @@ fn run_binary(
 async fn run_beyond_loopback_without_a_token_exits_naming_the_setting_and_where() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, config) = run_binary(dir.path(), "0.0.0.0:0", None);
-    let lines = common::stderr_lines(&mut child);
-    let status = common::wait_for("the daemon to give up", DEADLINE, || {
+    let lines = crate::common::stderr_lines(&mut child);
+    let status = crate::common::wait_for("the daemon to give up", DEADLINE, || {
         let status = child.try_wait().unwrap();
         async move { status }
     })
@@ -509,9 +507,9 @@ async fn run_beyond_loopback_without_a_token_exits_naming_the_setting_and_where(
 async fn run_beyond_loopback_with_a_token_starts_and_never_logs_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, _) = run_binary(dir.path(), "0.0.0.0:0", Some(TOKEN));
-    let lines = common::stderr_lines(&mut child);
+    let lines = crate::common::stderr_lines(&mut child);
     let mut seen = Vec::new();
-    let port = common::wait_for("the daemon to listen", DEADLINE, || {
+    let port = crate::common::wait_for("the daemon to listen", DEADLINE, || {
         seen.extend(lines.try_iter());
         let port = seen.iter().find_map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -525,7 +523,7 @@ async fn run_beyond_loopback_with_a_token_starts_and_never_logs_the_token() {
     .await;
     let base = format!("http://127.0.0.1:{port}");
     let http = no_redirects();
-    common::wait_for("/healthz", DEADLINE, || async {
+    crate::common::wait_for("/healthz", DEADLINE, || async {
         let answer = http.get(format!("{base}/healthz")).send().await.ok()?;
         (answer.status() == StatusCode::OK).then_some(())
     })

@@ -3,16 +3,8 @@
 //! OpenAPI spec, the monday SDL, and real webhook bodies. The expectations come from those files,
 //! never from the sandbox's own output; when the files are absent the suite says it was skipped.
 
-mod common;
-#[path = "conformance/openapi.rs"]
-mod openapi;
-#[path = "conformance/sdl.rs"]
-mod sdl;
-#[path = "conformance/shape.rs"]
-mod shape;
-
+use crate::common::Receiver;
 use boardsync::sandbox::{Sandbox, SandboxOptions};
-use common::Receiver;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -94,8 +86,9 @@ impl Miro {
 #[tokio::test]
 async fn every_miro_call_is_a_route_of_the_spec_and_answers_in_its_schema() {
     let Some(refs) = reference_dir() else { return };
-    let spec =
-        openapi::Spec::load(&refs.join("miro/miro-openapi-v2-2025-11-07-with-webhooks.json"));
+    let spec = crate::conformance::openapi::Spec::load(
+        &refs.join("miro/miro-openapi-v2-2025-11-07-with-webhooks.json"),
+    );
     let sandbox = Sandbox::start(SandboxOptions::ephemeral()).await.unwrap();
     let mut m = Miro {
         base: sandbox.miro_api_url(),
@@ -299,17 +292,17 @@ async fn every_miro_call_is_a_route_of_the_spec_and_answers_in_its_schema() {
 #[tokio::test]
 async fn the_monday_schema_is_a_subset_of_the_published_one() {
     let Some(refs) = reference_dir() else { return };
-    let published = sdl::from_sdl(
+    let published = crate::conformance::sdl::from_sdl(
         &std::fs::read_to_string(refs.join("monday/monday-schema-2026-10.graphql")).unwrap(),
     );
     let sandbox = Sandbox::start(SandboxOptions::ephemeral()).await.unwrap();
-    let answer = common::monday_query(
+    let answer = crate::common::monday_query(
         &sandbox.monday_api_url(),
         "sandbox-alice",
-        sdl::INTROSPECTION,
+        crate::conformance::sdl::INTROSPECTION,
     )
     .await;
-    let ours = sdl::from_introspection(&answer);
+    let ours = crate::conformance::sdl::from_introspection(&answer);
     for must in [
         "Query",
         "Mutation",
@@ -322,7 +315,7 @@ async fn the_monday_schema_is_a_subset_of_the_published_one() {
     ] {
         assert!(ours.contains_key(must), "the sandbox has no {must}");
     }
-    let diffs = sdl::differences(&ours, &published);
+    let diffs = crate::conformance::sdl::differences(&ours, &published);
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}",
@@ -365,7 +358,7 @@ fn matching_sample<'a>(
 }
 
 async fn gql(sandbox: &Sandbox, token: &str, query: &str) -> Value {
-    let answer = common::monday_query(&sandbox.monday_api_url(), token, query).await;
+    let answer = crate::common::monday_query(&sandbox.monday_api_url(), token, query).await;
     assert!(answer.get("errors").is_none(), "{query}: {answer}");
     answer["data"].clone()
 }
@@ -455,7 +448,7 @@ async fn monday_webhook_bodies_have_the_keys_and_types_of_real_ones() {
         match matching_sample(&samples, &body) {
             None => problems.push(format!("no real sample of type {}", body["event"]["type"])),
             Some((name, sample)) => problems.extend(
-                shape::differences(&body, sample)
+                crate::conformance::shape::differences(&body, sample)
                     .into_iter()
                     .map(|p| format!("{name}: {p}")),
             ),
@@ -556,9 +549,9 @@ async fn miro_webhook_bodies_have_the_keys_and_types_of_both_documented_shapes()
         .map(|d| d.json())
         .find(|v| v["type"] == "update")
         .expect("shape B update");
-    let mut problems = shape::differences(&update_a, &samples[0]);
+    let mut problems = crate::conformance::shape::differences(&update_a, &samples[0]);
     problems.extend(
-        shape::differences(&update_b, &samples[1])
+        crate::conformance::shape::differences(&update_b, &samples[1])
             .into_iter()
             .map(|p| format!("shape B: {p}")),
     );
@@ -577,8 +570,9 @@ fn the_monday_clients_schema_is_a_subset_of_the_published_one() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/monday.graphql"),
     )
     .unwrap();
-    let ours = sdl::from_sdl(&ours);
+    let ours = crate::conformance::sdl::from_sdl(&ours);
     assert!(ours.contains_key("Item") && ours.contains_key("Mutation"));
-    let differences = sdl::differences(&ours, &sdl::from_sdl(&published));
+    let differences =
+        crate::conformance::sdl::differences(&ours, &crate::conformance::sdl::from_sdl(&published));
     assert!(differences.is_empty(), "{differences:#?}");
 }

@@ -6,10 +6,8 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test
 //! says so and passes, except under `CI`, where it fails.
 
-mod common;
-
-use common::wait_for;
-use common::world::{DEADLINE, MONDAY_BOARD, World, world_with};
+use crate::common::wait_for;
+use crate::common::world::{DEADLINE, MONDAY_BOARD, World, world_with};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -4,13 +4,11 @@
 //! engine's clock here: the tests move the clocks (the sandbox's and the daemon's together) instead of
 //! waiting, and wait on what the boards show, with deadlines.
 
-mod common;
-
+use crate::common::{board_items, urlencode, wait_for};
 use boardsync::app::{App, Role};
 use boardsync::clock::Clock;
 use boardsync::config::Config;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
-use common::{board_items, urlencode, wait_for};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -174,7 +172,7 @@ impl World {
 
     /// Content-log rounds this daemon has finished without an error.
     async fn content_log_rounds(&self) -> u64 {
-        let metrics = common::get_text(&format!("{}/metrics", self.base)).await;
+        let metrics = crate::common::get_text(&format!("{}/metrics", self.base)).await;
         metrics
             .lines()
             .find(|l| {
@@ -209,11 +207,11 @@ impl World {
     }
 
     async fn status(&self) -> Value {
-        common::get_json(&format!("{}/api/status", self.base)).await
+        crate::common::get_json(&format!("{}/api/status", self.base)).await
     }
 
     async fn monday_state(&self) -> Value {
-        common::get_json(
+        crate::common::get_json(
             &self
                 .sandbox
                 .monday_api_url()
@@ -224,7 +222,8 @@ impl World {
 
     async fn miro_items(&self) -> Vec<Value> {
         let state: Value =
-            common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url())).await;
+            crate::common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url()))
+                .await;
         board_items(&state, MIRO_BOARD)
     }
 
@@ -268,7 +267,8 @@ impl World {
             "mutation {{ create_update(item_id: {item}, body: {}) {{ id }} }}",
             serde_json::to_string(body).unwrap()
         );
-        let v = common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", &query).await;
+        let v = crate::common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", &query)
+            .await;
         assert!(v.get("errors").is_none(), "{v}");
     }
 
@@ -308,7 +308,7 @@ impl World {
 
     /// The Miro API calls the sandbox has seen whose path contains `part`.
     async fn miro_requests(&self, part: &str) -> Vec<Value> {
-        let log: Value = common::get_json(&format!(
+        let log: Value = crate::common::get_json(&format!(
             "{}/_sandbox/requests",
             self.sandbox.miro_api_url()
         ))

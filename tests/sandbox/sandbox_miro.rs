@@ -1,11 +1,9 @@
 //! The Miro stand-in behaves as Miro does where boardsync depends on it: paging, tags, rate
 //! limits counted in credits, signed subscription deliveries, and faults on demand.
 
-mod common;
-
+use crate::common::Receiver;
 use base64::Engine;
 use boardsync::sandbox::{Sandbox, SandboxOptions};
-use common::Receiver;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -575,16 +573,16 @@ async fn faults_hit_only_their_route_at_the_rate_asked_for() {
         (60..=120).contains(&failed),
         "{failed} of 300 failed at p=0.3"
     );
-    let report: Value = common::get_json(&faults).await;
+    let report: Value = crate::common::get_json(&faults).await;
     assert_eq!(report["injected"]["http_503"], failed);
     let log: Vec<Value> =
-        common::get_json(&format!("{}/_sandbox/requests", sandbox.miro_api_url())).await;
+        crate::common::get_json(&format!("{}/_sandbox/requests", sandbox.miro_api_url())).await;
     assert_eq!(
         log.iter().filter(|r| r["fault"].is_string()).count(),
         failed as usize
     );
     let state: Value =
-        common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url())).await;
+        crate::common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url())).await;
     assert_eq!(
         state["boards"][0]["items"].as_array().unwrap().len(),
         300 - failed as usize,
@@ -622,7 +620,7 @@ async fn the_shipped_seed_makes_the_boards_that_mappings_sandbox_toml_names() {
         .await;
     assert_eq!(status, 200, "{items}");
     assert_eq!(items["total"], 3);
-    let monday: Value = common::monday_query(&sandbox.monday_api_url(), "sandbox-alice", &format!("query {{ boards(ids: [{}]) {{ name groups {{ id }} items_page {{ items {{ name }} }} }} }}", pair.monday_board)).await;
+    let monday: Value = crate::common::monday_query(&sandbox.monday_api_url(), "sandbox-alice", &format!("query {{ boards(ids: [{}]) {{ name groups {{ id }} items_page {{ items {{ name }} }} }} }}", pair.monday_board)).await;
     assert_eq!(
         monday["data"]["boards"][0]["items_page"]["items"][0]["name"], "Update the roadmap",
         "{monday}"

@@ -4,8 +4,6 @@
 //! after a restart. Every delivery answered 200 must be in the store; none may be answered 200
 //! while its write failed.
 
-mod common;
-
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::store::Store;
@@ -137,9 +135,13 @@ impl Daemon {
             .header("content-type", "application/json")
             .header(
                 "Authorization",
-                common::monday_jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300),
+                crate::common::monday_jwt(
+                    MONDAY_SECRET,
+                    &format!("{PUBLIC_URL}/webhooks/monday"),
+                    300,
+                ),
             )
-            .body(common::monday_delivery(trigger))
+            .body(crate::common::monday_delivery(trigger))
             .send()
             .await
             .unwrap()
@@ -206,7 +208,7 @@ async fn every_delivery_answered_200_survives_a_full_disk_and_a_restart(disk: Di
         refused, FAILED_WRITES_WHILE_FULL,
         "deliveries get 503 while the disk is full"
     );
-    common::wait_for(
+    crate::common::wait_for(
         "/readyz to answer 503 while the disk is full",
         Duration::from_secs(10),
         || async { (daemon.readyz().await == 503).then_some(()) },
@@ -214,7 +216,7 @@ async fn every_delivery_answered_200_survives_a_full_disk_and_a_restart(disk: Di
     .await;
 
     disk.free(&daemon.store);
-    common::wait_for(
+    crate::common::wait_for(
         "/readyz to answer 200 once space is back",
         Duration::from_secs(10),
         || async { (daemon.readyz().await == 200).then_some(()) },

@@ -3,13 +3,11 @@
 //! titles reported and left alone; `backfill --dry-run` changes nothing, and a second backfill
 //! does nothing.
 
-mod common;
-
+use crate::common::wait_for;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::sandbox::{Sandbox, Seed};
 use boardsync::store::{LinkState, Store};
-use common::wait_for;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -49,7 +47,7 @@ async fn boardsync(args: &[&str], config: &Path) -> String {
     let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let config = config.to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(common::bin())
+        std::process::Command::new(crate::common::bin())
             .args(&owned)
             .arg("--config")
             .arg(config)
@@ -93,7 +91,7 @@ async fn items(sandbox: &Sandbox, miro: bool) -> Vec<(String, String)> {
             MONDAY_BOARD,
         )
     };
-    let state: Value = common::get_json(&url).await;
+    let state: Value = crate::common::get_json(&url).await;
     let board = state["boards"]
         .as_array()
         .unwrap()
@@ -135,7 +133,7 @@ fn has(items: &[(String, String)], title: &str, value: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_items_are_linked_by_title_and_the_rest_created_once() {
-    let (sandbox, dir, db) = common::seeded_sandbox(seed()).await;
+    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let pair = format!(

@@ -2,12 +2,10 @@
 //! log), another takes over when it dies, and the credit governor keeps the pollers inside their
 //! share of Miro's credits while writes still go through.
 
-mod common;
-
+use crate::common::wait_for;
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
 use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
-use common::wait_for;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -57,7 +55,7 @@ monday_group = "topics"
 
 /// The sandbox's log of Miro calls after `after`.
 async fn miro_calls(sandbox: &Sandbox, after: u64) -> Vec<Value> {
-    common::get_json(&format!(
+    crate::common::get_json(&format!(
         "{}/_sandbox/requests?after={after}",
         sandbox.miro_api_url()
     ))
@@ -111,7 +109,7 @@ fn replica(sandbox: &Sandbox, dir: &std::path::Path, db: &str, user: &str) -> Re
     let path = dir.join(format!("{user}.toml"));
     std::fs::write(&path, text).unwrap();
     Replica(
-        std::process::Command::new(common::bin())
+        std::process::Command::new(crate::common::bin())
             .arg("run")
             .arg("--config")
             .arg(&path)
@@ -134,8 +132,8 @@ impl Drop for Replica {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_board_is_polled_by_one_replica_and_another_takes_over_when_it_dies() {
-    let (sandbox, dir, _) = common::seeded_sandbox(seed(3)).await;
-    let db = common::TestDb::create().await;
+    let (sandbox, dir, _) = crate::common::seeded_sandbox(seed(3)).await;
+    let db = crate::common::TestDb::create().await;
     let one = replica(&sandbox, dir.path(), &db.url, "replica-one");
     let two = replica(&sandbox, dir.path(), &db.url, "replica-two");
 
@@ -243,7 +241,7 @@ async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() 
 
     // The pollers have found their pace: the credits, not the 100 ms interval, set it.
     let poller = wait_for("a scan round recorded", Duration::from_secs(20), || async {
-        let s: Value = common::get_json(&status_url).await;
+        let s: Value = crate::common::get_json(&status_url).await;
         let p = s["pairs"][0]["poller"].clone();
         (p["last_round_credits"].as_u64()? > 0).then_some(p)
     })
@@ -257,7 +255,7 @@ async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() 
     // Writes still go through: items made on monday become sticky notes.
     let url = sandbox.monday_api_url();
     for i in 0..4 {
-        let v = common::monday_query(
+        let v = crate::common::monday_query(
             &url,
             "sandbox-bob",
             &format!(
@@ -272,7 +270,8 @@ async fn the_credit_governor_keeps_scans_to_their_share_and_writes_go_through() 
         Duration::from_secs(30),
         || async {
             let state: Value =
-                common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url())).await;
+                crate::common::get_json(&format!("{}/_sandbox/state", sandbox.miro_api_url()))
+                    .await;
             let board = state["boards"]
                 .as_array()?
                 .iter()
@@ -368,14 +367,14 @@ async fn a_board_too_big_for_the_credits_is_scanned_type_by_type_in_turns() {
     .await;
     // ... and the status says so.
     let poller = wait_for("the status in turns", Duration::from_secs(30), || async {
-        let s: Value = common::get_json(&status_url).await;
+        let s: Value = crate::common::get_json(&status_url).await;
         let p = s["pairs"][0]["poller"].clone();
         p["in_turns"].is_string().then_some(p)
     })
     .await;
     assert_eq!(poller["limited_by_credits"], true, "{poller}");
     // Nothing seen as deleted: a scan of one type does not take the other type's items for gone.
-    let s: Value = common::get_json(&status_url).await;
+    let s: Value = crate::common::get_json(&status_url).await;
     assert_eq!(s["pairs"][0]["links"]["orphaned"], 0, "{s}");
     let calls = miro_calls(&sandbox, 0).await;
     assert!(

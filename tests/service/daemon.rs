@@ -2,9 +2,7 @@
 //! stopping on SIGTERM. Each daemon listens on a port of its own (port 0) and uses a store of its
 //! own, named explicitly so that no `DATABASE_URL` in the environment can steer it elsewhere.
 
-mod common;
-
-use common::TestDb;
+use crate::common::TestDb;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -24,7 +22,7 @@ fn start(database_url: &str) -> Daemon {
     let config = dir.path().join("boardsync.toml");
     std::fs::write(&config, MINIMAL).unwrap();
     let mut child = spawn(&config, database_url, "127.0.0.1:0");
-    let stderr = common::stderr_lines(&mut child);
+    let stderr = crate::common::stderr_lines(&mut child);
     let addr = wait_for_line(&stderr, Duration::from_secs(20), |line| {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
         (v["fields"]["message"] == "listening")
@@ -40,7 +38,7 @@ fn start(database_url: &str) -> Daemon {
 }
 
 fn spawn(config: &std::path::Path, database_url: &str, listen: &str) -> Child {
-    Command::new(common::bin())
+    Command::new(crate::common::bin())
         .args(["run", "--config"])
         .arg(config)
         .env("DATABASE_URL", database_url)
@@ -154,7 +152,7 @@ async fn readiness_fails_while_the_database_is_gone_and_health_does_not() {
     let daemon = start(&db.url);
     assert_eq!(daemon.get("/readyz").await.0, 200);
     db.drop_now().await;
-    common::wait_for("/readyz to answer 503", Duration::from_secs(10), || async {
+    crate::common::wait_for("/readyz to answer 503", Duration::from_secs(10), || async {
         (daemon.get("/readyz").await.0 == 503).then_some(())
     })
     .await;
@@ -169,7 +167,7 @@ fn failed_start(database_url: &str, listen: &str) -> (Option<i32>, String) {
     let config = dir.path().join("boardsync.toml");
     std::fs::write(&config, MINIMAL).unwrap();
     let mut child = spawn(&config, database_url, listen);
-    let lines = common::stderr_lines(&mut child);
+    let lines = crate::common::stderr_lines(&mut child);
     let (status, _) = wait_exit(&mut child, Duration::from_secs(15)).expect("it should give up");
     // The child has exited, so its stderr reaches end of file: read every line the reader has
     // (`try_iter` could miss lines the reader thread had not passed on yet).
