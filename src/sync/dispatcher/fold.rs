@@ -2,6 +2,7 @@
 //! burst of edits to one sticky note becomes one update), queued values the link has moved past
 //! dropped, the backoff of a failed write, and the idempotency key of a row.
 
+use crate::clients::ApiError;
 use crate::config::PairConfig;
 use crate::domain::miro::ItemType;
 use crate::mapping::plan::{LinkFields, Write};
@@ -130,6 +131,35 @@ pub fn backoff(attempts: i64) -> i64 {
     rand::thread_rng().gen_range(ceiling / 2..=ceiling)
 }
 
+/// What becomes of an outbox row after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settlement {
+    Done,
+    /// Tried again at this time (Unix ms).
+    RetryAt(i64),
+    /// Kept as a dead letter: the failure is permanent, or the row has had all its attempts.
+    Dead,
+}
+
+/// The settlement of a row that has had `attempts` tries (this one included) out of
+/// `max_attempts`, after `result`: a rate limit is retried when the API says, another retryable
+/// failure after [`backoff`], anything else is dead at once.
+pub(super) fn settlement(
+    result: &Result<(), ApiError>,
+    attempts: i64,
+    max_attempts: i64,
+    now: i64,
+) -> Settlement {
+    match result {
+        Ok(()) => Settlement::Done,
+        Err(e) if e.is_retryable() && attempts < max_attempts => match e {
+            ApiError::RateLimited { retry_at, .. } => Settlement::RetryAt((*retry_at).max(now)),
+            _ => Settlement::RetryAt(now + backoff(attempts)),
+        },
+        Err(_) => Settlement::Dead,
+    }
+}
+
 /// The key monday replays a create's answer for: the same for every attempt of the same row.
 pub(super) fn idempotency_key(row: &OutboxEntry) -> String {
     let digest = Sha256::digest(format!("{}\n{}", row.idempotency_key, row.payload).as_bytes());
@@ -142,6 +172,205 @@ mod tests {
     use crate::mapping::plan::tests::pair_with;
     use crate::store::LinkState;
     use serde_json::json;
+
+    /// An outbox row `id` for `target`, about `link` (or, without one, `item`), carrying `write`.
+    fn row(
+        id: i64,
+        target: &str,
+        link: Option<i64>,
+        item: Option<&str>,
+        write: &Write,
+    ) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            pair: "p".into(),
+            target: target.into(),
+            target_item: item.map(Into::into),
+            link_id: link,
+            operation: "update".into(),
+            payload: serde_json::to_string(write).unwrap(),
+            idempotency_key: format!("inbox:{id}:0"),
+            status: crate::store::OutboxStatus::Pending,
+            attempts: 1,
+            due_at: 0,
+            last_error: None,
+            created_at: 0,
+            finished_at: None,
+        }
+    }
+
+    fn monday(values: &[(&str, &str)]) -> Write {
+        Write::UpdateMonday {
+            values: values
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rows_are_grouped_by_target_and_item_in_the_order_they_were_queued() {
+        let w = monday(&[("name", "x")]);
+        let rows = vec![
+            row(5, "monday", Some(1), None, &w),
+            row(2, "miro", Some(1), None, &w),
+            row(3, "monday", Some(1), None, &w),
+            row(4, "monday", None, Some("200"), &w),
+            row(6, "monday", None, Some("200"), &w),
+            row(1, "monday", None, None, &w),
+            row(7, "monday", None, None, &w),
+        ];
+        let ids: Vec<Vec<i64>> = group_by_item(rows)
+            .iter()
+            .map(|g| g.iter().map(|r| r.id).collect())
+            .collect();
+        // One group per (side, link or item); a row with neither is alone. Groups go in the order
+        // of their first row, and rows within a group in the order they were queued.
+        assert_eq!(ids, vec![vec![1], vec![2], vec![3, 5], vec![4, 6], vec![7]]);
+    }
+
+    #[test]
+    fn a_burst_of_updates_folds_into_one_write_with_the_last_value_of_each_field() {
+        let rows = vec![
+            row(
+                1,
+                "monday",
+                Some(1),
+                None,
+                &monday(&[("name", "A"), ("status", "Stuck")]),
+            ),
+            row(2, "monday", Some(1), None, &monday(&[("name", "B")])),
+            row(
+                3,
+                "monday",
+                Some(1),
+                None,
+                &Write::CommentMonday {
+                    body: "<p>hi</p>".into(),
+                },
+            ),
+            row(4, "monday", Some(1), None, &monday(&[("name", "C")])),
+        ];
+        let folded = fold(&rows).unwrap();
+        assert_eq!(
+            folded.monday_values,
+            [
+                ("name".to_owned(), "C".to_owned()),
+                ("status".to_owned(), "Stuck".to_owned())
+            ]
+            .into()
+        );
+        assert!(folded.create.is_none() && folded.finish.is_none());
+        // The comment keeps the index of its row, whose key makes its post idempotent.
+        assert_eq!(folded.comments.len(), 1);
+        assert_eq!(folded.comments[0].0, 2);
+    }
+
+    #[test]
+    fn the_first_create_is_kept_and_a_delete_comes_last() {
+        let create = |name: &str| Write::CreateMonday {
+            name: name.into(),
+            group: None,
+            values: BTreeMap::new(),
+        };
+        let rows = vec![
+            row(1, "monday", Some(1), None, &create("first")),
+            row(2, "monday", Some(1), None, &create("second")),
+            row(3, "monday", Some(1), None, &Write::ArchiveMonday),
+            row(4, "monday", Some(1), None, &Write::DeleteMonday),
+        ];
+        let folded = fold(&rows).unwrap();
+        assert!(
+            matches!(&folded.create, Some(Write::CreateMonday { name, .. }) if name == "first")
+        );
+        assert!(matches!(folded.finish, Some(Write::DeleteMonday)));
+        assert!(!folded.is_empty());
+        assert!(Folded::default().is_empty());
+    }
+
+    #[test]
+    fn a_row_whose_payload_does_not_parse_fails_the_fold_naming_the_row() {
+        let mut bad = row(9, "miro", Some(1), None, &Write::DeleteMiro);
+        bad.payload = "{\"NoSuchWrite\":{}}".into();
+        let err = fold(&[bad])
+            .err()
+            .expect("a payload of no known write is refused");
+        assert!(err.starts_with("outbox row 9 does not parse"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_from_a_second_up_to_five_minutes_with_jitter_below() {
+        for attempts in 1..=30 {
+            let ceiling = (BASE_BACKOFF_MS << (attempts.min(20) - 1)).min(MAX_BACKOFF_MS);
+            for _ in 0..50 {
+                let wait = backoff(attempts);
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&wait),
+                    "{attempts}: {wait}"
+                );
+            }
+        }
+        assert_eq!(MAX_BACKOFF_MS, 300_000);
+        // Attempts at or below zero wait as the first does.
+        assert!(backoff(0) <= BASE_BACKOFF_MS && backoff(-3) <= BASE_BACKOFF_MS);
+    }
+
+    #[test]
+    fn a_retryable_failure_is_retried_until_the_last_attempt_and_a_permanent_one_is_dead_at_once() {
+        let now = 1_000_000;
+        let transient: Result<(), ApiError> = Err(ApiError::Transient("503".into()));
+        assert_eq!(settlement(&Ok(()), 1, 5, now), Settlement::Done);
+        match settlement(&transient, 1, 5, now) {
+            Settlement::RetryAt(due) => assert!((now + 500..=now + 1_000).contains(&due), "{due}"),
+            other => panic!("a first transient failure is retried, not {other:?}"),
+        }
+        assert!(matches!(
+            settlement(&transient, 4, 5, now),
+            Settlement::RetryAt(_)
+        ));
+        assert_eq!(settlement(&transient, 5, 5, now), Settlement::Dead);
+        let rejected: Result<(), ApiError> = Err(ApiError::Rejected("bad column".into()));
+        assert_eq!(settlement(&rejected, 1, 5, now), Settlement::Dead);
+        let not_found: Result<(), ApiError> = Err(ApiError::NotFound("item".into()));
+        assert_eq!(settlement(&not_found, 1, 5, now), Settlement::Dead);
+    }
+
+    #[test]
+    fn a_rate_limited_write_is_retried_when_the_api_says_never_in_the_past() {
+        let now = 1_000_000;
+        let limited = |retry_at| -> Result<(), ApiError> {
+            Err(ApiError::RateLimited {
+                retry_at,
+                reason: "429".into(),
+            })
+        };
+        assert_eq!(
+            settlement(&limited(now + 42_000), 1, 5, now),
+            Settlement::RetryAt(now + 42_000)
+        );
+        assert_eq!(
+            settlement(&limited(now - 5), 1, 5, now),
+            Settlement::RetryAt(now)
+        );
+        assert_eq!(
+            settlement(&limited(now + 42_000), 5, 5, now),
+            Settlement::Dead
+        );
+    }
+
+    #[test]
+    fn the_idempotency_key_is_stable_per_row_and_differs_between_rows() {
+        let a = row(1, "monday", Some(1), None, &monday(&[("name", "A")]));
+        let mut again = a.clone();
+        again.attempts = 3;
+        assert_eq!(idempotency_key(&a), idempotency_key(&again));
+        assert_eq!(idempotency_key(&a).len(), 32);
+        let mut other = a.clone();
+        other.idempotency_key = "inbox:1:1".into();
+        assert_ne!(idempotency_key(&a), idempotency_key(&other));
+        let b = row(1, "monday", Some(1), None, &monday(&[("name", "B")]));
+        assert_ne!(idempotency_key(&a), idempotency_key(&b));
+    }
 
     fn link_holding(title: &str) -> ItemLink {
         ItemLink {

@@ -6,7 +6,7 @@
 //! Miro create first looks for the item an earlier attempt may have made before making another.
 //! Comments are posted the same way, once each ([`super::comments`]).
 
-use super::fold::{backoff, fold, group_by_item};
+use super::fold::{Settlement, fold, group_by_item, settlement};
 use super::miro::to_miro;
 use super::monday::{ColumnTypes, to_monday};
 use crate::clients::ApiError;
@@ -230,23 +230,29 @@ async fn settle_all(
 ) -> Result<(), StoreError> {
     let now = engine.clock.now_ms();
     let max_attempts = i64::from(engine.config.sync.max_attempts);
+    let error = result.as_ref().err().map(ToString::to_string);
+    let error = error.as_deref().unwrap_or_default();
     for row in rows {
-        match &result {
-            Ok(()) => engine.store.complete(row.id, now).await?,
-            Err(e) if e.is_retryable() && row.attempts < max_attempts => {
-                let due = match e {
-                    ApiError::RateLimited { retry_at, .. } => (*retry_at).max(now),
-                    _ => now + backoff(row.attempts),
-                };
-                tracing::info!(row = row.id, attempt = row.attempts, error = %e, retry_in_ms = due - now, "write failed; will retry");
-                engine
-                    .store
-                    .schedule_retry(row.id, due, &e.to_string())
-                    .await?;
+        match settlement(&result, row.attempts, max_attempts, now) {
+            Settlement::Done => engine.store.complete(row.id, now).await?,
+            Settlement::RetryAt(due) => {
+                tracing::info!(
+                    row = row.id,
+                    attempt = row.attempts,
+                    error,
+                    retry_in_ms = due - now,
+                    "write failed; will retry"
+                );
+                engine.store.schedule_retry(row.id, due, error).await?;
             }
-            Err(e) => {
-                tracing::warn!(row = row.id, attempts = row.attempts, error = %e, "write failed for good; kept as a dead letter");
-                engine.store.mark_dead(row.id, &e.to_string(), now).await?;
+            Settlement::Dead => {
+                tracing::warn!(
+                    row = row.id,
+                    attempts = row.attempts,
+                    error,
+                    "write failed for good; kept as a dead letter"
+                );
+                engine.store.mark_dead(row.id, error, now).await?;
             }
         }
     }
