@@ -292,9 +292,9 @@ mod tests {
     fn a_row_whose_payload_does_not_parse_fails_the_fold_naming_the_row() {
         let mut bad = row(9, "miro", Some(1), None, &Write::DeleteMiro);
         bad.payload = "{\"NoSuchWrite\":{}}".into();
-        let err = fold(&[bad])
-            .err()
-            .expect("a payload of no known write is refused");
+        let Err(err) = fold(&[bad]) else {
+            panic!("a payload of no known write is refused");
+        };
         assert!(err.starts_with("outbox row 9 does not parse"), "{err}");
     }
 
