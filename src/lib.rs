@@ -12,11 +12,16 @@
 //!                          store (SQLite | Postgres) <── dashboard, /metrics
 //! ```
 //!
-//! Modules:
+//! Modules (how a change travels through them: `docs/architecture.md`):
 //! - [`config`] — the mappings file, loaded and checked with line and column for every problem;
 //! - [`domain`] — ids, the normalised change, and the vocabulary the parts share;
 //! - [`ingress`] — the webhook receivers: verify, parse, dedupe, store, then answer;
-//! - [`sync`] — the processor, the planner, the dispatcher, the Miro board scan, subscriptions;
+//! - [`pollers`] — what finds changes by reading an API on a schedule: the Miro board scan, tags,
+//!   connectors, the content log, the monday reconciler, backfill;
+//! - [`mapping`] — the mapping layer, pure: value conversion and the planner;
+//! - [`sync`] — the engine: the processor (inbox → links + outbox), the dispatcher (outbox →
+//!   APIs), subscriptions;
+//! - [`runtime`] — what the pollers and the engine share: the `Engine` and leases;
 //! - [`clients`] — the Miro REST client and the monday GraphQL client;
 //! - [`dashboard`] — the status pages, `/api/status`, the live stream, `/metrics`, health checks;
 //! - [`metrics`] — the Prometheus metrics served at `/metrics`;
