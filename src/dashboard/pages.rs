@@ -3,8 +3,8 @@
 //! into the pair's status) and prepends new changes (tables with `data-changes`) in place.
 
 use super::access::Csrf;
+use super::state::AppState;
 use super::status::{self, PairStatus, Status, failed};
-use crate::app::AppState;
 use crate::store::{ConflictRecord, HistoryRow, OutboxEntry};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};

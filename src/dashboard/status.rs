@@ -4,7 +4,7 @@
 //! replica shows the same, except webhook health, which is what this process's receivers saw, and
 //! the workers, which are this process's.
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::config::{Config, PairConfig};
 use crate::domain::Side;
 use crate::metrics::SourceHealth;
