@@ -10,10 +10,12 @@
 //! - [`stream`] is `/api/stream`, server-sent events of status and recent changes;
 //! - [`access`] decides who may see all this: open on loopback, a token everywhere else; the
 //!   token and the keys made from it are in [`keys`];
-//! - [`state`] is what every handler shares, built by the daemon at start.
+//! - [`state`] is what every handler shares, built by the daemon at start;
+//! - [`format`] writes times as a person reads them, for the pages and the status alike.
 
 pub mod access;
 pub mod actions;
+pub mod format;
 pub mod keys;
 pub mod pages;
 pub mod state;

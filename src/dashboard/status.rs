@@ -345,7 +345,7 @@ pub fn judge(pair: &PairStatus, webhooks: &Webhooks, problems: &[String], now: i
             Level::CatchingUp,
             format!(
                 "the oldest change waiting came {} ago; {} write{} queued",
-                crate::dashboard::pages::duration(lag),
+                super::format::duration(lag),
                 pair.outbox_backlog,
                 plural(pair.outbox_backlog)
             ),
