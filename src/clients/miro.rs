@@ -2,7 +2,7 @@
 //! typed creates, partial updates and deletes, and tags. Every answer's credit headers feed a
 //! budget, so the client waits for the next window rather than drawing a 429 in steady state.
 
-use super::{ApiError, excerpt, http_date_ms, transport};
+use super::error::{ApiError, excerpt, transport};
 use crate::domain::miro::{ItemType, item_fields};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -784,6 +784,14 @@ fn reset_at(headers: &reqwest::header::HeaderMap, reset_epoch_s: i64) -> i64 {
     let their_now = http_date_ms(headers).unwrap_or(now);
     // Both are whole seconds (`Date` has no fraction): a second more is sure to be past the reset.
     now + (reset_epoch_s * 1000 - their_now + 1000).clamp(0, 121_000)
+}
+
+/// Unix milliseconds of an HTTP `Date` header, when there is a valid one.
+fn http_date_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Miro's answer as a decision: 429 waits for the window, 5xx and 423 back off, 404 is gone,
