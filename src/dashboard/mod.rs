@@ -11,7 +11,8 @@
 //! - [`access`] decides who may see all this: open on loopback, a token everywhere else; the
 //!   token and the keys made from it are in [`keys`];
 //! - [`state`] is what every handler shares, built by the daemon at start;
-//! - [`format`] writes times as a person reads them, for the pages and the status alike.
+//! - [`format`](mod@format) writes times as a person reads them, for the pages and the status
+//!   alike.
 
 pub mod access;
 pub mod actions;
