@@ -20,6 +20,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// What request handlers share: the dashboard's own type, built here at start.
+pub use crate::dashboard::state::AppState;
+
 /// Which parts a daemon runs, so receivers and workers can be scaled apart on a shared store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Role {
@@ -30,25 +33,6 @@ pub enum Role {
     /// Both.
     #[default]
     All,
-}
-
-/// What request handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub metrics: Metrics,
-    pub config: Arc<Config>,
-    /// Problems found at start that did not stop the daemon (an API not answering, a webhook that
-    /// could not be made), shown on `/api/status`.
-    pub startup_problems: Arc<std::sync::Mutex<Vec<String>>>,
-    /// Whether this process runs the webhook receivers.
-    pub receiving: bool,
-    /// What the sync engine did, as it happens, when this process runs it: wakes the live stream.
-    pub events: Option<tokio::sync::broadcast::Sender<crate::runtime::SyncEvent>>,
-    /// The dashboard's token and keys (sessions, CSRF).
-    pub access: crate::dashboard::access::Access,
-    /// This process's background workers: what `/healthz` and `/api/status`'s `workers` report.
-    pub workers: Supervisor,
 }
 
 pub struct App {
@@ -93,7 +77,7 @@ impl App {
             startup_problems: Arc::default(),
             receiving: role != Role::Worker,
             events: engine.as_ref().map(|e| e.events.clone()),
-            access: crate::dashboard::access::Access::new(&config.dashboard),
+            access: crate::dashboard::keys::Access::new(&config.dashboard),
             workers,
         };
         let mut router = crate::dashboard::router(state.clone(), &config);

@@ -1,295 +1,43 @@
 //! Reading the mappings file: TOML with spans, `${VAR}` expansion, one typed section at a time, so
 //! that a file with several mistakes reports all of them, each as `FILE:LINE:COL: message`.
+//! `Config::load` and `Config::parse` are here, beside the reading they start.
 
-use super::units::{ByteSize, Duration, Share};
+use super::raw::RawFile;
+use super::report::{ConfigError, Report};
+use super::settings::Config;
 use super::validate::Checker;
-use super::{Config, ConflictPolicy, DeletePolicy, Direction, MiroAs};
-use crate::domain::miro::ItemType;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// One thing wrong with a mappings file, with where it is when that is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based line and column.
-    pub at: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-/// Every problem found in a mappings file, in the order they appear in it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigError {
-    pub problems: Vec<Problem>,
-}
-
-impl ConfigError {
-    pub(crate) fn single(file: &Path, message: String) -> ConfigError {
-        ConfigError {
-            problems: vec![Problem {
-                file: file.to_owned(),
-                at: None,
-                message,
-            }],
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Collects problems against the file's text, turning byte offsets into lines and columns.
-pub(crate) struct Report<'a> {
-    file: &'a Path,
-    text: &'a str,
-    problems: Vec<(usize, Problem)>,
-}
-
-impl<'a> Report<'a> {
-    fn new(file: &'a Path, text: &'a str) -> Self {
-        Report {
-            file,
-            text,
-            problems: Vec::new(),
-        }
+impl Config {
+    /// Reads, expands and validates the file at `path`, taking `${VAR}`s and the documented
+    /// overrides (`BOARDSYNC_LISTEN`, `DATABASE_URL`, `REDIS_URL`, `BOARDSYNC_DASHBOARD_TOKEN`)
+    /// from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::single(path, format!("cannot read the mappings file: {e}"))
+        })?;
+        Config::parse(path, &text, &|name| std::env::var(name).ok())
     }
 
-    /// The 1-based line of a byte offset.
-    pub(crate) fn line_of(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text.len());
-        self.text[..offset].matches('\n').count() + 1
+    /// Like [`Config::load`], with the text in hand and the environment given as a lookup, so
+    /// tests need not touch the process environment.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        parse(path, text, env)
     }
-
-    /// A problem at byte `span.start` of the file.
-    pub(crate) fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let offset = span.start.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = self.line_of(offset);
-        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        self.problems.push((
-            offset,
-            Problem {
-                file: self.file.to_owned(),
-                at: Some((line, col)),
-                message: message.into(),
-            },
-        ));
-    }
-
-    /// A problem that belongs to no place in the file (an environment override, say).
-    pub(crate) fn general(&mut self, message: impl Into<String>) {
-        self.problems.push((
-            usize::MAX,
-            Problem {
-                file: self.file.to_owned(),
-                at: None,
-                message: message.into(),
-            },
-        ));
-    }
-
-    fn toml_error(&mut self, err: &toml::de::Error, fallback: Range<usize>) {
-        let message = err.message().trim().to_owned();
-        self.at(err.span().unwrap_or(fallback), message);
-    }
-
-    fn finish(mut self) -> Result<(), ConfigError> {
-        if self.problems.is_empty() {
-            return Ok(());
-        }
-        self.problems.sort_by_key(|(offset, _)| *offset);
-        self.problems.dedup_by(|a, b| a.1 == b.1);
-        Err(ConfigError {
-            problems: self.problems.into_iter().map(|(_, p)| p).collect(),
-        })
-    }
-}
-
-// The shape of the file, as written. Fields that later checks must point at are `Spanned`.
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDaemon {
-    pub listen: Option<Spanned<String>>,
-    pub public_url: Option<Spanned<String>>,
-    pub database_url: Option<Spanned<String>>,
-    pub redis_url: Option<Spanned<String>>,
-    pub shutdown_timeout: Option<Duration>,
-    pub manage_subscriptions: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMiro {
-    pub token: String,
-    pub client_secret: Option<String>,
-    pub api_url: Option<Spanned<String>>,
-    pub org_id: Option<String>,
-    #[serde(default)]
-    pub webhooks: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMonday {
-    pub token: String,
-    pub signing_secret: Option<String>,
-    pub webhook_secret: Option<String>,
-    pub api_url: Option<Spanned<String>>,
-    pub api_version: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawIngress {
-    pub body_limit: Option<ByteSize>,
-    pub dedupe_ttl: Option<Duration>,
-    pub keep_raw: Option<Duration>,
-    pub pending_ttl: Option<Duration>,
-    pub redis_prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPair {
-    pub name: Spanned<String>,
-    pub miro_board: Spanned<String>,
-    pub monday_board: Spanned<BoardNumber>,
-    pub miro_items: Option<Spanned<Vec<Spanned<ItemType>>>>,
-    pub miro_new_item: Option<Spanned<ItemType>>,
-    pub monday_group: Option<Spanned<String>>,
-    pub miro_frame: Option<Spanned<String>>,
-    #[serde(default)]
-    pub conflict: ConflictPolicy,
-    #[serde(default)]
-    pub on_delete: DeletePolicy,
-    #[serde(default)]
-    pub sync_existing: bool,
-    pub match_by: Option<Spanned<String>>,
-    pub fields: Spanned<BTreeMap<Spanned<String>, Spanned<RawField>>>,
-    pub miro_filter: Option<Spanned<RawMiroFilter>>,
-    pub monday_filter: Option<Spanned<RawMondayFilter>>,
-}
-
-/// monday board ids are written as integers or as strings of digits.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a monday board id: an integer, or a string of digits"
-)]
-pub(crate) enum BoardNumber {
-    Number(i64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawField {
-    pub miro: Spanned<RawMiroSide>,
-    pub monday: Spanned<String>,
-    #[serde(default)]
-    pub direction: Direction,
-    pub values: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
-    /// Comments only: how monday updates appear on Miro.
-    pub miro_as: Option<Spanned<MiroAs>>,
-}
-
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a Miro field path such as \"data.content\", or a table of item type to path such as { sticky_note = \"data.content\", card = \"data.title\" }"
-)]
-pub(crate) enum RawMiroSide {
-    One(String),
-    // Spans do not survive serde's untagged buffering, so problems in a per-type table are
-    // reported at the `miro` value as a whole.
-    PerType(BTreeMap<String, String>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMiroFilter {
-    pub frame: Option<String>,
-    pub tag: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDashboard {
-    pub token: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSync {
-    /// Called `max_writes_per_item` before the loop breaker counted returns rather than writes.
-    #[serde(alias = "max_writes_per_item")]
-    pub max_loop_returns: Option<u32>,
-    pub max_attempts: Option<u32>,
-    pub retention: Option<Duration>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPoller {
-    pub interval: Option<Spanned<Duration>>,
-    pub min_interval: Option<Spanned<Duration>>,
-    pub max_interval: Option<Spanned<Duration>>,
-    pub credit_share: Option<Spanned<Share>>,
-    pub reconcile_interval: Option<Spanned<Duration>>,
-    pub content_log_interval: Option<Spanned<Duration>>,
-    pub lease: Option<Spanned<Duration>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMondayFilter {
-    pub groups: Vec<String>,
-}
-
-/// The whole file, each section read on its own.
-#[derive(Default)]
-pub(crate) struct RawFile {
-    pub daemon: RawDaemon,
-    pub miro: Option<RawMiro>,
-    pub monday: Option<RawMonday>,
-    pub ingress: RawIngress,
-    pub sync: RawSync,
-    pub poller: RawPoller,
-    pub dashboard: RawDashboard,
-    pub pairs: Vec<RawPair>,
 }
 
 const SECTIONS: &str =
     "`daemon`, `miro`, `monday`, `ingress`, `sync`, `poller`, `dashboard`, `pair`";
 
-pub(super) fn parse(
+fn parse(
     file: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -474,14 +222,5 @@ mod tests {
         );
         assert!(expand_env("${1BAD}", &env).is_err());
         assert!(expand_env("${OPEN", &env).is_err());
-    }
-
-    #[test]
-    fn problems_print_as_file_line_column_message() {
-        let text = "a = 1\nbb = 2\n";
-        let mut report = Report::new(Path::new("m.toml"), text);
-        report.at(7..8, "wrong");
-        let err = report.finish().unwrap_err();
-        assert_eq!(err.to_string(), "m.toml:2:2: wrong");
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::miro::ItemType;
+use std::path::Path;
 
 fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: Vec<(String, String)> = env

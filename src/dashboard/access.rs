@@ -14,9 +14,12 @@
 //! random per start when there is not.
 //!
 //! Access never renders or logs a token, a cookie value or a key.
+//!
+//! The token and the keys made from it are in `keys.rs`; this file holds the guard, the login
+//! and logout routes and the CSRF extractors.
 
-use crate::app::AppState;
-use crate::config::{DashboardSettings, Secret};
+use super::keys::{SESSION_COOKIE, same};
+use super::state::AppState;
 use axum::Router;
 use axum::extract::{Form, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -26,14 +29,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use hmac::{Hmac, Mac};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-/// The cookie a login sets: `EXPIRES.HMAC(session key, EXPIRES)`.
-const SESSION_COOKIE: &str = "boardsync_session";
 /// The random per-browser value CSRF tokens are derived from.
 const CSRF_COOKIE: &str = "boardsync_csrf";
 /// How long a login lasts: a working week of a dashboard left open in a tab, after which a cookie
@@ -41,86 +39,6 @@ const CSRF_COOKIE: &str = "boardsync_csrf";
 const SESSION_LIFETIME_SECS: i64 = 7 * 86_400;
 /// Random bytes in a browser's CSRF cookie: enough that no one guesses another's.
 const CSRF_COOKIE_BYTES: usize = 16;
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// The keys access works with, made once at start and kept in [`AppState`].
-#[derive(Clone)]
-pub struct Access {
-    /// Set when `[dashboard] token` is: what visitors must show.
-    login: Option<Login>,
-    /// Turns a browser's CSRF cookie into the token its forms carry.
-    csrf_key: [u8; 32],
-}
-
-#[derive(Clone)]
-struct Login {
-    token: Secret,
-    /// Signs session cookies; derived from the token, so replicas sharing it agree.
-    session_key: [u8; 32],
-}
-
-impl Access {
-    pub fn new(settings: &DashboardSettings) -> Access {
-        match &settings.token {
-            Some(token) => {
-                let secret = token.expose().as_bytes();
-                Access {
-                    login: Some(Login {
-                        token: token.clone(),
-                        session_key: hmac(secret, b"boardsync dashboard session key"),
-                    }),
-                    csrf_key: hmac(secret, b"boardsync dashboard csrf key"),
-                }
-            }
-            None => Access {
-                login: None,
-                csrf_key: rand::random(),
-            },
-        }
-    }
-
-    /// Whether visitors must log in (a token is set): the pages then offer to log out.
-    pub fn requires_login(&self) -> bool {
-        self.login.is_some()
-    }
-
-    /// Whether the request may see guarded routes: always without a token; with one, when it
-    /// carries it as a bearer or holds a live session cookie.
-    fn admits(&self, headers: &HeaderMap, jar: &CookieJar, now: i64) -> bool {
-        let Some(login) = &self.login else {
-            return true;
-        };
-        bearer(headers).is_some_and(|given| same(given, login.token.expose()))
-            || jar
-                .get(SESSION_COOKIE)
-                .is_some_and(|c| login.session_is_live(c.value(), now))
-    }
-
-    /// The token the forms of the browser holding CSRF cookie `browser` carry.
-    fn csrf_token(&self, browser: &str) -> String {
-        hex::encode(hmac(&self.csrf_key, browser.as_bytes()))
-    }
-}
-
-impl Login {
-    /// A session cookie's value for a login that lasts until `expires` (Unix seconds).
-    fn session(&self, expires: i64) -> String {
-        let tag = hmac(&self.session_key, expires.to_string().as_bytes());
-        format!("{expires}.{}", hex::encode(tag))
-    }
-
-    /// Whether `value` is a session this token signed, not yet expired at `now`.
-    fn session_is_live(&self, value: &str, now: i64) -> bool {
-        let Some(expires) = value
-            .split_once('.')
-            .and_then(|(expires, _)| expires.parse::<i64>().ok())
-        else {
-            return false;
-        };
-        expires > now && same(value, &self.session(expires))
-    }
-}
 
 /// Lets a request to a guarded route through, or answers it: 401 for `/api/*`, `/metrics` and
 /// anything but a page view, a redirect to the login form for a page. A request let through
@@ -362,33 +280,9 @@ fn over_https(headers: &HeaderMap) -> bool {
         .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
-/// The credentials of `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, credentials) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| credentials.trim())
-}
-
 /// A value [`guard`] could have set as a CSRF cookie.
 fn is_csrf_cookie(value: &str) -> bool {
     value.len() == 2 * CSRF_COOKIE_BYTES && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Whether two secrets are equal, in time that tells nothing about them: both are hashed first,
-/// so not even their lengths show.
-fn same(given: &str, expected: &str) -> bool {
-    Sha256::digest(given.as_bytes())
-        .as_slice()
-        .ct_eq(Sha256::digest(expected.as_bytes()).as_slice())
-        .into()
-}
-
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
 }
 
 fn now() -> i64 {
@@ -398,45 +292,6 @@ fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_token(token: &str) -> Access {
-        Access::new(&DashboardSettings {
-            token: Some(Secret::new(token)),
-        })
-    }
-
-    #[test]
-    fn replicas_sharing_a_token_accept_each_others_sessions_and_csrf_tokens() {
-        let (a, b) = (with_token("s3cret"), with_token("s3cret"));
-        let (a_login, b_login) = (a.login.as_ref().unwrap(), b.login.as_ref().unwrap());
-        let session = a_login.session(1_000);
-        assert!(b_login.session_is_live(&session, 999));
-        assert!(!session.contains("s3cret"));
-        assert_eq!(a.csrf_token("cookie"), b.csrf_token("cookie"));
-        assert_ne!(a.csrf_token("cookie"), a.csrf_token("another"));
-    }
-
-    #[test]
-    fn a_session_dies_when_it_expires_when_the_token_changes_or_when_it_is_edited() {
-        let login = with_token("s3cret").login.unwrap();
-        let session = login.session(1_000);
-        assert!(!login.session_is_live(&session, 1_000), "expired");
-        let other = with_token("rotated").login.unwrap();
-        assert!(!other.session_is_live(&session, 999), "another token");
-        let later = session.replacen("1000", "9000", 1);
-        assert!(!login.session_is_live(&later, 999), "expiry moved");
-        for junk in ["", ".", "abc", "1000.", "x.y"] {
-            assert!(!login.session_is_live(junk, 999), "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn without_a_token_each_start_has_its_own_csrf_key() {
-        let open = DashboardSettings::default();
-        let (a, b) = (Access::new(&open), Access::new(&open));
-        assert_ne!(a.csrf_token("cookie"), b.csrf_token("cookie"));
-        assert!(a.admits(&HeaderMap::new(), &CookieJar::new(), 0));
-    }
 
     #[test]
     fn after_login_only_local_paths_are_followed() {
@@ -452,14 +307,5 @@ mod tests {
         ] {
             assert_eq!(local_path(next), to, "{next:?}");
         }
-    }
-
-    #[test]
-    fn the_bearer_scheme_is_read_in_any_case() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, "bearer t0k".parse().unwrap());
-        assert_eq!(bearer(&headers), Some("t0k"));
-        headers.insert(header::AUTHORIZATION, "Basic t0k".parse().unwrap());
-        assert_eq!(bearer(&headers), None);
     }
 }

@@ -3,8 +3,8 @@
 //! `boardsync pause|resume` and `boardsync links release` do the same from the command line.
 
 use super::access::CsrfChecked;
+use super::state::AppState;
 use super::status::failed;
-use crate::app::AppState;
 use crate::config::PairConfig;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -8,20 +8,27 @@
 //! - [`actions`] are the buttons: pause, resume, release, retry and discard, each a POST with a
 //!   CSRF token;
 //! - [`stream`] is `/api/stream`, server-sent events of status and recent changes;
-//! - [`access`] decides who may see all this: open on loopback, a token everywhere else.
+//! - [`access`] decides who may see all this: open on loopback, a token everywhere else; the
+//!   token and the keys made from it are in [`keys`];
+//! - [`state`] is what every handler shares, built by the daemon at start;
+//! - [`format`](mod@format) writes times as a person reads them, for the pages and the status
+//!   alike.
 
 pub mod access;
 pub mod actions;
+pub mod format;
+pub mod keys;
 pub mod pages;
+pub mod state;
 pub mod status;
 pub mod stream;
 
-use crate::app::AppState;
 use crate::config::Config;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use state::AppState;
 use std::time::Duration;
 
 /// How long `/readyz` waits for the store before it calls it unavailable.

@@ -4,7 +4,7 @@
 //! replica shows the same, except webhook health, which is what this process's receivers saw, and
 //! the workers, which are this process's.
 
-use crate::app::AppState;
+use super::state::AppState;
 use crate::config::{Config, PairConfig};
 use crate::domain::Side;
 use crate::metrics::SourceHealth;
@@ -345,7 +345,7 @@ pub fn judge(pair: &PairStatus, webhooks: &Webhooks, problems: &[String], now: i
             Level::CatchingUp,
             format!(
                 "the oldest change waiting came {} ago; {} write{} queued",
-                crate::dashboard::pages::duration(lag),
+                super::format::duration(lag),
                 pair.outbox_backlog,
                 plural(pair.outbox_backlog)
             ),

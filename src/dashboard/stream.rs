@@ -9,8 +9,8 @@
 //! Everything is read from the store, so a replica that runs no engine still streams what the
 //! others did, a second later at most.
 
+use super::state::AppState;
 use super::status;
-use crate::app::AppState;
 use crate::runtime::SyncEvent;
 use crate::store::HistoryRow;
 use axum::extract::State;

@@ -2,7 +2,7 @@
 //! the third-party shape), both payload shapes, and the dedupe key. Parsing only; nothing here
 //! decides what a change means for the other side.
 
-use super::{Event, Rejection};
+use super::event::{Event, Rejection};
 use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
 use crate::domain::miro::item_fields;

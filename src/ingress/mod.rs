@@ -8,12 +8,13 @@
 //! means for the other board is decided by the processor.
 
 pub mod dedupe;
+mod event;
 mod miro;
 mod monday;
 pub mod writer;
 
 use crate::config::Config;
-use crate::domain::change::Change;
+
 use crate::metrics::Metrics;
 use crate::store::{InboxInsert, NewInboxEntry};
 use axum::Router;
@@ -29,24 +30,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use writer::InboxWriter;
 
-/// Why a request is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    Unauthorized(&'static str),
-    Malformed(&'static str),
-}
-
-/// One event of a delivery: its dedupe key, and either its change or why it is ignored
-/// (board id, reason).
-pub struct Event {
-    pub key: String,
-    pub change: Option<Change>,
-    pub ignored: Option<(String, String)>,
-    /// When the event happened at its source, in Unix ms, for the staleness check: monday's
-    /// `triggerTime` (its finer `changedAt`, which orders the changes, is in the change), Miro's
-    /// change time.
-    pub at: Option<i64>,
-}
+pub use event::{Event, Rejection};
 
 /// Parses a Miro webhook body into events (no signature check): for fuzzing and tests.
 pub fn parse_miro(body: &[u8]) -> Result<Vec<Event>, Rejection> {

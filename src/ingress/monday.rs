@@ -2,7 +2,7 @@
 //! exact URL the webhook was registered at, or the secret path segment for webhooks made with a
 //! personal token), and every board event type turned into a change. Parsing only.
 
-use super::{Event, Rejection};
+use super::event::{Event, Rejection};
 use crate::domain::Side;
 use crate::domain::change::{
     Change, ChangeKind, Via, decimal_seconds_micros, id_text, micros, millis,

@@ -9,7 +9,7 @@ mod operations;
 
 pub use operations::*;
 
-use super::{ApiError, excerpt, transport};
+use super::error::{ApiError, excerpt, transport};
 use graphql_client::{GraphQLQuery, QueryBody};
 use serde_json::Value;
 use std::collections::HashMap;
