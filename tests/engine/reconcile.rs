@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// The pair "Reconcile", its poll loop held back (it polls once, at start), on a monday board with
-/// the item "Already here", and `more` items besides.
+/// The pair "Reconcile" on a monday board with the item "Already here", and `more` items besides;
+/// polled hourly, so a whole daemon reconciles once, at start, and the tests make the other rounds.
 fn setup(more: usize) -> Setup<'static> {
     let mut items = vec![
         json!({"name": "Already here", "group": "topics", "values": {"status": {"label": "Stuck"}}}),
