@@ -4,166 +4,62 @@
 //! engine's clock here: the tests move the clocks (the sandbox's and the daemon's together) instead of
 //! waiting, and wait on what the boards show, with deadlines.
 
-use crate::common::{board_items, urlencode, wait_for};
-use boardsync::app::{App, Role};
-use boardsync::clock::Clock;
-use boardsync::config::Config;
-use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
+use crate::common::wait_for;
+use crate::common::world::{DEADLINE, MIRO_BOARD, Setup, World};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-const MIRO_BOARD: &str = "uXjVCmmnts1=";
-const MONDAY_BOARD: &str = "1000000091";
 const ORG: &str = "3074457345821141000";
-const DEADLINE: Duration = Duration::from_secs(20);
 /// More than the tests' `content_log_interval` (10 s, its least) plus the feed's settling time
 /// (5 s).
 const ROUND: Duration = Duration::from_secs(16);
 
-const STICKY_NOTES: &str = r#"miro_items = ["sticky_note", "text"]
+/// Sticky notes and texts, their comments synced: the pair's keys, and its fields.
+const STICKY_NOTES: (&str, &str) = (
+    r#"miro_items = ["sticky_note", "text"]"#,
+    r#"title    = { miro = { sticky_note = "data.content" }, monday = "name" }
+  comments = { miro = "comments", monday = "updates" }"#,
+);
 
-  [pair.fields]
-  title    = { miro = { sticky_note = "data.content" }, monday = "name" }
-  comments = { miro = "comments", monday = "updates" }"#;
+/// App cards, monday updates shown in a field of theirs: the pair's keys, and its fields.
+const APP_CARDS: (&str, &str) = (
+    r#"miro_items = ["app_card"]"#,
+    r#"title    = { miro = "data.title", monday = "name" }
+  comments = { miro = "comments", monday = "updates", miro_as = "app_card_field" }"#,
+);
 
-const APP_CARDS: &str = r#"miro_items = ["app_card"]
-
-  [pair.fields]
-  title    = { miro = "data.title", monday = "name" }
-  comments = { miro = "comments", monday = "updates", miro_as = "app_card_field" }"#;
-
-/// A sandbox and a daemon syncing one pair on it.
-struct World {
-    sandbox: Sandbox,
-    shutdown: CancellationToken,
-    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// The running daemon's clock.
-    clock: Clock,
-    /// How far the test has moved time: a new daemon's clock is moved as far.
-    moved: Duration,
-    base: String,
-    addr: std::net::SocketAddr,
-    config_path: PathBuf,
-    database_url: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-fn seed() -> Seed {
-    serde_json::from_value(json!({
-        "miro": { "boards": [{ "id": MIRO_BOARD, "name": "Comments", "owner": "alice", "items": [] }] },
-        "monday": { "boards": [{
-            "id": MONDAY_BOARD.parse::<u64>().unwrap(), "name": "Comments", "owner": "bob",
-            "groups": [{"id": "topics", "title": "This sprint"}],
-            "columns": [], "items": []
-        }]}
-    }))
-    .unwrap()
-}
-
-/// A daemon scanning every `interval`, with the content logs on when `org` is.
-async fn world(org: bool, interval: &str, pair: &str) -> World {
-    if std::env::var_os("RUST_LOG").is_some() {
-        boardsync::telemetry::init();
-    }
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed()),
-        miro_credits: 100_000_000,
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("comments.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let pairs = format!(
-        r#"[[pair]]
-name = "Comments"
-miro_board = "{MIRO_BOARD}"
-monday_board = {MONDAY_BOARD}
-monday_group = "topics"
-{pair}
-"#
-    );
-    let mut text = sandbox.mappings(addr, &database_url, interval, &pairs);
+/// A daemon scanning every `interval`, with the content logs on when `org` is; returns once the
+/// first scan has taken the board as it is and, with the feed on, its first round has started it.
+async fn world(org: bool, interval: &str, (keys, fields): (&str, &str)) -> World {
+    let mut settings = "[poller]\ncontent_log_interval = \"10s\"\n".to_owned();
     if org {
-        text = text.replace("[miro]\n", &format!("[miro]\norg_id = \"{ORG}\"\n"));
+        settings += &format!("[miro]\norg_id = \"{ORG}\"\n");
     }
-    text = text.replace("[poller]\n", "[poller]\ncontent_log_interval = \"10s\"\n");
-    let config_path = dir.path().join("comments.toml");
-    std::fs::write(&config_path, &text).unwrap();
-    let (shutdown, daemon, clock) = start_daemon(listener, &config_path, Duration::ZERO).await;
-    let world = World {
-        sandbox,
-        shutdown,
-        daemon,
-        clock,
-        moved: Duration::ZERO,
-        base: format!("http://{addr}"),
-        addr,
-        config_path,
-        database_url,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    };
-    world.wait_until_ready(org).await;
-    world
-}
-
-async fn start_daemon(
-    listener: tokio::net::TcpListener,
-    config_path: &Path,
-    moved: Duration,
-) -> (
-    CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-    Clock,
-) {
-    let config = Config::load(config_path).unwrap_or_else(|e| panic!("{e}"));
-    let app = App::build_on(listener, config, Role::All).await.unwrap();
-    let clock = app.engine().unwrap().clock.clone();
-    clock.advance(moved);
-    let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(app.run(shutdown.clone()));
-    (shutdown, daemon, clock)
+    let w = Setup {
+        name: "Comments",
+        columns: json!([]),
+        interval,
+        settings: &settings,
+        pair: keys,
+        fields,
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    if org {
+        wait_for("the first content-log round", DEADLINE, || async {
+            (w.content_log_rounds().await >= 1).then_some(())
+        })
+        .await;
+    }
+    w
 }
 
 impl World {
-    /// The monday webhooks are in place (`create_update` among them), the first scan has taken
-    /// the board as it is, and, with the feed on, its first round has started it.
-    async fn wait_until_ready(&self, org: bool) {
-        wait_for("the monday webhooks", DEADLINE, || async {
-            let s = self.monday_state().await;
-            s["webhooks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w["event"] == "create_update")
-                .then_some(())
-        })
-        .await;
-        wait_for("the first scan", DEADLINE, || async {
-            let s = self.status().await;
-            (s["pairs"][0]["poller"]["last_scan"].as_i64().unwrap_or(0) > 0).then_some(())
-        })
-        .await;
-        if org {
-            wait_for("the first content-log round", DEADLINE, || async {
-                (self.content_log_rounds().await >= 1).then_some(())
-            })
-            .await;
-        }
-    }
-
     /// Moves both clocks on past the next content-log round and waits for that round to end.
     async fn content_log_round(&mut self) {
         let before = self.content_log_rounds().await;
-        self.sandbox.clock().advance(ROUND);
-        self.clock.advance(ROUND);
-        self.moved += ROUND;
+        self.advance(ROUND);
         wait_for("a content-log round", DEADLINE, || async {
             (self.content_log_rounds().await > before).then_some(())
         })
@@ -172,8 +68,8 @@ impl World {
 
     /// Content-log rounds this daemon has finished without an error.
     async fn content_log_rounds(&self) -> u64 {
-        let metrics = crate::common::get_text(&format!("{}/metrics", self.base)).await;
-        metrics
+        self.metrics()
+            .await
             .lines()
             .find(|l| {
                 l.starts_with("boardsync_polls_total")
@@ -182,71 +78,6 @@ impl World {
             })
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0)
-    }
-
-    /// Stops the daemon, as Ctrl-C does.
-    async fn stop_daemon(&mut self) {
-        self.shutdown.cancel();
-        (&mut self.daemon).await.unwrap().unwrap();
-    }
-
-    /// Starts another daemon on the stopped one's store and address, its clock moved as far as the
-    /// test has moved time.
-    async fn start_again(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        let (shutdown, daemon, clock) = start_daemon(listener, &self.config_path, self.moved).await;
-        self.shutdown = shutdown;
-        self.daemon = daemon;
-        self.clock = clock;
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.daemon.await.unwrap().unwrap();
-        self.sandbox.stop().await;
-    }
-
-    async fn status(&self) -> Value {
-        crate::common::get_json(&format!("{}/api/status", self.base)).await
-    }
-
-    async fn monday_state(&self) -> Value {
-        crate::common::get_json(
-            &self
-                .sandbox
-                .monday_api_url()
-                .replace("/v2", "/_sandbox/state"),
-        )
-        .await
-    }
-
-    async fn miro_items(&self) -> Vec<Value> {
-        let state: Value =
-            crate::common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url()))
-                .await;
-        board_items(&state, MIRO_BOARD)
-    }
-
-    async fn monday_items(&self) -> Vec<Value> {
-        board_items(&self.monday_state().await, MONDAY_BOARD)
-    }
-
-    /// Creates an item of `collection` on the Miro board as alice.
-    async fn miro_create(&self, collection: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!(
-                "{}/v2/boards/{}/{collection}",
-                self.sandbox.miro_api_url(),
-                urlencode(MIRO_BOARD)
-            ))
-            .bearer_auth("sandbox-alice")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{collection}: {}", r.status());
-        r.json().await.unwrap()
     }
 
     /// Adds a comment on a Miro item as `user`, as the sandbox's control API does.
@@ -263,22 +94,17 @@ impl World {
 
     /// Posts an update on a monday item as bob.
     async fn monday_update(&self, item: &str, body: &str) {
-        let query = format!(
+        self.monday(&format!(
             "mutation {{ create_update(item_id: {item}, body: {}) {{ id }} }}",
             serde_json::to_string(body).unwrap()
-        );
-        let v = crate::common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", &query)
-            .await;
-        assert!(v.get("errors").is_none(), "{v}");
+        ))
+        .await;
     }
 
     /// The monday item named `name`, once it exists.
     async fn monday_item_named(&self, name: &str) -> Value {
-        wait_for(&format!("monday item {name}"), DEADLINE, || async {
-            self.monday_items()
-                .await
-                .into_iter()
-                .find(|i| i["name"] == name)
+        wait_for(&format!("monday item {name}"), DEADLINE, || {
+            self.monday_item(name)
         })
         .await
     }
@@ -293,31 +119,12 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// Waits until `n` more Miro scans have completed.
-    async fn scans_after(&self, n: usize) {
-        let last = |s: Value| s["pairs"][0]["poller"]["last_scan"].as_i64().unwrap_or(0);
-        let mut seen = last(self.status().await);
-        for _ in 0..n {
-            seen = wait_for("the next scan", DEADLINE, || async {
-                let now = last(self.status().await);
-                (now > seen).then_some(now)
-            })
-            .await;
-        }
-    }
-
     /// The Miro API calls the sandbox has seen whose path contains `part`.
-    async fn miro_requests(&self, part: &str) -> Vec<Value> {
-        let log: Value = crate::common::get_json(&format!(
-            "{}/_sandbox/requests",
-            self.sandbox.miro_api_url()
-        ))
-        .await;
-        log.as_array()
-            .unwrap()
-            .iter()
+    async fn miro_calls(&self, part: &str) -> Vec<Value> {
+        self.miro_requests(0)
+            .await
+            .into_iter()
             .filter(|r| r["path"].as_str().unwrap_or_default().contains(part))
-            .cloned()
             .collect()
     }
 
@@ -333,21 +140,13 @@ impl World {
 
     /// A sticky note born on Miro, once its monday item exists: (note id, monday item id).
     async fn linked_sticky_note(&mut self, title: &str, via_feed: bool) -> (String, String) {
-        let note = self
-            .miro_create(
-                "sticky_notes",
-                json!({"data": {"content": format!("<p>{title}</p>")}}),
-            )
-            .await;
+        let note = self.sticky(title).await;
         if via_feed {
             // The scan runs only at start here: the feed is what reports the new note.
             self.content_log_round().await;
         }
         let item = self.monday_item_named(title).await;
-        (
-            note["id"].as_str().unwrap().to_owned(),
-            item["id"].as_str().unwrap().to_owned(),
-        )
+        (note, item["id"].as_str().unwrap().to_owned())
     }
 }
 
@@ -377,7 +176,7 @@ async fn a_miro_comment_becomes_one_monday_update_with_its_text_and_author() {
         "{body}"
     );
     // One call a round names the pair's board, at Level 4.
-    let reads = w.miro_requests("/content-logs/items").await;
+    let reads = w.miro_calls("/content-logs/items").await;
     assert!(!reads.is_empty());
     assert!(
         reads
@@ -473,20 +272,12 @@ async fn a_monday_update_becomes_a_note_beside_the_miro_item_and_nothing_comes_b
 
     // The note is boardsync's own, even once a person edits it: scans and a feed round later it
     // is still the only note, no monday item was made of it, and the update was not posted back.
-    let r = w
-        .http
-        .patch(format!(
-            "{}/v2/boards/{}/texts/{}",
-            w.sandbox.miro_api_url(),
-            urlencode(MIRO_BOARD),
-            text["id"].as_str().unwrap()
-        ))
-        .bearer_auth("sandbox-alice")
-        .json(&json!({"data": {"content": "<p>Noted</p>"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    w.miro(
+        reqwest::Method::PATCH,
+        &format!("texts/{}", text["id"].as_str().unwrap()),
+        Some(json!({"data": {"content": "<p>Noted</p>"}})),
+    )
+    .await;
     w.scans_after(3).await;
     w.content_log_round().await;
     w.scans_after(3).await;
@@ -508,7 +299,11 @@ async fn a_monday_update_becomes_a_note_beside_the_miro_item_and_nothing_comes_b
 async fn a_monday_update_shows_in_the_app_cards_field_and_the_latest_replaces_it() {
     let w = world(false, "100ms", APP_CARDS).await;
     let card = w
-        .miro_create("app_cards", json!({"data": {"title": "Launch card"}}))
+        .miro(
+            reqwest::Method::POST,
+            "app_cards",
+            Some(json!({"data": {"title": "Launch card"}})),
+        )
         .await;
     let card_id = card["id"].as_str().unwrap().to_owned();
     let item = w.monday_item_named("Launch card").await;
@@ -554,12 +349,10 @@ async fn without_an_org_id_the_content_logs_are_never_read() {
     let mut w = world(false, "100ms", STICKY_NOTES).await;
     w.linked_sticky_note("Quiet board", false).await;
     // Past the feed's interval: a reader would have read by now.
-    w.sandbox.clock().advance(ROUND);
-    w.clock.advance(ROUND);
-    w.moved += ROUND;
+    w.advance(ROUND);
     w.scans_after(10).await;
-    assert!(!w.miro_requests("/v2/boards").await.is_empty());
-    assert_eq!(w.miro_requests("content-logs").await, Vec::<Value>::new());
+    assert!(!w.miro_calls("/v2/boards").await.is_empty());
+    assert_eq!(w.miro_calls("content-logs").await, Vec::<Value>::new());
     assert_eq!(w.content_log_rounds().await, 0);
     w.stop().await;
 }

@@ -4,7 +4,8 @@
 //! connector to an item with no twin is left out and counted.
 
 use crate::common::wait_for;
-use crate::relations::{DEADLINE, World, world};
+use crate::common::world::{DEADLINE, World};
+use crate::relations::world;
 use serde_json::{Value, json};
 
 const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }

@@ -2,7 +2,8 @@
 //! refuses one webhook, then its scrape is parsed with `prometheus-parse` and every boardsync
 //! metric, and the process metrics, must be there with values that make sense.
 
-use crate::relations::{DEADLINE, world};
+use crate::common::world::DEADLINE;
+use crate::relations::world;
 use prometheus_parse::{LineInfo, Sample, Scrape, Value};
 use std::collections::HashSet;
 

@@ -4,163 +4,54 @@
 //! listing whose cursor expires midway starts over; the daemon reconciles at start under a lease
 //! it gives up when it stops; and `boardsync reconcile` runs a round.
 //!
-//! The daemon runs as `--role ingest` (its receivers fill the store's inbox), and the tests drive
-//! an engine of their own on that store, so that they can say when changes are processed.
+//! Most tests run the engine's parts in-process beside an ingest-only daemon (its receivers fill
+//! the store's inbox), so that they can say when changes are processed.
 
-use crate::common::{TestDb, wait_for};
-use boardsync::app::{App, Role};
-use boardsync::config::{Config, PairConfig};
-use boardsync::metrics::Metrics;
+use crate::common::wait_for;
+use crate::common::world::{DEADLINE, MONDAY_BOARD, Run, Setup, World};
 use boardsync::pollers::reconcile::{ReconcileReport, reconcile_pair};
-use boardsync::runtime::Engine;
-use boardsync::sandbox::{Sandbox, SandboxOptions, Seed};
+use boardsync::sandbox::Sandbox;
 use boardsync::store::keys::reconcile_cursor;
 use boardsync::store::{InboxEntry, ItemLink, OutboxStatus, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
-const MIRO_BOARD: &str = "uXjVRecon01=";
-const MONDAY_BOARD: &str = "1000000811";
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A monday board with the item "Already here", and `more` items besides.
-fn seed(more: usize) -> Seed {
+/// The pair "Reconcile" on a monday board with the item "Already here", and `more` items besides;
+/// polled hourly, so a whole daemon reconciles once, at start, and the tests make the other rounds.
+fn setup(more: usize) -> Setup<'static> {
     let mut items = vec![
         json!({"name": "Already here", "group": "topics", "values": {"status": {"label": "Stuck"}}}),
     ];
     items.extend((0..more).map(|i| json!({"name": format!("Item {i}"), "group": "topics"})));
-    serde_json::from_value(json!({
-        "miro": { "boards": [{ "id": MIRO_BOARD, "name": "Reconcile", "owner": "alice", "items": [] }] },
-        "monday": { "boards": [{
-            "id": MONDAY_BOARD.parse::<u64>().unwrap(), "name": "Reconcile", "owner": "bob",
-            "groups": [{"id": "topics", "title": "This sprint"}],
-            "columns": [{"id": "status", "title": "Status", "type": "status"}],
-            "items": items
-        }]}
-    }))
-    .unwrap()
+    Setup {
+        name: "Reconcile",
+        interval: "1h",
+        items,
+        ..Setup::default()
+    }
 }
 
-fn pair_toml() -> String {
-    format!(
-        r#"[[pair]]
-name = "Reconcile"
-miro_board = "{MIRO_BOARD}"
-monday_board = {MONDAY_BOARD}
-monday_group = "topics"
-
-  [pair.fields]
-  title  = {{ miro = "data.content", monday = "name" }}
-  status = {{ miro = "style.fillColor", monday = "status", values = {{ light_green = "Done", red = "Stuck", light_yellow = "Working on it" }} }}
-"#
-    )
-}
-
-/// The sandbox, an ingest-only daemon receiving its monday webhooks, and an engine on the same
-/// store whose dispatcher (and, when asked, processor) runs.
-struct World {
-    sandbox: Sandbox,
-    engine: Engine,
-    shutdown: CancellationToken,
-    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    db: Option<TestDb>,
-    _dir: tempfile::TempDir,
-}
-
+/// The engine's dispatcher (and, when asked, processor) in-process beside an ingest-only daemon,
+/// on Postgres or SQLite; returns after the first round.
 async fn world(postgres: bool, processor: bool) -> World {
-    if std::env::var_os("RUST_LOG").is_some() {
-        boardsync::telemetry::init();
+    let world = Setup {
+        postgres,
+        run: Run::Parts { processor },
+        ..setup(0)
     }
-    let sandbox = Sandbox::start(SandboxOptions {
-        seed: Some(seed(0)),
-        ..SandboxOptions::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = if postgres {
-        Some(TestDb::create().await)
-    } else {
-        None
-    };
-    let database_url = match &db {
-        Some(db) => db.url.clone(),
-        None => format!("sqlite://{}", dir.path().join("reconcile.db").display()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let path = dir.path().join("reconcile.toml");
-    std::fs::write(
-        &path,
-        sandbox.mappings(addr, &database_url, "1h", &pair_toml()),
-    )
-    .unwrap();
-    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let app = App::build_on(listener, config.clone(), Role::Ingest)
-        .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(app.run(shutdown.clone()));
-    let store = Store::open(&database_url).await.unwrap();
-    let engine = Engine::new(store, Arc::new(config), Metrics::default());
-    engine.learn_own_users().await.unwrap();
-    boardsync::sync::subscriptions::sync(&engine).await.unwrap();
-    let mut tasks = vec![tokio::spawn(boardsync::sync::dispatcher::run(
-        engine.clone(),
-        shutdown.clone(),
-    ))];
-    if processor {
-        tasks.push(tokio::spawn(boardsync::sync::processor::run(
-            engine.clone(),
-            shutdown.clone(),
-        )));
-    }
-    let world = World {
-        sandbox,
-        engine,
-        shutdown,
-        daemon,
-        tasks,
-        db,
-        _dir: dir,
-    };
-    let first = world.round().await;
+    .start()
+    .await;
+    let first = world.reconcile().await;
     assert!(first.first, "{first:?}");
     world
 }
 
 impl World {
-    fn pair(&self) -> &PairConfig {
-        &self.engine.config.pairs[0]
-    }
-
-    async fn round(&self) -> ReconcileReport {
-        reconcile_pair(&self.engine, self.pair()).await.unwrap()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.daemon.await.unwrap().unwrap();
-        for task in self.tasks {
-            task.await.unwrap();
-        }
-        self.engine.store.close().await;
-        self.sandbox.stop().await;
-        if let Some(db) = self.db {
-            db.drop_now().await;
-        }
-    }
-
-    /// A GraphQL call as bob, a person.
-    async fn monday(&self, query: &str) -> Value {
-        let v =
-            crate::common::monday_query(&self.sandbox.monday_api_url(), "sandbox-bob", query).await;
-        assert!(v.get("errors").is_none(), "{query}: {v}");
-        v["data"].clone()
+    /// One reconciler round.
+    async fn reconcile(&self) -> ReconcileReport {
+        reconcile_pair(&self.engine, &self.pair).await.unwrap()
     }
 
     async fn create_item(&self, name: &str, label: &str) -> String {
@@ -173,17 +64,8 @@ impl World {
     }
 
     async fn set_status(&self, item: &str, label: &str) {
-        self.monday(&format!(
-            r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"status\": {{\"label\": \"{label}\"}}}}") {{ id }} }}"#
-        ))
-        .await;
-    }
-
-    async fn rename(&self, item: &str, name: &str) {
-        self.monday(&format!(
-            r#"mutation {{ change_multiple_column_values(board_id: {MONDAY_BOARD}, item_id: {item}, column_values: "{{\"name\": \"{name}\"}}") {{ id }} }}"#
-        ))
-        .await;
+        self.set_monday_column(item, "status", json!({ "label": label }))
+            .await;
     }
 
     /// Drops every monday webhook delivery to the daemon (`on`), or none.
@@ -193,17 +75,7 @@ impl World {
         } else {
             json!([])
         };
-        let url = self
-            .sandbox
-            .monday_api_url()
-            .replace("/v2", "/_sandbox/faults");
-        let r = reqwest::Client::new()
-            .post(url)
-            .json(&json!({ "rules": rules }))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
+        self.set_faults(0, json!([]), rules).await;
     }
 
     /// How many monday deliveries the sandbox dropped.
@@ -221,17 +93,8 @@ impl World {
 
     /// `(id, content, colour)` of each sticky note on the Miro board.
     async fn stickies(&self) -> Vec<(String, String, String)> {
-        let state: Value =
-            crate::common::get_json(&format!("{}/_sandbox/state", self.sandbox.miro_api_url()))
-                .await;
-        state["boards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["id"] == MIRO_BOARD)
-            .unwrap()["items"]
-            .as_array()
-            .unwrap()
+        self.miro_items()
+            .await
             .iter()
             .map(|i| {
                 let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -264,7 +127,7 @@ impl World {
         let store = &self.engine.store;
         wait_for("the link settled", DEADLINE, || async {
             let link = store
-                .link_by_monday(&self.pair().slug, monday_item)
+                .link_by_monday(&self.pair.slug, monday_item)
                 .await
                 .unwrap()?;
             if link.miro_item_id.starts_with("pending:") {
@@ -328,14 +191,6 @@ impl World {
             .map_or(0, |r| r["seq"].as_u64().unwrap())
     }
 
-    async fn miro_requests(&self, after: u64) -> Vec<Value> {
-        crate::common::get_json(&format!(
-            "{}/_sandbox/requests?after={after}",
-            self.sandbox.miro_api_url()
-        ))
-        .await
-    }
-
     /// Writes to the Miro item `id` since request `after`.
     async fn miro_writes(&self, id: &str, after: u64) -> usize {
         self.miro_requests(after)
@@ -355,7 +210,7 @@ async fn a_monday_edit_whose_webhook_was_dropped_reaches_miro_after_one_round(po
     w.drop_webhooks(true).await;
     let dropped = w.dropped().await;
     w.set_status(&item, "Done").await;
-    w.rename(&item, "Ship it today").await;
+    w.rename_on_monday(&item, "Ship it today").await;
     // Dropped, not late: monday will never send them.
     assert_eq!(w.dropped().await, dropped + 2);
     assert!(
@@ -366,7 +221,7 @@ async fn a_monday_edit_whose_webhook_was_dropped_reaches_miro_after_one_round(po
         "nothing reached Miro"
     );
 
-    let report = w.round().await;
+    let report = w.reconcile().await;
     assert_eq!(report.items, 2, "{report:?}");
     assert_eq!(report.changes, 1, "{report:?}");
     assert_eq!(report.created, 0, "{report:?}");
@@ -400,7 +255,11 @@ async fn status_seen_twice(
     let seq = w.miro_seq().await;
     w.set_status(item, label).await;
     let webhook = w.stored(item, "updated").await;
-    assert_eq!(w.round().await.changes, 1, "the link has not seen it yet");
+    assert_eq!(
+        w.reconcile().await.changes,
+        1,
+        "the link has not seen it yet"
+    );
     let round = w.reconcile_entry().await;
     let outcomes = if round_first {
         let r = w.process(&round).await;
@@ -446,7 +305,7 @@ async fn a_change_a_webhook_delivered_is_applied_once_whichever_is_processed_fir
     );
 
     // Once the webhooks' changes are applied, a round finds nothing to do.
-    let report = w.round().await;
+    let report = w.reconcile().await;
     assert_eq!(report.changes, 0, "{report:?}");
     assert_eq!(report.deferred, 0, "{report:?}");
     assert!(w.engine.store.pending_inbox(100).await.unwrap().is_empty());
@@ -460,7 +319,7 @@ async fn an_item_created_while_webhooks_were_dropped_is_created_on_miro_and_olde
     let item = w.create_item("Made while down", "Done").await;
     assert_eq!(w.dropped().await, 1);
 
-    let report = w.round().await;
+    let report = w.reconcile().await;
     assert_eq!(report.items, 2, "{report:?}");
     assert_eq!(report.created, 1, "{report:?}");
     assert_eq!(report.changes, 1, "{report:?}");
@@ -469,7 +328,7 @@ async fn an_item_created_while_webhooks_were_dropped_is_created_on_miro_and_olde
     w.settled_link(&item).await;
 
     // Linked now, and "Already here", there before the first round, stays alone.
-    let again = w.round().await;
+    let again = w.reconcile().await;
     assert_eq!(again.changes, 0, "{again:?}");
     let stickies = w.stickies().await;
     assert_eq!(stickies.len(), 1, "{stickies:?}");
@@ -541,23 +400,19 @@ async fn proxy(sandbox: &Sandbox) -> Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_whose_cursor_expires_midway_starts_over_and_completes() {
     // 601 items: two pages of at most 500.
-    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed(600)).await;
+    let setup = setup(600);
+    let sandbox = setup.sandbox().await;
     let proxy = proxy(&sandbox).await;
-    let path = dir.path().join("cursor.toml");
-    let text = sandbox
-        .mappings("127.0.0.1:9".parse().unwrap(), &db, "1h", &pair_toml())
-        .replace(&sandbox.monday_api_url(), &proxy.url);
-    std::fs::write(&path, text).unwrap();
-    let store = Store::open(&db).await.unwrap();
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(Config::load(&path).unwrap()),
-        Metrics::default(),
-    );
-    let pair = engine.config.pairs[0].clone();
-    assert!(reconcile_pair(&engine, &pair).await.unwrap().first);
+    let w = Setup {
+        monday_api: Some(&proxy.url),
+        run: Run::Parts { processor: false },
+        ..setup
+    }
+    .start_on(sandbox)
+    .await;
+    assert!(w.reconcile().await.first);
 
-    let report = reconcile_pair(&engine, &pair).await.unwrap();
+    let report = w.reconcile().await;
     assert_eq!(report.items, 601, "{report:?}");
     assert_eq!(
         report.changes, 0,
@@ -573,30 +428,21 @@ async fn a_listing_whose_cursor_expires_midway_starts_over_and_completes() {
         2,
         "the listing started over"
     );
-    store.close().await;
-    sandbox.stop().await;
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops() {
-    let (sandbox, dir, db) = crate::common::seeded_sandbox(seed(0)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let path = dir.path().join("daemon.toml");
-    std::fs::write(&path, sandbox.mappings(addr, &db, "1h", &pair_toml())).unwrap();
-    let config = Config::load(&path).unwrap();
-    let pair = config.pairs[0].clone();
-    let app = App::build_on(listener, config, Role::All).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(app.run(shutdown.clone()));
-    let store = Store::open(&db).await.unwrap();
+    let mut w = setup(0).start().await;
+    let pair = w.pair.clone();
+    let store = Store::open(&w.database_url).await.unwrap();
 
     wait_for("the first round recorded", DEADLINE, || async {
         store.cursor(&reconcile_cursor(&pair.slug)).await.unwrap()
     })
     .await;
     let metrics = wait_for("the round counted", DEADLINE, || async {
-        let text = crate::common::get_text(&format!("http://{addr}/metrics")).await;
+        let text = w.metrics().await;
         text.lines()
             .any(|l| {
                 l.starts_with("boardsync_polls_total")
@@ -622,8 +468,7 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
         "the daemon holds the pair's lease"
     );
 
-    shutdown.cancel();
-    daemon.await.unwrap().unwrap();
+    w.stop_daemon().await;
     assert!(
         store
             .lease(
@@ -638,6 +483,7 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
     );
 
     // One round on demand, from the command line.
+    let path = w.config_path.clone();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(crate::common::bin())
             .args(["reconcile", "--pair", "Reconcile", "--config"])
@@ -659,5 +505,5 @@ async fn the_daemon_reconciles_at_start_under_a_lease_it_gives_up_when_it_stops(
         "{stdout}"
     );
     store.close().await;
-    sandbox.stop().await;
+    w.stop().await;
 }

@@ -4,7 +4,8 @@
 //! filter `miro_filter.tag` decides which Miro items belong to the pair.
 
 use crate::common::wait_for;
-use crate::relations::{DEADLINE, MONDAY_BOARD, world};
+use crate::common::world::{DEADLINE, MONDAY_BOARD, World};
+use crate::relations::world;
 use serde_json::{Value, json};
 
 const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }
@@ -16,7 +17,7 @@ fn tags_text(item: &Value) -> &str {
 }
 
 /// The id of the monday tag named `name` (made when missing), as bob.
-async fn monday_tag(w: &crate::relations::World, name: &str) -> u64 {
+async fn monday_tag(w: &World, name: &str) -> u64 {
     let made = w
         .monday(&format!(
             r#"mutation {{ create_or_get_tag(board_id: {MONDAY_BOARD}, tag_name: "{name}") {{ id }} }}"#
@@ -30,7 +31,7 @@ async fn monday_tag(w: &crate::relations::World, name: &str) -> u64 {
 }
 
 /// How many tags named `name` monday's account has, and how many the Miro board has.
-async fn tag_counts(w: &crate::relations::World, name: &str) -> (usize, usize) {
+async fn tag_counts(w: &World, name: &str) -> (usize, usize) {
     let monday = w.monday_state().await["tags"]
         .as_array()
         .unwrap()
