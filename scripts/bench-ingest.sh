@@ -10,9 +10,12 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-15}
 PORT=${PORT:-18080}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin boardsync --example bare_ack
-BIN=$CARGO_TARGET_DIR/release/boardsync
-BARE=$CARGO_TARGET_DIR/release/examples/bare_ack
+# BENCH_BIN and BENCH_BARE measure binaries built elsewhere (another commit's, back to back).
+if [ -z "${BENCH_BIN:-}" ]; then
+  cargo build --release --quiet --bin boardsync --example bare_ack
+fi
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release/boardsync}
+BARE=${BENCH_BARE:-$CARGO_TARGET_DIR/release/examples/bare_ack}
 WORK=$(mktemp -d)
 SECRET=bench-signing-secret
 PUBLIC=https://boardsync.example.com
