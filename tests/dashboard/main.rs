@@ -1,8 +1,7 @@
-//! The dashboard: its pages over HTTP, access control, and a headless browser.
+//! The dashboard: its pages over HTTP and its access control.
 
 #[path = "../common/mod.rs"]
 mod common;
 
-mod browser;
 mod dashboard;
 mod dashboard_access;
