@@ -14,6 +14,22 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_boardsync")
 }
 
+/// Runs `boardsync ARGS --config CONFIG` to its end, off the test's runtime: the daemon and the
+/// sandbox of the test run on that runtime, so waiting for the command on it would freeze them,
+/// with whatever they were doing (an SQLite write transaction, an answer the command waits for).
+pub async fn run_cli(args: &[&str], config: &std::path::Path) -> std::process::Output {
+    let mut command = std::process::Command::new(bin());
+    command
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command's thread")
+        .expect("the binary runs")
+}
+
 /// The Postgres server tests make their databases on: `BOARDSYNC_TEST_POSTGRES`, else the local
 /// one. (`DATABASE_URL` is deliberately not read: it also steers the daemon.)
 pub fn postgres_server() -> String {

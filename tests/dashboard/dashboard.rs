@@ -6,7 +6,6 @@
 use crate::common::world::{DEADLINE, MONDAY_BOARD, World, world, world_with};
 use crate::common::{Visitor, wait_for};
 use serde_json::{Value, json};
-use std::process::Command;
 
 const SLUG: &str = "sync-test";
 
@@ -24,15 +23,10 @@ async fn wait_on_miro(w: &World, content: &str) -> Value {
     .await
 }
 
-/// `boardsync --config FILE ARGS...`, which must succeed; its standard output.
-fn cli(w: &World, args: &[&str]) -> String {
+/// `boardsync ARGS --config FILE`, which must succeed; its standard output.
+async fn cli(w: &World, args: &[&str]) -> String {
     let started = std::time::Instant::now();
-    let out = Command::new(crate::common::bin())
-        .arg("--config")
-        .arg(&w.config_path)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::common::run_cli(args, &w.config_path).await;
     assert!(
         out.status.success(),
         "boardsync {args:?} after {:?}: {}",
@@ -138,12 +132,16 @@ async fn pause_holds_a_pair_until_resumed(postgres: bool) {
     assert!(w.status().await["inbox_backlog"].as_i64() >= Some(1));
 
     // Resumed from the command line: what waited is applied.
-    assert!(cli(&w, &["resume", "--pair", "Sync test"]).contains("resumed"));
+    assert!(
+        cli(&w, &["resume", "--pair", "Sync test"])
+            .await
+            .contains("resumed")
+    );
     wait_on_miro(&w, "Made while paused").await;
     assert!(pair_status(&w).await["paused_since"].is_null());
 
     // Paused from the command line, resumed with the button.
-    assert!(cli(&w, &["pause", "--pair", SLUG]).contains("paused"));
+    assert!(cli(&w, &["pause", "--pair", SLUG]).await.contains("paused"));
     assert_eq!(pair_status(&w).await["state"]["level"], "paused");
     let (status, _) = visitor
         .submit(&pair_page, &format!("/pairs/{SLUG}/resume"))
@@ -253,7 +251,7 @@ async fn conflicts_are_listed_with_both_values_and_the_winner() {
     // Both sides rename the item, Miro first. Miro's listings fail meanwhile, so the monday edit
     // (a webhook) is the first in the inbox: processed first, it is the one synced, and the older
     // Miro edit, found once the listings work again, meets a newer value.
-    cli(&w, &["pause", "--pair", SLUG]);
+    cli(&w, &["pause", "--pair", SLUG]).await;
     w.set_faults(
         1,
         json!([{"kind": "http_500", "probability": 1.0, "route": "GET /v2/boards"}]),
@@ -279,7 +277,7 @@ async fn conflicts_are_listed_with_both_values_and_the_winner() {
         (w.status().await["inbox_backlog"].as_i64() >= Some(2)).then_some(())
     })
     .await;
-    cli(&w, &["resume", "--pair", SLUG]);
+    cli(&w, &["resume", "--pair", SLUG]).await;
     wait_for("a conflict", DEADLINE, || async {
         (pair_status(&w).await["conflicts"].as_i64() >= Some(1)).then_some(())
     })

@@ -1,7 +1,8 @@
-//! The dashboard: its pages over HTTP and its access control.
+//! The dashboard: its pages over HTTP, access control, and a headless browser.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod browser;
 mod dashboard;
 mod dashboard_access;

@@ -42,21 +42,9 @@ fn seed() -> Seed {
     .unwrap()
 }
 
-/// Runs the binary with `args` off the runtime, so the in-process sandbox answers it.
+/// Runs the binary with `args`, off the runtime, so the in-process sandbox answers it.
 async fn boardsync(args: &[&str], config: &Path) -> String {
-    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let config = config.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(crate::common::bin())
-            .args(&owned)
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = crate::common::run_cli(args, config).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -79,16 +79,7 @@ async fn fault_fired(w: &World, api: &str, kind: &str) {
 /// Runs `boardsync ARGS --config FILE` as a person would, beside the daemon (off the test's
 /// runtime thread, which serves the sandbox the command talks to).
 async fn boardsync_cli(w: &World, args: &[&str]) {
-    let mut command = std::process::Command::new(crate::common::bin());
-    command
-        .args(args)
-        .arg("--config")
-        .arg(&w.config_path)
-        .env("RUST_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = crate::common::run_cli(args, &w.config_path).await;
     assert!(
         out.status.success(),
         "boardsync {args:?}: {}",

@@ -6,7 +6,6 @@
 use crate::common::world::{DEADLINE, MIRO_BOARD, MONDAY_BOARD, World, world, world_with};
 use crate::common::{urlencode, wait_for};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 
 fn monday_item<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
@@ -482,16 +481,7 @@ async fn subscriptions_sync_twice_changes_nothing_and_list_shows_them() {
     .unwrap();
     // The command runs as its own process against the sandbox in this one.
     let run_with = |action: &'static str, config: std::path::PathBuf| async move {
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(crate::common::bin())
-                .args(["subscriptions", action, "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let out = crate::common::run_cli(&["subscriptions", action], &config).await;
         assert!(
             out.status.success(),
             "{}",
