@@ -14,8 +14,10 @@ case "$STORE" in
   *) echo "usage: scripts/soak.sh N [sqlite|postgres]" >&2; exit 2 ;;
 esac
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-# Build the test binary once; each run is then the binary alone.
-BIN=$(cargo test --test engine --no-run --message-format=json 2>/dev/null |
+# Build the test binary once, optimised as the daemon ships (a debug build spends most of each run
+# on its own slowness, which only tells how a starved machine behaves); each run is then the binary
+# alone.
+BIN=$(cargo test --release --test engine --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
