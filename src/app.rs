@@ -4,6 +4,7 @@
 //! is served, so a bad start ends with one clear error and no half-running daemon. Tests build an
 //! `App` on port 0 and talk to it over real HTTP.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingress::Ingress;
 use crate::ingress::dedupe::RedisDedupe;
@@ -66,11 +67,20 @@ impl App {
     ) -> anyhow::Result<App> {
         let store = Store::open(config.daemon.database_url.expose()).await?;
         let metrics = Metrics::default();
-        let workers = Supervisor::new(&metrics);
+        // The one clock every part reads; tests move it through the engine's handle.
+        let clock = Clock::default();
+        let workers = Supervisor::new(&metrics, clock.clone());
         let shared = Arc::new(config.clone());
-        let engine = (role != Role::Ingest)
-            .then(|| Engine::new(store.clone(), shared.clone(), metrics.clone()));
+        let engine = (role != Role::Ingest).then(|| {
+            Engine::with_clock(
+                store.clone(),
+                shared.clone(),
+                metrics.clone(),
+                clock.clone(),
+            )
+        });
         let state = AppState {
+            clock: clock.clone(),
             store,
             metrics,
             config: shared,
@@ -104,7 +114,13 @@ impl App {
             let wake = engine.as_ref().map(|e| e.wake_processor.clone());
             let (writer, writing) = InboxWriter::new(state.store.clone(), wake);
             inbox_writer = Some(writing);
-            let ingress = Ingress::new(state.config.clone(), writer, redis, state.metrics.clone());
+            let ingress = Ingress::new(
+                state.config.clone(),
+                writer,
+                redis,
+                state.metrics.clone(),
+                clock,
+            );
             router = router.merge(ingress.routes());
         }
         Ok(App {

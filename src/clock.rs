@@ -1,7 +1,9 @@
 //! The one clock boardsync and its sandbox read: real time plus an offset that only moves
-//! forward. The daemon's engine and the sandbox each hold one (the sandbox's is moved by `POST
-//! /_sandbox/clock`), so tests of retries, rate-limit windows, cursor expiry and idempotency windows
-//! move time instead of waiting for it.
+//! forward. A daemon makes one at start and hands it to every part that asks the time (the engine,
+//! the API clients' rate-limit waits, the receivers, the dashboard, the supervisor); the sandbox
+//! holds its own (moved by `POST /_sandbox/clock`). Tests of retries, rate-limit windows, cursor
+//! expiry and idempotency windows move time instead of waiting for it, and everything moves with
+//! it. Nothing outside the sandbox reads `Utc::now()` but this module.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub changes: IntCounterVec,
     /// `boardsync_api_calls_total{api,outcome}`: calls to Miro and monday.
     pub api_calls: IntCounterVec,
+    /// `boardsync_store_errors_total{part}`: writes to the APIs interrupted by the store failing.
+    pub store_errors: IntCounterVec,
     /// `boardsync_outbox_depth{pair}`: writes waiting (pending or in flight).
     pub outbox_depth: IntGaugeVec,
     /// `boardsync_sync_lag_seconds{pair,origin}`: from a change at its source to its write applied.
@@ -76,6 +78,16 @@ impl Default for Metrics {
             &["api", "outcome"],
         )
         .expect("valid metric");
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "boardsync_store_errors_total",
+                "Writes to the APIs interrupted by a store failure (retried), by the part that met it",
+            ),
+            &["part"],
+        )
+        .expect("valid metric");
+        // Shown at 0 from the start, so a rate over it sees the first failure.
+        store_errors.with_label_values(&["dispatcher"]).inc_by(0);
         let outbox_depth = IntGaugeVec::new(
             Opts::new(
                 "boardsync_outbox_depth",
@@ -140,6 +152,7 @@ impl Default for Metrics {
             Box::new(webhook_ack_seconds.clone()),
             Box::new(changes.clone()),
             Box::new(api_calls.clone()),
+            Box::new(store_errors.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(sync_lag_seconds.clone()),
             Box::new(polls.clone()),
@@ -163,6 +176,7 @@ impl Default for Metrics {
             webhook_ack_seconds,
             changes,
             api_calls,
+            store_errors,
             outbox_depth,
             sync_lag_seconds,
             polls,
@@ -184,6 +198,10 @@ impl Metrics {
 
     pub fn api_call(&self, api: &str, outcome: &str) {
         self.api_calls.with_label_values(&[api, outcome]).inc();
+    }
+
+    pub fn store_error(&self, part: &str) {
+        self.store_errors.with_label_values(&[part]).inc();
     }
 
     /// Every metric in the Prometheus text exposition format.

@@ -7,6 +7,7 @@
 //! It never decides what a worker does, and never restarts anything once shutdown is asked: a
 //! worker returning then is the normal end, not a failure.
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -121,6 +122,8 @@ struct Inner {
     tracker: TaskTracker,
     /// Test hook: while `true`, failed workers stay `restarting`.
     hold: watch::Sender<bool>,
+    /// The daemon's clock, for when each worker entered its state.
+    clock: Clock,
 }
 
 struct Slot {
@@ -132,16 +135,12 @@ struct Slot {
     fault: watch::Sender<Option<String>>,
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl Supervisor {
-    pub fn new(metrics: &Metrics) -> Supervisor {
-        Supervisor::with_backoff(metrics, Backoff::default())
+    pub fn new(metrics: &Metrics, clock: Clock) -> Supervisor {
+        Supervisor::with_backoff(metrics, Backoff::default(), clock)
     }
 
-    pub fn with_backoff(metrics: &Metrics, backoff: Backoff) -> Supervisor {
+    pub fn with_backoff(metrics: &Metrics, backoff: Backoff, clock: Clock) -> Supervisor {
         Supervisor {
             inner: Arc::new(Inner {
                 workers: Mutex::default(),
@@ -149,6 +148,7 @@ impl Supervisor {
                 restarts: metrics.worker_restarts.clone(),
                 tracker: TaskTracker::new(),
                 hold: watch::channel(false).0,
+                clock,
             }),
         }
     }
@@ -176,7 +176,7 @@ impl Supervisor {
                 state: WorkerState::Running,
                 restarts: 0,
                 last_error: None,
-                since: now_ms(),
+                since: self.inner.clock.now_ms(),
                 fault: fault.clone(),
             },
         );
@@ -302,7 +302,7 @@ impl Inner {
             let before = slot.state;
             change(slot);
             if slot.state != before {
-                slot.since = now_ms();
+                slot.since = self.clock.now_ms();
             }
         }
     }

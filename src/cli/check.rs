@@ -20,7 +20,7 @@ pub(super) fn check(path: &Path, online: bool) -> ExitCode {
         Err(code) => return code,
     };
     let problems = runtime.block_on(async {
-        let (miro, monday) = crate::clients::for_config(&config);
+        let (miro, monday) = crate::clients::for_config(&config, &crate::clock::Clock::default());
         crate::sync::check::check(&config, &miro, &monday).await
     });
     if problems.is_empty() {

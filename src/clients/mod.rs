@@ -19,19 +19,25 @@ use std::time::Duration;
 /// How long one API call may take before it counts as a timeout (a transient failure).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Clients for both APIs as the mappings file configures them, sharing one connection pool.
-pub fn for_config(config: &crate::config::Config) -> (miro::MiroClient, monday::MondayClient) {
+/// Clients for both APIs as the mappings file configures them, sharing one connection pool and
+/// reckoning rate-limit waits on `clock`.
+pub fn for_config(
+    config: &crate::config::Config,
+    clock: &crate::clock::Clock,
+) -> (miro::MiroClient, monday::MondayClient) {
     let http = http_client();
     let miro = miro::MiroClient::new(
         http.clone(),
         config.miro.api_url.clone(),
         config.miro.token.expose(),
+        clock.clone(),
     );
     let monday = monday::MondayClient::new(
         http,
         config.monday.api_url.clone(),
         config.monday.token.expose(),
         &config.monday.api_version,
+        clock.clone(),
     );
     (miro, monday)
 }

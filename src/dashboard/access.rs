@@ -50,7 +50,10 @@ pub async fn guard(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if !state.access.admits(request.headers(), &jar, now()) {
+    if !state
+        .access
+        .admits(request.headers(), &jar, state.clock.now().timestamp())
+    {
         return refuse(&request);
     }
     let known = jar
@@ -139,7 +142,13 @@ async fn login(
         )
             .into_response();
     }
-    let session = login.session(now().saturating_add(SESSION_LIFETIME_SECS));
+    let session = login.session(
+        state
+            .clock
+            .now()
+            .timestamp()
+            .saturating_add(SESSION_LIFETIME_SECS),
+    );
     let jar = jar.add(cookie(SESSION_COOKIE, session, over_https(&headers)));
     (jar, Redirect::to(next)).into_response()
 }
@@ -283,10 +292,6 @@ fn over_https(headers: &HeaderMap) -> bool {
 /// A value [`guard`] could have set as a CSRF cookie.
 fn is_csrf_cookie(value: &str) -> bool {
     value.len() == 2 * CSRF_COOKIE_BYTES && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub async fn pause(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     match state.store.pause_pair(&pair.slug, now).await {
         Ok(()) => {
             tracing::info!(pair = %pair.name, "paused from the dashboard");
@@ -59,7 +59,7 @@ pub async fn release(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     match state.store.release_link(&pair.slug, &item, now).await {
         Ok(true) => {
             tracing::info!(pair = %pair.name, item, "link released from the dashboard");
@@ -79,7 +79,7 @@ pub async fn release(
 
 /// `POST /dead/{id}/retry`: the dead write is queued again, its attempts reset.
 pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>, _: CsrfChecked) -> Response {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     match state.store.retry_dead(id, now).await {
         Ok(true) => {
             tracing::info!(row = id, "dead letter retried from the dashboard");
@@ -96,7 +96,7 @@ pub async fn discard(
     Path(id): Path<i64>,
     _: CsrfChecked,
 ) -> Response {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     match state.store.discard_dead(id, now).await {
         Ok(true) => {
             tracing::info!(row = id, "dead letter discarded from the dashboard");

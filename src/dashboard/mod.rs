@@ -91,7 +91,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
 
 /// 200 when the store commits a write, 503 with the reason otherwise.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     match tokio::time::timeout(READY_TIMEOUT, state.store.prove_writable(now)).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n".to_owned()),
         Ok(Err(e)) => {

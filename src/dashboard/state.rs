@@ -2,6 +2,7 @@
 //! from `app`; the daemon builds one at start and hands it to the dashboard's `router`.
 
 use super::keys::Access;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub access: Access,
     /// This process's background workers: what `/healthz` and `/api/status`'s `workers` report.
     pub workers: Supervisor,
+    /// The daemon's clock, which the engine reads too.
+    pub clock: Clock,
 }

@@ -199,7 +199,7 @@ pub fn failed(e: StoreError) -> axum::response::Response {
 
 /// Reads the status of every pair.
 pub async fn read(state: &AppState) -> Result<Status, StoreError> {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     let problems = state
         .startup_problems
         .lock()

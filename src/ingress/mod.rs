@@ -13,6 +13,7 @@ mod miro;
 mod monday;
 pub mod writer;
 
+use crate::clock::Clock;
 use crate::config::Config;
 
 use crate::metrics::Metrics;
@@ -89,6 +90,7 @@ pub struct Ingress {
     writer: InboxWriter,
     redis: Option<RedisDedupe>,
     metrics: Metrics,
+    clock: Clock,
 }
 
 impl Ingress {
@@ -97,12 +99,14 @@ impl Ingress {
         writer: InboxWriter,
         redis: Option<RedisDedupe>,
         metrics: Metrics,
+        clock: Clock,
     ) -> Ingress {
         Ingress {
             config,
             writer,
             redis,
             metrics,
+            clock,
         }
     }
 
@@ -276,7 +280,7 @@ async fn handle(
             source.as_str(),
             outcome.status().is_success(),
             why,
-            chrono::Utc::now().timestamp_millis(),
+            ing.clock.now_ms(),
         );
         span.in_scope(|| tracing::debug!(outcome = outcome.as_str(), "answered"));
     }
@@ -298,7 +302,7 @@ fn challenge(bytes: &Bytes) -> Option<Response> {
 
 /// Dedupes and stores one event; answers only once it is committed.
 async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Outcome {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = ing.clock.now_ms();
     let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
     let source_ts = event.at;
     let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);

@@ -2,17 +2,30 @@
 //! one fsync on SQLite), which is what lets an embedded store keep up with a burst of webhooks;
 //! each request is answered only after the commit that holds its event.
 
-use crate::store::{InboxInsert, NewInboxEntry, Store};
+use crate::store::{InboxInsert, NewInboxEntry, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The most events one transaction takes.
 const MAX_BATCH: usize = 256;
 
+/// Why an event was not stored. Either way nothing was committed for it, and its request must not
+/// be answered 200.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InboxError {
+    /// The batch holding the event failed to commit (shared by every request of the batch).
+    #[error("the inbox write failed: {0}")]
+    Store(Arc<StoreError>),
+    /// The writer's loop is not running (the daemon is stopping, or the loop is being restarted
+    /// and its queue was dropped).
+    #[error("the inbox writer has stopped")]
+    Stopped,
+}
+
 struct Job {
     entry: NewInboxEntry,
     expires_at: i64,
-    reply: oneshot::Sender<Result<InboxInsert, String>>,
+    reply: oneshot::Sender<Result<InboxInsert, InboxError>>,
 }
 
 #[derive(Clone)]
@@ -74,8 +87,9 @@ impl WriterLoop {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, events = batch.len(), "inbox write failed");
+                        let e = Arc::new(e);
                         for job in batch.drain(..) {
-                            let _ = job.reply.send(Err(e.to_string()));
+                            let _ = job.reply.send(Err(InboxError::Store(e.clone())));
                         }
                     }
                 }
@@ -90,7 +104,7 @@ impl InboxWriter {
         &self,
         entry: NewInboxEntry,
         expires_at: i64,
-    ) -> Result<InboxInsert, String> {
+    ) -> Result<InboxInsert, InboxError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job {
@@ -99,9 +113,7 @@ impl InboxWriter {
                 reply,
             })
             .await
-            .map_err(|_| "the inbox writer has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the inbox writer has stopped".to_owned())?
+            .map_err(|_| InboxError::Stopped)?;
+        answer.await.map_err(|_| InboxError::Stopped)?
     }
 }

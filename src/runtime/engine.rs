@@ -5,6 +5,7 @@
 
 use crate::clients::miro::MiroClient;
 use crate::clients::monday::MondayClient;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Side;
 use crate::metrics::Metrics;
@@ -38,13 +39,20 @@ pub struct Engine {
     pub wake_dispatcher: Arc<Notify>,
     pub events: broadcast::Sender<SyncEvent>,
     /// The time every part of the engine reads; tests move it forward.
-    pub clock: crate::clock::Clock,
+    pub clock: Clock,
     own_users: Arc<Mutex<HashMap<Side, String>>>,
 }
 
 impl Engine {
+    /// An engine on a clock of its own (real time until a test moves it).
     pub fn new(store: Store, config: Arc<Config>, metrics: Metrics) -> Engine {
-        let (miro, monday) = crate::clients::for_config(&config);
+        Engine::with_clock(store, config, metrics, Clock::default())
+    }
+
+    /// An engine reading `clock`, which the rest of the daemon (receivers, dashboard, workers)
+    /// reads too.
+    pub fn with_clock(store: Store, config: Arc<Config>, metrics: Metrics, clock: Clock) -> Engine {
+        let (miro, monday) = crate::clients::for_config(&config, &clock);
         let miro = miro.governed(
             config.poller.credit_share.0,
             metrics.miro_credits_used.clone(),
@@ -58,7 +66,7 @@ impl Engine {
             wake_processor: Arc::default(),
             wake_dispatcher: Arc::default(),
             events: broadcast::channel(1024).0,
-            clock: crate::clock::Clock::default(),
+            clock,
             own_users: Arc::default(),
         }
     }

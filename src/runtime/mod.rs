@@ -5,9 +5,9 @@
 mod engine;
 mod lease;
 mod monday_reads;
-mod store_error;
+mod write_error;
 
 pub use engine::{Engine, SyncEvent};
 pub use lease::Lease;
 pub use monday_reads::linked_item_ids;
-pub use store_error::store_error;
+pub use write_error::WriteError;

@@ -29,7 +29,7 @@ fn restarts_counted(metrics: &Metrics, name: &str) -> u64 {
 /// A supervisor with metrics of its own, and the shutdown its workers stop on.
 fn supervisor() -> (Metrics, Supervisor, CancellationToken) {
     let metrics = Metrics::default();
-    let supervisor = Supervisor::new(&metrics);
+    let supervisor = Supervisor::new(&metrics, Clock::default());
     (metrics, supervisor, CancellationToken::new())
 }
 

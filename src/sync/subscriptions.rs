@@ -8,7 +8,7 @@ use crate::clients::ApiError;
 use crate::clients::monday::{
     CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, enum_name, webhooks,
 };
-use crate::runtime::{Engine, store_error};
+use crate::runtime::{Engine, WriteError};
 use crate::store::keys;
 use std::collections::{BTreeMap, HashSet};
 
@@ -72,7 +72,7 @@ pub struct Subscription {
 }
 
 /// The URL monday delivers to.
-pub fn receiver_url(engine: &Engine) -> Result<String, ApiError> {
+pub fn receiver_url(engine: &Engine) -> Result<String, WriteError> {
     let base = engine.config.daemon.public_url.as_ref().ok_or_else(|| {
         ApiError::Rejected(
             "[daemon] public_url is not set, so monday cannot reach boardsync's receiver".into(),
@@ -86,18 +86,14 @@ pub fn receiver_url(engine: &Engine) -> Result<String, ApiError> {
 }
 
 /// Makes every webhook the mapping needs that is not there yet.
-pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let url = receiver_url(engine)?;
     let mut out = Vec::new();
     for (board, events) in monday_boards(engine) {
         let live = live_ids(engine, &board).await?;
         for event in &events {
             let name = enum_name(event);
-            let recorded = engine
-                .store
-                .cursor(&key(&board, &name))
-                .await
-                .map_err(store_error)?;
+            let recorded = engine.store.cursor(&key(&board, &name)).await?;
             if let Some(id) = recorded.filter(|id| live.contains(id)) {
                 out.push(Subscription {
                     api: "monday",
@@ -126,8 +122,7 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
             engine
                 .store
                 .record_cursor(&key(&board, &name), &id, engine.clock.now_ms())
-                .await
-                .map_err(store_error)?;
+                .await?;
             out.push(Subscription {
                 api: "monday",
                 board: board.clone(),
@@ -155,7 +150,7 @@ fn miro_boards(engine: &Engine) -> Vec<String> {
 }
 
 /// One board subscription per mapped Miro board, pointing at `/webhooks/miro`.
-async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let base = engine.config.daemon.public_url.as_ref().ok_or_else(|| {
         ApiError::Rejected(
             "[daemon] public_url is not set, so Miro cannot reach boardsync's receiver".into(),
@@ -173,7 +168,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     let mut out = Vec::new();
     for board in miro_boards(engine) {
         let name = format!("{}{board}", keys::MIRO_WEBHOOK_PREFIX);
-        let recorded = engine.store.cursor(&name).await.map_err(store_error)?;
+        let recorded = engine.store.cursor(&name).await?;
         let (id, status) = match recorded.filter(|id| live.contains(id)) {
             Some(id) => (id, "kept"),
             None => {
@@ -181,8 +176,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
                 engine
                     .store
                     .record_cursor(&name, &id, engine.clock.now_ms())
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 (id, "created")
             }
         };
@@ -198,7 +192,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 }
 
 /// Deletes the webhooks boardsync made that the mapping no longer needs.
-pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let needed: HashSet<String> = monday_boards(engine)
         .into_iter()
         .flat_map(|(board, events)| {
@@ -212,8 +206,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     for (name, id) in engine
         .store
         .cursors_with_prefix(keys::MONDAY_WEBHOOK_PREFIX)
-        .await
-        .map_err(store_error)?
+        .await?
     {
         if needed.contains(&name) {
             continue;
@@ -224,13 +217,9 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
             .await
         {
             Ok(_) | Err(ApiError::NotFound(_)) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
-        engine
-            .store
-            .forget_cursor(&name)
-            .await
-            .map_err(store_error)?;
+        engine.store.forget_cursor(&name).await?;
         let (board, event) = split_key(&name);
         out.push(Subscription {
             api: "monday",
@@ -248,8 +237,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
     for (name, id) in engine
         .store
         .cursors_with_prefix(keys::MIRO_WEBHOOK_PREFIX)
-        .await
-        .map_err(store_error)?
+        .await?
     {
         let board = name
             .trim_start_matches(keys::MIRO_WEBHOOK_PREFIX)
@@ -258,11 +246,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
             continue;
         }
         engine.miro.unsubscribe(&id).await?;
-        engine
-            .store
-            .forget_cursor(&name)
-            .await
-            .map_err(store_error)?;
+        engine.store.forget_cursor(&name).await?;
         out.push(Subscription {
             api: "miro",
             board,
@@ -275,12 +259,11 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 }
 
 /// Every webhook on the mapped boards, and whether boardsync made it.
-pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let ours: BTreeMap<String, String> = engine
         .store
         .cursors_with_prefix(keys::MONDAY_WEBHOOK_PREFIX)
-        .await
-        .map_err(store_error)?
+        .await?
         .into_iter()
         .map(|(name, id)| (id, name))
         .collect();
@@ -320,12 +303,11 @@ pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 
 /// The Miro board subscriptions on mapped boards or made by boardsync. Only asked when
 /// `[miro] webhooks = true` or boardsync made some: the endpoints are retired on the real Miro.
-async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
+async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let ours: BTreeMap<String, String> = engine
         .store
         .cursors_with_prefix(keys::MIRO_WEBHOOK_PREFIX)
-        .await
-        .map_err(store_error)?
+        .await?
         .into_iter()
         .map(|(name, id)| {
             (
@@ -375,7 +357,7 @@ async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, ApiError> {
 async fn board_webhooks(
     engine: &Engine,
     board: &str,
-) -> Result<Vec<webhooks::WebhooksWebhooks>, ApiError> {
+) -> Result<Vec<webhooks::WebhooksWebhooks>, WriteError> {
     let data = engine
         .monday
         .run::<Webhooks>(
@@ -388,7 +370,7 @@ async fn board_webhooks(
     Ok(data.webhooks.into_iter().flatten().flatten().collect())
 }
 
-async fn live_ids(engine: &Engine, board: &str) -> Result<HashSet<String>, ApiError> {
+async fn live_ids(engine: &Engine, board: &str) -> Result<HashSet<String>, WriteError> {
     Ok(board_webhooks(engine, board)
         .await?
         .into_iter()

@@ -13,11 +13,12 @@ const FIELDS: &str = r#"title = { miro = "data.content", monday = "name" }
 const PAIR: &str = "Tags test";
 
 /// Every metric src/metrics.rs defines, and the standard process metrics on Linux.
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "boardsync_webhooks_received_total",
     "boardsync_webhook_ack_seconds",
     "boardsync_changes_total",
     "boardsync_api_calls_total",
+    "boardsync_store_errors_total",
     "boardsync_outbox_depth",
     "boardsync_sync_lag_seconds",
     "boardsync_polls_total",

@@ -213,7 +213,10 @@ async fn a_restarted_inbox_writer_stores_what_was_queued_while_it_was_down() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("w.db").display());
     let store = Store::open(&url).await.unwrap();
-    let supervisor = Supervisor::new(&boardsync::metrics::Metrics::default());
+    let supervisor = Supervisor::new(
+        &boardsync::metrics::Metrics::default(),
+        boardsync::clock::Clock::default(),
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (writer, writing) = InboxWriter::new(store.clone(), None);
     supervisor.spawn("inbox-writer", shutdown.clone(), move |_| writing.run());

@@ -3,6 +3,8 @@
 //! are in the sibling files, each an `impl MiroClient` block over `call`.
 
 use crate::clients::error::{ApiError, excerpt, transport};
+use crate::clock::Clock;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -120,6 +122,8 @@ pub struct MiroClient {
     poll_share: f64,
     /// `boardsync_miro_credits_used_total{purpose}`, when the engine counts.
     credits_used: Option<prometheus::IntCounterVec>,
+    /// The daemon's clock: credit windows and rate-limit waits are reckoned on it.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for MiroClient {
@@ -131,11 +135,12 @@ impl std::fmt::Debug for MiroClient {
 }
 
 impl MiroClient {
-    pub fn new(http: reqwest::Client, base: Url, token: &str) -> MiroClient {
+    pub fn new(http: reqwest::Client, base: Url, token: &str, clock: Clock) -> MiroClient {
         MiroClient {
             http,
             base,
             token: token.to_owned(),
+            clock,
             budget: Arc::default(),
             purpose: Purpose::Write,
             poll_share: 1.0,
@@ -265,7 +270,12 @@ impl MiroClient {
             return serde_json::from_str(&text)
                 .map_err(|e| ApiError::Rejected(format!("Miro's answer did not parse: {e}")));
         }
-        Err(classify(status.as_u16(), &headers, &text))
+        Err(classify(
+            status.as_u16(),
+            &headers,
+            &text,
+            self.clock.now_ms(),
+        ))
     }
 
     /// Books `cost`, first waiting for the next credit window when the last answer left less
@@ -274,7 +284,7 @@ impl MiroClient {
     /// budget; each answer's headers set the count to Miro's own again.
     async fn wait_for_credits(&self, cost: u64) {
         loop {
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = self.clock.now_ms();
             let booked = self.budget.lock().expect("credits lock").book(
                 self.purpose,
                 cost,
@@ -310,7 +320,7 @@ impl MiroClient {
         {
             let mut budget = self.budget.lock().expect("credits lock");
             budget.remaining = Some(remaining.max(0) as u64);
-            budget.reset_at = reset_at(headers, reset);
+            budget.reset_at = reset_at(headers, reset, self.clock.now_ms());
             if let Some(limit) = number("X-RateLimit-Limit") {
                 budget.limit = Some(limit.max(0) as u64);
             }
@@ -319,9 +329,8 @@ impl MiroClient {
 }
 
 /// `X-RateLimit-Reset` (epoch seconds on Miro's clock) as local Unix ms: its distance from the
-/// answer's `Date` added to our clock, so a skewed clock on either side does not matter.
-fn reset_at(headers: &reqwest::header::HeaderMap, reset_epoch_s: i64) -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
+/// answer's `Date` added to our clock (`now`), so a skewed clock on either side does not matter.
+fn reset_at(headers: &reqwest::header::HeaderMap, reset_epoch_s: i64, now: i64) -> i64 {
     let their_now = http_date_ms(headers).unwrap_or(now);
     // Both are whole seconds (`Date` has no fraction): a second more is sure to be past the reset.
     now + (reset_epoch_s * 1000 - their_now + 1000).clamp(0, 121_000)
@@ -336,8 +345,13 @@ fn http_date_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 /// Miro's answer as a decision: 429 waits for the window, 5xx and 423 back off, 404 is gone,
-/// every other 4xx is permanent.
-pub fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> ApiError {
+/// every other 4xx is permanent. `now` is the daemon's clock, from which waits are reckoned.
+pub fn classify(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+    now: i64,
+) -> ApiError {
     let message = || format!("Miro answered {status}: {}", excerpt(body));
     match status {
         429 => {
@@ -345,8 +359,8 @@ pub fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -
                 .get("X-RateLimit-Reset")
                 .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
             let retry_at = match reset {
-                Some(r) => reset_at(headers, r),
-                None => chrono::Utc::now().timestamp_millis() + 60_000,
+                Some(r) => reset_at(headers, r, now),
+                None => now + 60_000,
             };
             ApiError::RateLimited {
                 retry_at,
@@ -365,9 +379,18 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiEr
     })
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything else is
+/// percent-encoded, `/` and `=` included, and a space is `%20` (form encoding's `+` would reach
+/// Miro as a plus sign).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment, percent-encoded (board ids end in `=`).
 pub(super) fn enc(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 #[cfg(test)]
@@ -378,13 +401,27 @@ mod tests {
     #[test]
     fn statuses_become_the_decision_the_dispatcher_makes() {
         let none = HeaderMap::new();
-        assert!(matches!(classify(500, &none, ""), ApiError::Transient(_)));
-        assert!(matches!(classify(423, &none, ""), ApiError::Transient(_)));
-        assert!(matches!(classify(404, &none, ""), ApiError::NotFound(_)));
-        assert!(matches!(classify(400, &none, "bad"), ApiError::Rejected(_)));
+        let now = 1_800_000_000_000;
         assert!(matches!(
-            classify(429, &none, ""),
-            ApiError::RateLimited { .. }
+            classify(500, &none, "", now),
+            ApiError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(423, &none, "", now),
+            ApiError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(404, &none, "", now),
+            ApiError::NotFound(_)
+        ));
+        assert!(matches!(
+            classify(400, &none, "bad", now),
+            ApiError::Rejected(_)
+        ));
+        // No reset header: a minute from the daemon's now.
+        assert!(matches!(
+            classify(429, &none, "", now),
+            ApiError::RateLimited { retry_at, .. } if retry_at == now + 60_000
         ));
     }
 
@@ -401,12 +438,20 @@ mod tests {
         let date = chrono::DateTime::parse_from_rfc2822("Mon, 30 Nov 2026 10:00:00 GMT").unwrap();
         let reset = date.timestamp() + 30;
         headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
-        let before = chrono::Utc::now().timestamp_millis();
-        let ApiError::RateLimited { retry_at, .. } = classify(429, &headers, "") else {
+        // Our clock is hours away from Miro's: only the distance between reset and `Date` counts.
+        let now = date.timestamp_millis() + 5 * 3_600_000;
+        let ApiError::RateLimited { retry_at, .. } = classify(429, &headers, "", now) else {
             panic!("429 is a rate limit");
         };
-        let wait = retry_at - before;
-        assert!((30_000..=32_000).contains(&wait), "waited {wait} ms");
+        assert_eq!(retry_at - now, 31_000);
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded_not_form_encoded() {
+        assert_eq!(enc("uXjVOD6LSME="), "uXjVOD6LSME%3D");
+        assert_eq!(enc("a/b c+d=e"), "a%2Fb%20c%2Bd%3De");
+        assert_eq!(enc("3458764612345678901"), "3458764612345678901");
+        assert_eq!(enc("safe-._~"), "safe-._~");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod operations;
 pub use operations::*;
 
 use super::error::{ApiError, excerpt, transport};
+use crate::clock::Clock;
 use graphql_client::{GraphQLQuery, QueryBody};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub struct MondayClient {
     /// Tag ids by (board, name), as `create_or_get_tag` answered them: a tag's id never changes,
     /// so each name costs one call per board for the life of the process.
     tag_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// The daemon's clock: rate-limit waits are reckoned on it.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for MondayClient {
@@ -40,8 +43,15 @@ impl std::fmt::Debug for MondayClient {
 }
 
 impl MondayClient {
-    pub fn new(http: reqwest::Client, url: Url, token: &str, api_version: &str) -> MondayClient {
+    pub fn new(
+        http: reqwest::Client,
+        url: Url,
+        token: &str,
+        api_version: &str,
+        clock: Clock,
+    ) -> MondayClient {
         MondayClient {
+            clock,
             http,
             url,
             token: token.to_owned(),
@@ -99,7 +109,13 @@ impl MondayClient {
             .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
         let text = response.text().await.map_err(transport)?;
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
-        if let Some(e) = classify(status, parsed.as_ref(), retry_after, &text) {
+        if let Some(e) = classify(
+            status,
+            parsed.as_ref(),
+            retry_after,
+            &text,
+            self.clock.now_ms(),
+        ) {
             return Err(e);
         }
         let data = parsed
@@ -241,12 +257,14 @@ pub fn enum_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// monday's answer as a decision, or `None` when it succeeded. Reads both the current error format
-/// (`errors[].extensions.code`) and the legacy top-level `error_code`.
+/// (`errors[].extensions.code`) and the legacy top-level `error_code`. `now` is the daemon's
+/// clock, from which waits are reckoned.
 pub fn classify(
     status: u16,
     body: Option<&Value>,
     retry_after: Option<i64>,
     text: &str,
+    now: i64,
 ) -> Option<ApiError> {
     let first_error = body.and_then(|b| b["errors"].get(0));
     let code = first_error
@@ -268,7 +286,6 @@ pub fn classify(
         .and_then(|e| e["extensions"]["retry_in_seconds"].as_i64())
         .or_else(|| body.and_then(|b| b["error_data"]["retry_in_seconds"].as_i64()))
         .or(retry_after);
-    let now = chrono::Utc::now().timestamp_millis();
     let wait = |secs: Option<i64>| ApiError::RateLimited {
         retry_at: now
             + secs
@@ -311,48 +328,53 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The daemon's clock in these tests: 2027-01-15T08:00:00Z.
+    const NOW: i64 = 1_800_000_000_000;
+
     #[test]
     fn application_errors_in_a_200_are_errors() {
         let body = json!({"errors": [{"message": "label does not exist", "extensions": {"code": "ColumnValueException"}}]});
         assert!(matches!(
-            classify(200, Some(&body), None, ""),
+            classify(200, Some(&body), None, "", NOW),
             Some(ApiError::Rejected(m)) if m.contains("ColumnValueException")
         ));
         assert_eq!(
-            classify(200, Some(&json!({"data": {"me": null}})), None, ""),
+            classify(200, Some(&json!({"data": {"me": null}})), None, "", NOW),
             None
         );
     }
 
     #[test]
     fn limits_wait_retry_in_seconds_and_the_daily_cap_waits_for_midnight() {
-        let now = chrono::Utc::now().timestamp_millis();
         let body = json!({"errors": [{"message": "Complexity budget exhausted", "extensions": {"code": "COMPLEXITY_BUDGET_EXHAUSTED", "retry_in_seconds": 7}}]});
-        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&body), None, "")
+        let Some(ApiError::RateLimited { retry_at, .. }) =
+            classify(429, Some(&body), None, "", NOW)
         else {
             panic!("a limit");
         };
-        assert!((6_000..=8_500).contains(&(retry_at - now)));
+        assert_eq!(retry_at - NOW, 7_000);
         let legacy = json!({"error_code": "FIELD_LIMIT_EXCEEDED", "error_data": {"retry_in_seconds": 15}, "status_code": 429});
-        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&legacy), None, "")
+        let Some(ApiError::RateLimited { retry_at, .. }) =
+            classify(429, Some(&legacy), None, "", NOW)
         else {
             panic!("a limit");
         };
-        assert!((14_000..=16_500).contains(&(retry_at - now)));
+        assert_eq!(retry_at - NOW, 15_000);
         let daily = json!({"errors": [{"message": "daily", "extensions": {"code": "DAILY_LIMIT_EXCEEDED"}}]});
-        let Some(ApiError::RateLimited { retry_at, .. }) = classify(429, Some(&daily), None, "")
+        let Some(ApiError::RateLimited { retry_at, .. }) =
+            classify(429, Some(&daily), None, "", NOW)
         else {
             panic!("a limit");
         };
         assert_eq!(retry_at % 86_400_000, 0);
-        assert!(retry_at > now && retry_at - now <= 86_400_000);
+        assert!(retry_at > NOW && retry_at - NOW <= 86_400_000);
     }
 
     #[test]
     fn an_expired_or_unknown_cursor_is_told_apart_from_other_rejections() {
         let error = |code: &str| {
             let body = json!({"errors": [{"message": "The cursor has expired", "extensions": {"code": code}}]});
-            classify(200, Some(&body), None, "").expect("an error")
+            classify(200, Some(&body), None, "", NOW).expect("an error")
         };
         assert!(cursor_gone(&error("CursorExpiredError")));
         assert!(cursor_gone(&error("InvalidCursorException")));
@@ -366,20 +388,20 @@ mod tests {
     fn conflicts_and_server_errors_are_transient_and_missing_items_are_gone() {
         let conflict = json!({"errors": [{"message": "in use", "extensions": {"code": "IDEMPOTENCY_CONFLICT"}}]});
         assert!(matches!(
-            classify(409, Some(&conflict), None, ""),
+            classify(409, Some(&conflict), None, "", NOW),
             Some(ApiError::Transient(_))
         ));
         assert!(matches!(
-            classify(503, None, None, "oops"),
+            classify(503, None, None, "oops", NOW),
             Some(ApiError::Transient(_))
         ));
         let gone = json!({"errors": [{"message": "Item not found", "extensions": {"code": "ResourceNotFoundException"}}]});
         assert!(matches!(
-            classify(200, Some(&gone), None, ""),
+            classify(200, Some(&gone), None, "", NOW),
             Some(ApiError::NotFound(_))
         ));
         assert!(matches!(
-            classify(401, None, None, "no"),
+            classify(401, None, None, "no", NOW),
             Some(ApiError::Rejected(_))
         ));
     }

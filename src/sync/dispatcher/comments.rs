@@ -19,7 +19,7 @@ use crate::domain::Side;
 use crate::domain::miro::ItemType;
 use crate::mapping::values::{html_to_text, text_to_html};
 use crate::runtime::Engine;
-use crate::runtime::store_error;
+use crate::runtime::WriteError;
 use crate::store::OutboxEntry;
 use crate::store::keys;
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ pub async fn post_update(
     row: &OutboxEntry,
     item: &str,
     body: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     // monday replays a repeat under the same key for 30 minutes; after that, the update a lost
     // answer posted is looked up instead.
     if row.attempts > 1
@@ -72,7 +72,7 @@ async fn update_posted(
     item: &str,
     body: &str,
     since: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, WriteError> {
     let Some(own) = engine.own_user(Side::Monday).await else {
         return Ok(false);
     };
@@ -119,7 +119,7 @@ pub async fn post_note(
     item_type: ItemType,
     item: &str,
     note: &Note<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let author = author_name(engine, note.author_id).await?;
     let line = format!("{author}: {}", note.text);
     match note.miro_as {
@@ -170,15 +170,11 @@ async fn place_note(
     item_type: ItemType,
     item: &str,
     line: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let board = pair.miro_board.as_str();
     let content = text_to_html(line);
     let prefix = keys::comment_note_prefix(&pair.slug);
-    let notes = engine
-        .store
-        .cursors_with_prefix(&prefix)
-        .await
-        .map_err(store_error)?;
+    let notes = engine.store.cursors_with_prefix(&prefix).await?;
     let known: HashSet<&str> = notes.iter().map(|(n, _)| &n[prefix.len()..]).collect();
     let earlier = if row.attempts > 1 {
         find_note(engine, board, &content, &known, row.created_at).await?
@@ -203,8 +199,8 @@ async fn place_note(
     engine
         .store
         .record_cursor(&format!("{prefix}{id}"), item, engine.clock.now_ms())
-        .await
-        .map_err(store_error)
+        .await?;
+    Ok(())
 }
 
 /// A text item's create body: `content`, to the right of `beside`, the `below`-th note down.
@@ -242,7 +238,7 @@ async fn find_note(
     content: &str,
     known: &HashSet<&str>,
     since: i64,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, WriteError> {
     let Some(own) = engine.own_user(Side::Miro).await else {
         return Ok(None);
     };
@@ -272,7 +268,7 @@ async fn set_app_card_field(
     row: &OutboxEntry,
     item: &str,
     line: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let board = pair.miro_board.as_str();
     let card = engine.miro.get_item(board, ItemType::AppCard, item).await?;
     let mut fields: Vec<Value> = card.data["fields"].as_array().cloned().unwrap_or_default();

@@ -8,7 +8,7 @@ use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::mapping::values::{self};
-use crate::runtime::{Engine, store_error};
+use crate::runtime::{Engine, WriteError};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -20,15 +20,14 @@ pub async fn write_miro(
     pair: &PairConfig,
     item: &str,
     logical: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let board = pair.miro_board.as_str();
     let mut want = BTreeSet::new();
     for id in values::item_ids(logical) {
         match engine
             .store
             .twin(&pair.slug, Side::Monday, &id.to_string())
-            .await
-            .map_err(store_error)?
+            .await?
         {
             Some(miro_id) => {
                 want.insert(miro_id);
@@ -51,8 +50,7 @@ pub async fn write_miro(
         } else if engine
             .store
             .twin(&pair.slug, Side::Miro, end)
-            .await
-            .map_err(store_error)?
+            .await?
             .is_some()
         {
             engine.miro.delete_connector(board, &connector.id).await?;
@@ -74,7 +72,7 @@ pub async fn monday_value(
     item: Option<&str>,
     column: &str,
     logical: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Value, WriteError> {
     let mut ids: Vec<String> = values::item_ids(logical)
         .iter()
         .map(u64::to_string)
@@ -84,8 +82,7 @@ pub async fn monday_value(
             if engine
                 .store
                 .twin(&pair.slug, Side::Monday, &id)
-                .await
-                .map_err(store_error)?
+                .await?
                 .is_none()
             {
                 ids.push(id);

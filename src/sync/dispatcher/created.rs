@@ -3,13 +3,13 @@
 
 use crate::clients::ApiError;
 use crate::domain::Side;
-use crate::runtime::{Engine, store_error};
+use crate::runtime::{Engine, WriteError};
 
 /// Deleting or archiving what is already gone has done its job.
-pub(super) fn already_gone(e: ApiError) -> Result<(), ApiError> {
+pub(super) fn already_gone(e: ApiError) -> Result<(), WriteError> {
     match e {
         ApiError::NotFound(_) => Ok(()),
-        other => Err(other),
+        other => Err(other.into()),
     }
 }
 
@@ -19,13 +19,13 @@ pub(super) async fn resolve(
     link_id: Option<i64>,
     side: Side,
     id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     match link_id {
         Some(link_id) => engine
             .store
             .resolve_link(link_id, side, id, engine.clock.now_ms())
             .await
-            .map_err(store_error),
+            .map_err(WriteError::from),
         None => Ok(()),
     }
 }

@@ -4,8 +4,11 @@
 
 use crate::clients::ApiError;
 use crate::config::PairConfig;
+use crate::domain::Side;
 use crate::domain::miro::ItemType;
 use crate::mapping::plan::{LinkFields, Write};
+use crate::metrics::Metrics;
+use crate::runtime::WriteError;
 use crate::store::{ItemLink, OutboxEntry};
 use rand::Rng;
 use serde_json::Value;
@@ -144,19 +147,37 @@ pub(super) enum Settlement {
 /// The settlement of a row that has had `attempts` tries (this one included) out of
 /// `max_attempts`, after `result`: a rate limit is retried when the API says, another retryable
 /// failure after [`backoff`], anything else is dead at once.
+/// A store failure midway is retried after [`backoff`] too.
 pub(super) fn settlement(
-    result: &Result<(), ApiError>,
+    result: &Result<(), WriteError>,
     attempts: i64,
     max_attempts: i64,
     now: i64,
 ) -> Settlement {
+    let Err(e) = result else {
+        return Settlement::Done;
+    };
+    if attempts >= max_attempts {
+        return Settlement::Dead;
+    }
+    match e {
+        WriteError::Api(ApiError::RateLimited { retry_at, .. }) => {
+            Settlement::RetryAt((*retry_at).max(now))
+        }
+        WriteError::Api(e) if e.is_retryable() => Settlement::RetryAt(now + backoff(attempts)),
+        WriteError::Store(_) => Settlement::RetryAt(now + backoff(attempts)),
+        WriteError::Api(_) | WriteError::Unwritable(_) => Settlement::Dead,
+    }
+}
+
+/// Counts a write's outcome by who failed: the API's answers in `boardsync_api_calls_total`, the
+/// store's in `boardsync_store_errors_total`; a write refused before any call is neither.
+pub(super) fn count(metrics: &Metrics, target: Side, result: &Result<(), WriteError>) {
     match result {
-        Ok(()) => Settlement::Done,
-        Err(e) if e.is_retryable() && attempts < max_attempts => match e {
-            ApiError::RateLimited { retry_at, .. } => Settlement::RetryAt((*retry_at).max(now)),
-            _ => Settlement::RetryAt(now + backoff(attempts)),
-        },
-        Err(_) => Settlement::Dead,
+        Ok(()) => metrics.api_call(target.as_str(), "ok"),
+        Err(WriteError::Api(e)) => metrics.api_call(target.as_str(), e.kind()),
+        Err(WriteError::Store(_)) => metrics.store_error("dispatcher"),
+        Err(WriteError::Unwritable(_)) => {}
     }
 }
 
@@ -170,7 +191,7 @@ pub(super) fn idempotency_key(row: &OutboxEntry) -> String {
 mod tests {
     use super::*;
     use crate::mapping::plan::tests::pair_with;
-    use crate::store::LinkState;
+    use crate::store::{LinkState, StoreError};
     use serde_json::json;
 
     /// An outbox row `id` for `target`, about `link` (or, without one, `item`), carrying `write`.
@@ -318,7 +339,7 @@ mod tests {
     #[test]
     fn a_retryable_failure_is_retried_until_the_last_attempt_and_a_permanent_one_is_dead_at_once() {
         let now = 1_000_000;
-        let transient: Result<(), ApiError> = Err(ApiError::Transient("503".into()));
+        let transient: Result<(), WriteError> = Err(ApiError::Transient("503".into()).into());
         assert_eq!(settlement(&Ok(()), 1, 5, now), Settlement::Done);
         match settlement(&transient, 1, 5, now) {
             Settlement::RetryAt(due) => assert!((now + 500..=now + 1_000).contains(&due), "{due}"),
@@ -329,20 +350,80 @@ mod tests {
             Settlement::RetryAt(_)
         ));
         assert_eq!(settlement(&transient, 5, 5, now), Settlement::Dead);
-        let rejected: Result<(), ApiError> = Err(ApiError::Rejected("bad column".into()));
+        let rejected: Result<(), WriteError> = Err(ApiError::Rejected("bad column".into()).into());
         assert_eq!(settlement(&rejected, 1, 5, now), Settlement::Dead);
-        let not_found: Result<(), ApiError> = Err(ApiError::NotFound("item".into()));
+        let not_found: Result<(), WriteError> = Err(ApiError::NotFound("item".into()).into());
         assert_eq!(settlement(&not_found, 1, 5, now), Settlement::Dead);
+        let unwritable: Result<(), WriteError> = Err(WriteError::Unwritable("no pair".into()));
+        assert_eq!(settlement(&unwritable, 1, 5, now), Settlement::Dead);
+    }
+
+    #[test]
+    fn a_store_failure_midway_is_retried_with_backoff_until_the_last_attempt() {
+        let now = 1_000_000;
+        let failure = WriteError::from(StoreError::Corrupt("the disk said no".into()));
+        // Told apart from the API's failures: it is not one.
+        assert!(matches!(failure, WriteError::Store(_)));
+        assert!(failure.to_string().starts_with("the store: "), "{failure}");
+        let store: Result<(), WriteError> = Err(failure);
+        match settlement(&store, 1, 5, now) {
+            Settlement::RetryAt(due) => assert!((now + 500..=now + 1_000).contains(&due), "{due}"),
+            other => panic!("a store failure is retried, not {other:?}"),
+        }
+        assert_eq!(settlement(&store, 5, 5, now), Settlement::Dead);
+    }
+
+    #[test]
+    fn a_store_failure_is_counted_as_the_stores_and_never_as_an_api_call() {
+        let metrics = Metrics::default();
+        let calls = |outcome: &str| {
+            metrics
+                .api_calls
+                .with_label_values(&["monday", outcome])
+                .get()
+        };
+        let store = || {
+            metrics
+                .store_errors
+                .with_label_values(&["dispatcher"])
+                .get()
+        };
+        count(&metrics, Side::Monday, &Ok(()));
+        count(
+            &metrics,
+            Side::Monday,
+            &Err(ApiError::Transient("503".into()).into()),
+        );
+        count(
+            &metrics,
+            Side::Monday,
+            &Err(StoreError::Corrupt("gone".into()).into()),
+        );
+        count(
+            &metrics,
+            Side::Monday,
+            &Err(WriteError::Unwritable("no pair".into())),
+        );
+        assert_eq!((calls("ok"), calls("transient"), store()), (1, 1, 1));
+        let all_calls: u64 = ["ok", "transient", "rate_limited", "not_found", "rejected"]
+            .iter()
+            .map(|o| calls(o))
+            .sum();
+        assert_eq!(
+            all_calls, 2,
+            "neither the store's failure nor the refusal is a call"
+        );
     }
 
     #[test]
     fn a_rate_limited_write_is_retried_when_the_api_says_never_in_the_past() {
         let now = 1_000_000;
-        let limited = |retry_at| -> Result<(), ApiError> {
+        let limited = |retry_at| -> Result<(), WriteError> {
             Err(ApiError::RateLimited {
                 retry_at,
                 reason: "429".into(),
-            })
+            }
+            .into())
         };
         assert_eq!(
             settlement(&limited(now + 42_000), 1, 5, now),

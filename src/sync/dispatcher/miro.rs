@@ -11,6 +11,7 @@ use crate::domain::Side;
 use crate::domain::miro::ItemType;
 use crate::mapping::plan::Write;
 use crate::runtime::Engine;
+use crate::runtime::WriteError;
 use crate::store::{ItemLink, OutboxEntry};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ pub(super) async fn to_miro(
     link: Option<&ItemLink>,
     known_id: Option<String>,
     folded: Folded,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let board = pair.miro_board.as_str();
     let item_type = link
         .and_then(|l| ItemType::parse(&l.miro_type))
@@ -180,7 +181,12 @@ impl Relations {
         }
     }
 
-    async fn write(&self, engine: &Engine, pair: &PairConfig, item: &str) -> Result<(), ApiError> {
+    async fn write(
+        &self,
+        engine: &Engine,
+        pair: &PairConfig,
+        item: &str,
+    ) -> Result<(), WriteError> {
         match (&self.tags, &pair.miro_filter.tag) {
             (Some(tags), _) => super::tags::write_miro(engine, pair, item, tags).await?,
             (None, Some(tag)) if self.created => {
@@ -207,7 +213,7 @@ async fn find_created(
     item_type: ItemType,
     fields: &BTreeMap<String, Value>,
     since: i64,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, WriteError> {
     let Some(own) = engine.own_user(Side::Miro).await else {
         return Ok(None);
     };

@@ -13,6 +13,7 @@ use crate::config::PairConfig;
 use crate::domain::Side;
 use crate::mapping::plan::Write;
 use crate::runtime::Engine;
+use crate::runtime::WriteError;
 use crate::store::{ItemLink, OutboxEntry};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +26,7 @@ async fn column_types(
     engine: &Engine,
     columns: &ColumnTypes,
     board_id: &str,
-) -> Result<HashMap<String, String>, ApiError> {
+) -> Result<HashMap<String, String>, WriteError> {
     if let Some(known) = columns.lock().expect("column cache").get(board_id) {
         return Ok(known.clone());
     }
@@ -88,7 +89,7 @@ async fn looked_up_values(
     types: &HashMap<String, String>,
     item: Option<&str>,
     values: &BTreeMap<String, String>,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, WriteError> {
     let board = pair.monday_board.as_str();
     let mut out = Map::new();
     for (column, logical) in values {
@@ -112,7 +113,7 @@ pub(super) async fn to_monday(
     link: Option<&ItemLink>,
     known_id: Option<String>,
     folded: Folded,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let board_id = pair.monday_board.as_str().to_owned();
     let types = column_types(engine, columns, &board_id).await?;
     let mut item_id = known_id;
@@ -219,7 +220,7 @@ async fn find_created_monday(
     board: &str,
     name: &str,
     since: i64,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, WriteError> {
     let Some(own) = engine.own_user(Side::Monday).await else {
         return Ok(None);
     };

@@ -6,12 +6,13 @@
 //! Miro create first looks for the item an earlier attempt may have made before making another.
 //! Comments are posted the same way, once each ([`super::comments`]).
 
-use super::fold::{Settlement, fold, group_by_item, settlement};
+use super::fold::{Settlement, count, fold, group_by_item, settlement};
 use super::miro::to_miro;
 use super::monday::{ColumnTypes, to_monday};
 use crate::clients::ApiError;
 use crate::domain::Side;
 use crate::runtime::Engine;
+use crate::runtime::WriteError;
 use crate::store::PENDING_ID;
 use crate::store::{LinkState, OutboxEntry, StoreError};
 use std::time::Duration;
@@ -99,7 +100,7 @@ async fn dispatch(
         return settle_all(
             engine,
             &rows,
-            Err(ApiError::Rejected(format!(
+            Err(WriteError::Unwritable(format!(
                 "no pair `{}` in the mappings file",
                 first.pair
             ))),
@@ -117,7 +118,7 @@ async fn dispatch(
     };
     let mut folded = match fold(&rows) {
         Ok(f) => f,
-        Err(e) => return settle_all(engine, &rows, Err(ApiError::Rejected(e))).await,
+        Err(e) => return settle_all(engine, &rows, Err(WriteError::Unwritable(e))).await,
     };
     if let Some(l) = &link {
         // Read after the claim: the processor records a newer value before it queues its row.
@@ -188,14 +189,8 @@ async fn dispatch(
         }
         Side::Miro => to_miro(engine, pair, &rows, link.as_ref(), known_id, folded).await,
     };
-    engine.metrics.api_call(
-        target.as_str(),
-        match &result {
-            Ok(()) => "ok",
-            Err(e) => e.kind(),
-        },
-    );
-    if let Err(ApiError::NotFound(why)) = &result
+    count(&engine.metrics, target, &result);
+    if let Err(WriteError::Api(ApiError::NotFound(why))) = &result
         && let Some(l) = &link
     {
         // The other side is gone: the link is marked, the rows are done, nothing crashes.
@@ -226,7 +221,7 @@ async fn dispatch(
 async fn settle_all(
     engine: &Engine,
     rows: &[OutboxEntry],
-    result: Result<(), ApiError>,
+    result: Result<(), WriteError>,
 ) -> Result<(), StoreError> {
     let now = engine.clock.now_ms();
     let max_attempts = i64::from(engine.config.sync.max_attempts);

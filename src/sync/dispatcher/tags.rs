@@ -6,6 +6,7 @@ use crate::clients::miro::{MiroClient, Tag};
 use crate::config::PairConfig;
 use crate::mapping::values::{self};
 use crate::runtime::Engine;
+use crate::runtime::WriteError;
 use serde_json::Value;
 
 /// Miro allows this many tags on a sticky note or a card.
@@ -19,7 +20,7 @@ pub async fn write_miro(
     pair: &PairConfig,
     item: &str,
     logical: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let mut want = values::tag_titles(logical);
     if let Some(tag) = &pair.miro_filter.tag
         && !want.contains(tag)
@@ -27,7 +28,7 @@ pub async fn write_miro(
         want.push(tag.clone());
     }
     if want.len() > MAX_TAGS_PER_ITEM {
-        return Err(ApiError::Rejected(format!(
+        return Err(WriteError::Unwritable(format!(
             "Miro allows at most {MAX_TAGS_PER_ITEM} tags on an item, and this one would have {}: {}",
             want.len(),
             want.join(", ")
@@ -43,7 +44,7 @@ pub async fn attach_miro(
     board: &str,
     item: &str,
     title: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     set_miro_tags(miro, board, item, &[title.to_owned()], false).await
 }
 
@@ -54,7 +55,7 @@ async fn set_miro_tags(
     item: &str,
     want: &[String],
     replace: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let current = miro.item_tags(board, item).await?;
     let same = |t: &Tag, title: &str| t.title.trim() == title;
     if replace {
@@ -107,7 +108,11 @@ async fn board_tag(
 
 /// A monday tags column's value for a logical value: each name's tag id (made when the account
 /// has no tag by that name).
-pub async fn monday_value(engine: &Engine, board: &str, logical: &str) -> Result<Value, ApiError> {
+pub async fn monday_value(
+    engine: &Engine,
+    board: &str,
+    logical: &str,
+) -> Result<Value, WriteError> {
     let mut ids = Vec::new();
     for name in values::tag_titles(logical) {
         ids.push(engine.monday.tag_id(board, &name).await?);
