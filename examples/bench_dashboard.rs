@@ -10,6 +10,7 @@
 
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
+use boardsync::domain::{Linked, Side};
 use boardsync::sandbox::{Sandbox, SandboxOptions};
 use boardsync::store::{HistoryEntry, ItemLink, LinkState, NewOutboxEntry, Store};
 use std::time::{Duration, Instant};
@@ -131,8 +132,8 @@ async fn seed(store: &Store, links: u64, history: u64, dead: u64) -> anyhow::Res
             .upsert_link(&ItemLink {
                 id: 0,
                 pair: SLUG.into(),
-                miro_item_id: format!("miro-{i}"),
-                monday_item_id: format!("monday-{i}"),
+                miro_item_id: Linked::Known(format!("miro-{i}").into()),
+                monday_item_id: Linked::Known(format!("monday-{i}").into()),
                 miro_type: "sticky_note".into(),
                 state: LinkState::Active,
                 fields: serde_json::json!({}),
@@ -164,7 +165,7 @@ async fn seed(store: &Store, links: u64, history: u64, dead: u64) -> anyhow::Res
         let id = store
             .enqueue(&NewOutboxEntry {
                 pair: SLUG.into(),
-                target: "miro".into(),
+                target: Side::Miro,
                 target_item: Some(format!("miro-{i}")),
                 link_id: None,
                 operation: "update".into(),

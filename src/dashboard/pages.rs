@@ -6,7 +6,8 @@ use super::access::Csrf;
 use super::format::{ago, duration};
 use super::state::AppState;
 use super::status::{self, PairStatus, Status, failed};
-use crate::store::{ConflictRecord, HistoryRow, OutboxEntry};
+use crate::domain::{Linked, Side};
+use crate::store::{ConflictRecord, HistoryRow, OutboxEntry, stored_id};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -121,10 +122,10 @@ pub async fn pair(
                 tbody {
                     @for link in &pair.quarantined {
                         tr {
-                            td { (item_link(miro_url(&pair.miro_board, &link.miro_item_id), &link.miro_item_id)) }
-                            td { (item_link(monday_url(&pair.monday_board, &link.monday_item_id), &link.monday_item_id)) }
+                            td { (linked_item(&link.miro_item_id, |id| miro_url(&pair.miro_board, id))) }
+                            td { (linked_item(&link.monday_item_id, |id| monday_url(&pair.monday_board, id))) }
                             td { (ago(Some(link.since), status.at)) }
-                            td { (button(&format!("/pairs/{}/links/{}/release", pair.slug, urlencode(&link.miro_item_id)), "Release", &csrf, "")) }
+                            td { (button(&format!("/pairs/{}/links/{}/release", pair.slug, urlencode(&stored_id(&link.miro_item_id))), "Release", &csrf, "")) }
                         }
                     }
                 }
@@ -172,9 +173,9 @@ pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Mar
 fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
     let pair = status.pairs.iter().find(|p| p.slug == row.pair);
     let target = row.target_item.as_deref().map(|item| {
-        let url = pair.and_then(|p| match row.target.as_str() {
-            "miro" => miro_url(&p.miro_board, item),
-            _ => monday_url(&p.monday_board, item),
+        let url = pair.map(|p| match row.target {
+            Side::Miro => miro_url(&p.miro_board, item),
+            Side::Monday => monday_url(&p.monday_board, item),
         });
         item_link(url, item)
     });
@@ -186,7 +187,7 @@ fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
         tr id={ "dead-" (row.id) } {
             td { (ago(row.finished_at, status.at)) }
             td { a href={ "/pairs/" (row.pair) } { (pair.map_or(row.pair.as_str(), |p| p.name.as_str())) } }
-            td { (row.operation) " on " (side_name(&row.target)) @if let Some(t) = target { " " (t) } }
+            td { (row.operation) " on " (side_name(row.target)) @if let Some(t) = target { " " (t) } }
             td.num { (row.attempts) }
             td.error { (row.last_error.as_deref().unwrap_or("")) }
             td { details { summary { "payload" } pre { (payload) } } }
@@ -220,18 +221,15 @@ pub async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response
 
 fn conflict_row(status: &Status, c: &ConflictRecord) -> Markup {
     let pair = status.pairs.iter().find(|p| p.slug == c.pair);
-    let loser = match c.winner.as_str() {
-        "miro" => "monday",
-        _ => "miro",
-    };
+    let winner = c.winner.parse().unwrap_or(Side::Monday);
     html! {
         tr {
             td { (ago(Some(c.at), status.at)) }
             td { a href={ "/pairs/" (c.pair) } { (pair.map_or(c.pair.as_str(), |p| p.name.as_str())) } }
             td { a href={ "/pairs/" (c.pair) "?q=" (urlencode(&c.item)) } { (c.item) } }
             td { (c.field) }
-            td.won { span.side { (side_name(&c.winner)) } " " (c.won) }
-            td.lost { span.side { (side_name(loser)) } " " (c.lost) }
+            td.won { span.side { (side_name(winner)) } " " (c.won) }
+            td.lost { span.side { (side_name(winner.other())) } " " (c.lost) }
         }
     }
 }
@@ -415,8 +413,8 @@ fn change_row(status: &Status, row: &HistoryRow, with_pair: bool) -> Markup {
             td.item {
                 span.title { (row.title.as_deref().unwrap_or(&row.item)) }
                 @if let Some(p) = pair {
-                    @if let Some(id) = miro { " " (item_link(miro_url(&p.miro_board, id), "Miro")) }
-                    @if let Some(id) = monday { " " (item_link(monday_url(&p.monday_board, id), "monday")) }
+                    @if let Some(id) = miro { " " (item_link(Some(miro_url(&p.miro_board, id)), "Miro")) }
+                    @if let Some(id) = monday { " " (item_link(Some(monday_url(&p.monday_board, id)), "monday")) }
                 }
             }
             td { span.outcome data-outcome=(row.outcome) { (row.outcome) } }
@@ -452,26 +450,27 @@ fn item_link(url: Option<String>, label: &str) -> Markup {
     }
 }
 
-/// The item's page on Miro; `None` while the item is still being created.
-pub fn miro_url(board: &str, item: &str) -> Option<String> {
-    (!item.starts_with("pending:")).then(|| {
-        format!(
-            "https://miro.com/app/board/{}/?moveToWidget={}",
-            urlencode(board),
-            urlencode(item)
-        )
-    })
+/// The page of the Miro item `item` (an id, never a pending one).
+pub fn miro_url(board: &str, item: &str) -> String {
+    format!(
+        "https://miro.com/app/board/{}/?moveToWidget={}",
+        urlencode(board),
+        urlencode(item)
+    )
 }
 
 /// The item's page on monday (monday sends a signed-in person on to their account's address).
-pub fn monday_url(board: &str, item: &str) -> Option<String> {
-    (!item.starts_with("pending:")).then(|| {
-        format!(
-            "https://monday.com/boards/{}/pulses/{}",
-            urlencode(board),
-            urlencode(item)
-        )
-    })
+pub fn monday_url(board: &str, item: &str) -> String {
+    format!(
+        "https://monday.com/boards/{}/pulses/{}",
+        urlencode(board),
+        urlencode(item)
+    )
+}
+
+/// A link's item on one side: a link to its page, or plain text while it is still being created.
+fn linked_item<T: AsRef<str>>(id: &Linked<T>, url: impl Fn(&str) -> String) -> Markup {
+    item_link(id.known().map(|id| url(id.as_ref())), &stored_id(id))
 }
 
 fn urlencode(s: &str) -> String {
@@ -486,11 +485,10 @@ fn direction(origin: &str) -> &'static str {
     }
 }
 
-fn side_name(side: &str) -> &str {
+fn side_name(side: Side) -> &'static str {
     match side {
-        "miro" => "Miro",
-        "monday" => "monday",
-        other => other,
+        Side::Miro => "Miro",
+        Side::Monday => "monday",
     }
 }
 
@@ -500,14 +498,17 @@ mod tests {
 
     #[test]
     fn items_still_being_created_have_no_link() {
-        assert_eq!(miro_url("uXjV=", "pending:7"), None);
+        let pending: Linked<crate::domain::MiroItemId> = Linked::Pending(7);
+        let cell = linked_item(&pending, |id| miro_url("uXjV=", id)).into_string();
+        assert!(!cell.contains("href"), "{cell}");
+        assert!(cell.contains("not created yet"), "{cell}");
         assert_eq!(
-            miro_url("uXjVOD6lB3o=", "3458764517517852417").as_deref(),
-            Some("https://miro.com/app/board/uXjVOD6lB3o%3D/?moveToWidget=3458764517517852417")
+            miro_url("uXjVOD6lB3o=", "3458764517517852417"),
+            "https://miro.com/app/board/uXjVOD6lB3o%3D/?moveToWidget=3458764517517852417"
         );
         assert_eq!(
-            monday_url("1234", "99").as_deref(),
-            Some("https://monday.com/boards/1234/pulses/99")
+            monday_url("1234", "99"),
+            "https://monday.com/boards/1234/pulses/99"
         );
     }
 }

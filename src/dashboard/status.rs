@@ -6,7 +6,7 @@
 
 use super::state::AppState;
 use crate::config::{Config, PairConfig};
-use crate::domain::Side;
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
 use crate::metrics::SourceHealth;
 use crate::store::{HistoryEntry, LinkState, Store, StoreError};
 use crate::supervisor::WorkerView;
@@ -145,8 +145,8 @@ pub struct ChangeSeen {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QuarantinedLink {
-    pub miro_item_id: String,
-    pub monday_item_id: String,
+    pub miro_item_id: Linked<MiroItemId>,
+    pub monday_item_id: Linked<MondayItemId>,
     pub since: i64,
 }
 

@@ -35,6 +35,18 @@ macro_rules! string_id {
                 Self(s.to_owned())
             }
         }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 
@@ -55,8 +67,34 @@ string_id!(
     MondayItemId
 );
 
+/// A linked item's id on one side: known once the item exists there, or pending while the create
+/// that makes it is in flight (`n` is the inbox entry whose change asked for it). How a pending id
+/// is stored (and shown in `/api/*`) is the store's business: `store::links`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Linked<T> {
+    Known(T),
+    Pending(i64),
+}
+
+impl<T> Linked<T> {
+    /// The id, once the item exists.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Linked::Known(id) => Some(id),
+            Linked::Pending(_) => None,
+        }
+    }
+
+    pub fn into_known(self) -> Option<T> {
+        match self {
+            Linked::Known(id) => Some(id),
+            Linked::Pending(_) => None,
+        }
+    }
+}
+
 /// Which side of a pair something happened on, or is written to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Miro,
@@ -75,6 +113,18 @@ impl Side {
         match self {
             Side::Miro => Side::Monday,
             Side::Monday => Side::Miro,
+        }
+    }
+}
+
+impl std::str::FromStr for Side {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Side, String> {
+        match s {
+            "miro" => Ok(Side::Miro),
+            "monday" => Ok(Side::Monday),
+            other => Err(format!("`{other}` is neither miro nor monday")),
         }
     }
 }

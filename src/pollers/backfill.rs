@@ -11,9 +11,9 @@
 //! it does nothing the second time.
 
 use crate::config::{ConflictPolicy, PairConfig};
-use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via, micros};
 use crate::domain::miro::ItemType;
+use crate::domain::{Linked, Side};
 use crate::mapping::plan::{FieldState, LinkFields, logical_value};
 use crate::runtime::Engine;
 use crate::store::{ItemLink, LinkState, NewInboxEntry, Snapshot};
@@ -81,8 +81,8 @@ pub async fn backfill(
             .links_in_state(&pair.slug, state, i64::MAX)
             .await?
         {
-            known_miro.insert(link.miro_item_id);
-            known_monday.insert(link.monday_item_id);
+            known_miro.extend(link.miro_item_id.into_known().map(|id| id.0));
+            known_monday.extend(link.monday_item_id.into_known().map(|id| id.0));
         }
     }
 
@@ -221,8 +221,8 @@ fn link_of<'a>(
     let link = ItemLink {
         id: 0,
         pair: pair.slug.clone(),
-        miro_item_id: miro.change.item_id.clone(),
-        monday_item_id: monday.change.item_id.clone(),
+        miro_item_id: Linked::Known(miro.change.item_id.as_str().into()),
+        monday_item_id: Linked::Known(monday.change.item_id.as_str().into()),
         miro_type: miro_type.as_str().to_owned(),
         state: LinkState::Active,
         fields: serde_json::to_value(&fields).expect("link fields serialise"),

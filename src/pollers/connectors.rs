@@ -10,7 +10,6 @@
 //! dispatcher writes them (`sync::dispatcher::connectors`).
 
 use crate::config::PairConfig;
-use crate::domain::Side;
 use crate::domain::miro::ItemType;
 use crate::mapping::values::{self, CONNECTORS};
 use crate::runtime::Engine;
@@ -52,14 +51,22 @@ pub async fn poll_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Pol
     for start in poll.items(ends.keys()) {
         // Only a linked item's connectors say anything to monday; an item linked later is
         // reported then (it has no snapshot until it is).
-        let Some(link) = engine.store.link_by_miro(&pair.slug, &start).await? else {
+        let Some(link) = engine
+            .store
+            .link_by_miro(&pair.slug, &start.as_str().into())
+            .await?
+        else {
             poll.skip(&start);
             continue;
         };
         let mut linked = Vec::new();
         for end in ends.get(&start).into_iter().flatten() {
-            match engine.store.twin(&pair.slug, Side::Miro, end).await? {
-                Some(id) => linked.push(id),
+            match engine
+                .store
+                .monday_twin(&pair.slug, &end.as_str().into())
+                .await?
+            {
+                Some(id) => linked.push(id.0),
                 None => report.ignored += 1,
             }
         }

@@ -177,7 +177,11 @@ pub async fn reconcile_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Resul
             continue;
         }
         report.items += 1;
-        let entry = match engine.store.link_by_monday(&pair.slug, &item.id).await? {
+        let entry = match engine
+            .store
+            .link_by_monday(&pair.slug, &item.id.as_str().into())
+            .await?
+        {
             Some(link) => repair(engine, pair, &link, &item, started, &mut report).await?,
             None => created(pair, &item, previous, &own, engine.clock.now_ms())
                 .inspect(|_| report.created += 1),

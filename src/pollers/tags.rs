@@ -96,7 +96,7 @@ async fn change_for(
     titles: &str,
     now: i64,
 ) -> Result<Option<Change>, StoreError> {
-    let link = engine.store.link_by_miro(&pair.slug, id).await?;
+    let link = engine.store.link_by_miro(&pair.slug, &id.into()).await?;
     let carries = |titles: &str| {
         pair.miro_filter
             .tag

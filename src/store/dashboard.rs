@@ -2,6 +2,8 @@
 //! letters retried or discarded, and a pair's history with both items of each change.
 
 use super::db::{Store, StoreError};
+use super::links::parse_stored;
+use crate::domain::{MiroItemId, MondayItemId};
 use sqlx::Row;
 
 /// One change the processor handled, with the link it touched (when it has one).
@@ -224,7 +226,18 @@ fn history_row(r: &sqlx::any::AnyRow) -> Result<HistoryRow, StoreError> {
         title: r.try_get("title")?,
         outcome: r.try_get("outcome")?,
         detail: r.try_get("detail")?,
-        miro_item: r.try_get("miro_item_id")?,
-        monday_item: r.try_get("monday_item_id")?,
+        miro_item: known_id::<MiroItemId>(r.try_get("miro_item_id")?)?,
+        monday_item: known_id::<MondayItemId>(r.try_get("monday_item_id")?)?,
     })
+}
+
+/// A linked id read beside a history row, when the item exists (not while it is being created).
+fn known_id<T: From<String> + AsRef<str>>(
+    stored: Option<String>,
+) -> Result<Option<String>, StoreError> {
+    Ok(stored
+        .map(parse_stored::<T>)
+        .transpose()?
+        .and_then(|id| id.into_known())
+        .map(|id| id.as_ref().to_owned()))
 }

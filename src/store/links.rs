@@ -2,6 +2,7 @@
 //! each field with its source timestamp. Echo suppression and conflict handling read these.
 
 use super::db::{Store, StoreError};
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
 use sqlx::Row;
 
 /// Whether a link is live.
@@ -38,8 +39,8 @@ pub struct ItemLink {
     /// 0 until stored.
     pub id: i64,
     pub pair: String,
-    pub miro_item_id: String,
-    pub monday_item_id: String,
+    pub miro_item_id: Linked<MiroItemId>,
+    pub monday_item_id: Linked<MondayItemId>,
     pub miro_type: String,
     pub state: LinkState,
     /// Field name → last synced value, source timestamp and fingerprint, as JSON.
@@ -63,8 +64,8 @@ impl Store {
              RETURNING id",
         )
         .bind(&link.pair)
-        .bind(&link.miro_item_id)
-        .bind(&link.monday_item_id)
+        .bind(stored(&link.miro_item_id))
+        .bind(stored(&link.monday_item_id))
         .bind(&link.miro_type)
         .bind(link.state.as_str())
         .bind(link.fields.to_string())
@@ -79,38 +80,43 @@ impl Store {
     pub async fn link_by_miro(
         &self,
         pair: &str,
-        miro_item_id: &str,
+        miro_item_id: &MiroItemId,
     ) -> Result<Option<ItemLink>, StoreError> {
-        self.link_where("miro_item_id", pair, miro_item_id).await
-    }
-
-    /// The id of the twin of `side`'s item `id` in the pair, once it has been created.
-    pub async fn twin(
-        &self,
-        pair: &str,
-        side: crate::domain::Side,
-        id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        use crate::domain::Side;
-        let link = match side {
-            Side::Miro => self.link_by_miro(pair, id).await?,
-            Side::Monday => self.link_by_monday(pair, id).await?,
-        };
-        Ok(link
-            .map(|l| match side {
-                Side::Miro => l.monday_item_id,
-                Side::Monday => l.miro_item_id,
-            })
-            .filter(|id| !id.starts_with(PENDING_ID)))
+        self.link_where("miro_item_id", pair, miro_item_id.as_str())
+            .await
     }
 
     pub async fn link_by_monday(
         &self,
         pair: &str,
-        monday_item_id: &str,
+        monday_item_id: &MondayItemId,
     ) -> Result<Option<ItemLink>, StoreError> {
-        self.link_where("monday_item_id", pair, monday_item_id)
+        self.link_where("monday_item_id", pair, monday_item_id.as_str())
             .await
+    }
+
+    /// The monday twin of a Miro item in the pair, once it has been created.
+    pub async fn monday_twin(
+        &self,
+        pair: &str,
+        miro_item_id: &MiroItemId,
+    ) -> Result<Option<MondayItemId>, StoreError> {
+        Ok(self
+            .link_by_miro(pair, miro_item_id)
+            .await?
+            .and_then(|l| l.monday_item_id.into_known()))
+    }
+
+    /// The Miro twin of a monday item in the pair, once it has been created.
+    pub async fn miro_twin(
+        &self,
+        pair: &str,
+        monday_item_id: &MondayItemId,
+    ) -> Result<Option<MiroItemId>, StoreError> {
+        Ok(self
+            .link_by_monday(pair, monday_item_id)
+            .await?
+            .and_then(|l| l.miro_item_id.into_known()))
     }
 
     async fn link_where(
@@ -190,8 +196,8 @@ fn item_link(row: &sqlx::any::AnyRow) -> Result<ItemLink, StoreError> {
     Ok(ItemLink {
         id: row.try_get("id")?,
         pair: row.try_get("pair")?,
-        miro_item_id: row.try_get("miro_item_id")?,
-        monday_item_id: row.try_get("monday_item_id")?,
+        miro_item_id: parse_stored(row.try_get("miro_item_id")?)?,
+        monday_item_id: parse_stored(row.try_get("monday_item_id")?)?,
         miro_type: row.try_get("miro_type")?,
         state: LinkState::parse(&row.try_get::<String, _>("state")?)?,
         fields: serde_json::from_str(&fields)
@@ -200,5 +206,69 @@ fn item_link(row: &sqlx::any::AnyRow) -> Result<ItemLink, StoreError> {
         updated_at: row.try_get("updated_at")?,
     })
 }
-/// The prefix of a link's other-side id while the create that makes it is in flight.
-pub const PENDING_ID: &str = "pending:";
+/// The prefix of a link's other-side id, as stored, while the create that makes it is in flight:
+/// `pending:N` for [`Linked::Pending`]`(N)`.
+const PENDING_ID: &str = "pending:";
+
+/// A linked id as the links table stores it (and `/api/*` shows it): the id, or `pending:N`.
+pub fn stored<T: AsRef<str>>(id: &Linked<T>) -> String {
+    match id {
+        Linked::Known(id) => id.as_ref().to_owned(),
+        Linked::Pending(n) => format!("{PENDING_ID}{n}"),
+    }
+}
+
+/// A linked id from its stored form.
+pub(super) fn parse_stored<T: From<String>>(text: String) -> Result<Linked<T>, StoreError> {
+    match text.strip_prefix(PENDING_ID) {
+        None => Ok(Linked::Known(T::from(text))),
+        Some(n) => n.parse().map(Linked::Pending).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "a link's id `{text}` is neither an id nor pending:N"
+            ))
+        }),
+    }
+}
+
+/// The SQL condition on `column` (a links id column) that holds while the id is pending.
+pub(super) fn is_pending_sql(column: &str) -> String {
+    format!("substr({column}, 1, {}) = '{PENDING_ID}'", PENDING_ID.len())
+}
+
+/// Serialised in the stored form, so the JSON of `/api/*` shows what the links table holds.
+impl<T: AsRef<str>> serde::Serialize for Linked<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&stored(self))
+    }
+}
+
+/// The column of the links table holding `side`'s item id.
+pub(super) fn id_column(side: Side) -> &'static str {
+    match side {
+        Side::Miro => "miro_item_id",
+        Side::Monday => "monday_item_id",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_id_is_stored_as_pending_n_and_read_back() {
+        let pending: Linked<MiroItemId> = Linked::Pending(42);
+        assert_eq!(stored(&pending), "pending:42");
+        assert_eq!(
+            parse_stored::<MiroItemId>("pending:42".into()).unwrap(),
+            pending
+        );
+        let known = Linked::Known(MondayItemId::from("9988"));
+        assert_eq!(stored(&known), "9988");
+        assert_eq!(parse_stored::<MondayItemId>("9988".into()).unwrap(), known);
+        assert!(matches!(
+            parse_stored::<MiroItemId>("pending:x".into()),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(serde_json::to_value(&pending).unwrap(), "pending:42");
+    }
+}

@@ -20,7 +20,7 @@ mod tx;
 pub use dashboard::HistoryRow;
 pub use db::{Backend, Store, StoreError, redact};
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
-pub use links::{ItemLink, LinkState, PENDING_ID};
+pub use links::{ItemLink, LinkState, stored as stored_id};
 pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};
 pub use state::{HistoryEntry, Pruned, Snapshot};
 pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};

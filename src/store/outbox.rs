@@ -3,6 +3,7 @@
 //! deletes a row that has not succeeded.
 
 use super::db::{Backend, Store, StoreError};
+use crate::domain::Side;
 use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +46,7 @@ impl OutboxStatus {
 #[derive(Debug, Clone)]
 pub struct NewOutboxEntry {
     pub pair: String,
-    /// `miro` or `monday`.
-    pub target: String,
+    pub target: Side,
     /// The item written to; `None` for a create.
     pub target_item: Option<String>,
     pub link_id: Option<i64>,
@@ -62,7 +62,7 @@ pub struct NewOutboxEntry {
 pub struct OutboxEntry {
     pub id: i64,
     pub pair: String,
-    pub target: String,
+    pub target: Side,
     pub target_item: Option<String>,
     pub link_id: Option<i64>,
     pub operation: String,
@@ -131,7 +131,7 @@ impl Store {
     pub async fn claim_link_rows(
         &self,
         link_id: i64,
-        target: &str,
+        target: Side,
         now: i64,
         lease_ms: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -141,7 +141,7 @@ impl Store {
              RETURNING {COLUMNS}"
         ))
         .bind(link_id)
-        .bind(target)
+        .bind(target.as_str())
         .bind(now + lease_ms)
         .fetch_all(&self.pool)
         .await?;
@@ -259,7 +259,7 @@ where
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(&entry.pair)
-    .bind(&entry.target)
+    .bind(entry.target.as_str())
     .bind(&entry.target_item)
     .bind(entry.link_id.or(link_id))
     .bind(&entry.operation)
@@ -276,7 +276,10 @@ fn outbox_entry(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
         id: row.try_get("id")?,
         pair: row.try_get("pair")?,
-        target: row.try_get("target")?,
+        target: row
+            .try_get::<String, _>("target")?
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("outbox target: {e}")))?,
         target_item: row.try_get("target_item")?,
         link_id: row.try_get("link_id")?,
         operation: row.try_get("operation")?,

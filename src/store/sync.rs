@@ -3,9 +3,10 @@
 //! change is simply processed again; and the links' other-side ids once a create is done.
 
 use super::db::{Store, StoreError};
-use super::links::LinkState;
+use super::links::{LinkState, id_column, is_pending_sql, stored};
 use super::outbox::NewOutboxEntry;
 use super::state::HistoryEntry;
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
 use sqlx::Row;
 
 /// What becomes of the change's link.
@@ -21,8 +22,8 @@ pub enum LinkWrite {
     /// A new link. The outbox rows without a `link_id` get its id.
     Create {
         pair: String,
-        miro_item_id: String,
-        monday_item_id: String,
+        miro_item_id: Linked<MiroItemId>,
+        monday_item_id: Linked<MondayItemId>,
         miro_type: String,
         fields: serde_json::Value,
     },
@@ -112,8 +113,8 @@ impl Store {
                      VALUES ($1, $2, $3, $4, 'active', $5, $6, $6) RETURNING id",
                 )
                 .bind(pair)
-                .bind(miro_item_id)
-                .bind(monday_item_id)
+                .bind(stored(miro_item_id))
+                .bind(stored(monday_item_id))
                 .bind(miro_type)
                 .bind(fields.to_string())
                 .bind(p.now)
@@ -172,14 +173,11 @@ impl Store {
     pub async fn resolve_link(
         &self,
         link_id: i64,
-        side: crate::domain::Side,
+        side: Side,
         item_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let column = match side {
-            crate::domain::Side::Miro => "miro_item_id",
-            crate::domain::Side::Monday => "monday_item_id",
-        };
+        let column = id_column(side);
         sqlx::query(&format!(
             "UPDATE links SET {column} = $2, updated_at = $3 WHERE id = $1"
         ))
@@ -284,17 +282,10 @@ impl Store {
     }
 
     /// Links of `pair` whose item on `side` is still being created.
-    pub async fn pending_creates(
-        &self,
-        pair: &str,
-        side: crate::domain::Side,
-    ) -> Result<i64, StoreError> {
-        let column = match side {
-            crate::domain::Side::Miro => "miro_item_id",
-            crate::domain::Side::Monday => "monday_item_id",
-        };
+    pub async fn pending_creates(&self, pair: &str, side: Side) -> Result<i64, StoreError> {
         Ok(sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND substr({column}, 1, 8) = 'pending:'"
+            "SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND {}",
+            is_pending_sql(id_column(side))
         ))
         .bind(pair)
         .fetch_one(&self.pool)

@@ -4,6 +4,7 @@
 
 use crate::common::wait_for;
 use boardsync::config::Config;
+use boardsync::domain::{Linked, Side};
 use boardsync::mapping::plan::Write;
 use boardsync::metrics::Metrics;
 use boardsync::runtime::Engine;
@@ -88,8 +89,8 @@ monday_group = "topics"
         .upsert_link(&ItemLink {
             id: 0,
             pair: "lost".into(),
-            miro_item_id: "3458764600000000001".into(),
-            monday_item_id: "pending:1".into(),
+            miro_item_id: Linked::Known("3458764600000000001".into()),
+            monday_item_id: Linked::Pending(1),
             miro_type: "sticky_note".into(),
             state: LinkState::Active,
             fields: json!({}),
@@ -106,7 +107,7 @@ monday_group = "topics"
     let row = store
         .enqueue(&NewOutboxEntry {
             pair: "lost".into(),
-            target: "monday".into(),
+            target: Side::Monday,
             target_item: None,
             link_id: Some(link),
             operation: write.name().into(),
@@ -132,13 +133,17 @@ monday_group = "topics"
     ));
     let resolved = wait_for("the link resolved", Duration::from_secs(10), || async {
         let l = store.link_by_id(link).await.unwrap()?;
-        (!l.monday_item_id.starts_with("pending:")).then_some(l.monday_item_id)
+        l.monday_item_id.into_known()
     })
     .await;
     shutdown.cancel();
     dispatcher.await.unwrap();
 
-    assert_eq!(resolved, made_id, "the link adopted the item already made");
+    assert_eq!(
+        resolved.as_str(),
+        made_id,
+        "the link adopted the item already made"
+    );
     let items = monday_items(&sandbox).await;
     assert_eq!(items.len(), 1, "no second item: {items:#?}");
     store.close().await;

@@ -127,12 +127,10 @@ impl World {
         let store = &self.engine.store;
         wait_for("the link settled", DEADLINE, || async {
             let link = store
-                .link_by_monday(&self.pair.slug, monday_item)
+                .link_by_monday(&self.pair.slug, &monday_item.into())
                 .await
                 .unwrap()?;
-            if link.miro_item_id.starts_with("pending:") {
-                return None;
-            }
+            link.miro_item_id.known()?;
             let writes = store.outbox_for_link(link.id).await.unwrap();
             writes
                 .iter()
@@ -286,7 +284,7 @@ async fn a_change_a_webhook_delivered_is_applied_once_whichever_is_processed_fir
     let created = w.stored(&item, "created").await;
     assert_eq!(w.process(&created).await, "applied");
     let link = w.settled_link(&item).await;
-    let sticky = link.miro_item_id.clone();
+    let sticky = link.miro_item_id.known().expect("settled").to_string();
     let writes_before = w.engine.store.outbox_for_link(link.id).await.unwrap().len();
 
     // The webhook's change first (it is first in the inbox), then the round's: the round's is

@@ -393,7 +393,7 @@ async fn boards_converge_under_a_seeded_workload(postgres: bool, ops_per_person:
                     ) == *title
                 }) {
                     let id = i["id"].as_str().unwrap();
-                    let link = store.link_by_miro("sync-test", id).await.unwrap();
+                    let link = store.link_by_miro("sync-test", &id.into()).await.unwrap();
                     trail += &format!(
                         "\nMiro {id} {title:?} {} modified {}: link {:?}\n",
                         i["style"]["fillColor"], i["modifiedAt"], link
@@ -423,7 +423,7 @@ async fn boards_converge_under_a_seeded_workload(postgres: bool, ops_per_person:
                     trail += &format!(
                         "\nmonday {id} {title:?} {}: link {:?}\n",
                         i["values"]["status"]["text"],
-                        store.link_by_monday("sync-test", id).await.unwrap()
+                        store.link_by_monday("sync-test", &id.into()).await.unwrap()
                     );
                     trail += &history_of(&store, id).await;
                 }

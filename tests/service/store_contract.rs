@@ -2,6 +2,7 @@
 //! temp dir) and once on Postgres (a database of its own), and must behave the same on both.
 
 use crate::common::TestDb;
+use boardsync::domain::{Linked, Side};
 use boardsync::store::{
     Backend, HistoryEntry, InboxInsert, ItemLink, LinkState, NewInboxEntry, NewOutboxEntry,
     OutboxStatus, Snapshot, Store,
@@ -91,7 +92,7 @@ fn event(key: &str, at: i64) -> NewInboxEntry {
 fn write(key: &str, due_at: i64) -> NewOutboxEntry {
     NewOutboxEntry {
         pair: "sprint".to_owned(),
-        target: "miro".to_owned(),
+        target: Side::Miro,
         target_item: Some("3458764517517819000".to_owned()),
         link_id: None,
         operation: "update".to_owned(),
@@ -106,8 +107,8 @@ fn link(miro: &str, monday: &str) -> ItemLink {
     ItemLink {
         id: 0,
         pair: "sprint".to_owned(),
-        miro_item_id: miro.to_owned(),
-        monday_item_id: monday.to_owned(),
+        miro_item_id: Linked::Known(miro.into()),
+        monday_item_id: Linked::Known(monday.into()),
         miro_type: "sticky_note".to_owned(),
         state: LinkState::Active,
         fields: json!({"title": {"value": "Plan", "ts": 100}}),
@@ -258,12 +259,12 @@ async fn links_are_found_from_either_side_and_updated_in_place(store: Store) {
         .await
         .unwrap();
     let by_miro = store
-        .link_by_miro("sprint", "3458764517517819000")
+        .link_by_miro("sprint", &"3458764517517819000".into())
         .await
         .unwrap()
         .unwrap();
     let by_monday = store
-        .link_by_monday("sprint", "9988")
+        .link_by_monday("sprint", &"9988".into())
         .await
         .unwrap()
         .unwrap();
@@ -272,7 +273,7 @@ async fn links_are_found_from_either_side_and_updated_in_place(store: Store) {
     assert_eq!(by_miro.fields["title"]["value"], "Plan");
     assert!(
         store
-            .link_by_miro("other-pair", "3458764517517819000")
+            .link_by_miro("other-pair", &"3458764517517819000".into())
             .await
             .unwrap()
             .is_none()
@@ -284,7 +285,7 @@ async fn links_are_found_from_either_side_and_updated_in_place(store: Store) {
     changed.updated_at = 200;
     assert_eq!(store.upsert_link(&changed).await.unwrap(), id, "same row");
     let after = store
-        .link_by_monday("sprint", "9988")
+        .link_by_monday("sprint", &"9988".into())
         .await
         .unwrap()
         .unwrap();
@@ -713,7 +714,7 @@ async fn releasing_a_link_forgets_the_loop_breakers_count(store: Store) {
 
     assert!(store.release_link("sprint", "9988", 5_000).await.unwrap());
     let released = store
-        .link_by_monday("sprint", "9988")
+        .link_by_monday("sprint", &"9988".into())
         .await
         .unwrap()
         .unwrap();

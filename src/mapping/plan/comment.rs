@@ -78,7 +78,8 @@ pub(super) fn plan_comment(
                     &comment,
                     author.as_deref().unwrap_or("someone"),
                     &change.board,
-                    &link.miro_item_id,
+                    // The change is the Miro item's own (its link was found by it).
+                    &change.item_id,
                 ),
             }
         }

@@ -1,8 +1,8 @@
 //! What a link remembers of each field (its value, who set it and when, what boardsync wrote),
 //! which the planner reads to tell an echo, a stale report and a conflict apart.
 
-use crate::domain::Side;
 use crate::domain::miro::ItemType;
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -119,8 +119,8 @@ pub struct LinkFields {
 /// A link as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkView {
-    pub miro_item_id: String,
-    pub monday_item_id: String,
+    pub miro_item_id: Linked<MiroItemId>,
+    pub monday_item_id: Linked<MondayItemId>,
     pub miro_type: ItemType,
     pub quarantined: bool,
     pub fields: LinkFields,

@@ -3,9 +3,9 @@
 use super::lifecycle::ARCHIVED_TAG;
 use super::*;
 use crate::config::{Config, MiroAs, PairConfig};
-use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind, Via};
 use crate::domain::miro::ItemType;
+use crate::domain::{Linked, Side};
 use serde_json::Value;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -64,8 +64,8 @@ fn change(side: Side, kind: ChangeKind, ts: i64, fields: Value) -> Change {
 
 fn link(fields: LinkFields) -> LinkView {
     LinkView {
-        miro_item_id: "3458764500000000001".into(),
-        monday_item_id: "200".into(),
+        miro_item_id: Linked::Known("3458764500000000001".into()),
+        monday_item_id: Linked::Known("200".into()),
         miro_type: ItemType::StickyNote,
         quarantined: false,
         fields,

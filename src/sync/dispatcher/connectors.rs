@@ -6,7 +6,7 @@
 use crate::clients::ApiError;
 use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
-use crate::domain::Side;
+use crate::domain::MondayItemId;
 use crate::mapping::values::{self};
 use crate::runtime::{Engine, WriteError};
 use serde_json::Value;
@@ -26,11 +26,11 @@ pub async fn write_miro(
     for id in values::item_ids(logical) {
         match engine
             .store
-            .twin(&pair.slug, Side::Monday, &id.to_string())
+            .miro_twin(&pair.slug, &MondayItemId(id.to_string()))
             .await?
         {
             Some(miro_id) => {
-                want.insert(miro_id);
+                want.insert(miro_id.0);
             }
             None => {
                 tracing::debug!(pair = %pair.name, monday_item = id, "no Miro twin to draw a connector to")
@@ -49,7 +49,7 @@ pub async fn write_miro(
             have.insert(end.to_owned());
         } else if engine
             .store
-            .twin(&pair.slug, Side::Miro, end)
+            .monday_twin(&pair.slug, &end.into())
             .await?
             .is_some()
         {
@@ -81,7 +81,7 @@ pub async fn monday_value(
         for id in monday_linked_ids(engine, item, column).await? {
             if engine
                 .store
-                .twin(&pair.slug, Side::Monday, &id)
+                .miro_twin(&pair.slug, &id.as_str().into())
                 .await?
                 .is_none()
             {

@@ -26,17 +26,14 @@ pub(super) const IDEMPOTENCY_WINDOW_MS: i64 = 25 * 60_000;
 
 /// Rows for the same target item (by link, or by item id), each group in row order.
 pub(super) fn group_by_item(rows: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
-    let mut groups: BTreeMap<(String, String), Vec<OutboxEntry>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Side, String), Vec<OutboxEntry>> = BTreeMap::new();
     for row in rows {
         let key = match (row.link_id, &row.target_item) {
             (Some(link), _) => format!("link:{link}"),
             (None, Some(item)) => format!("item:{item}"),
             (None, None) => format!("row:{}", row.id),
         };
-        groups
-            .entry((row.target.clone(), key))
-            .or_default()
-            .push(row);
+        groups.entry((row.target, key)).or_default().push(row);
     }
     let mut out: Vec<Vec<OutboxEntry>> = groups.into_values().collect();
     for g in &mut out {
@@ -190,6 +187,7 @@ pub(super) fn idempotency_key(row: &OutboxEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Linked;
     use crate::mapping::plan::tests::pair_with;
     use crate::store::{LinkState, StoreError};
     use serde_json::json;
@@ -205,7 +203,7 @@ mod tests {
         OutboxEntry {
             id,
             pair: "p".into(),
-            target: target.into(),
+            target: target.parse().unwrap(),
             target_item: item.map(Into::into),
             link_id: link,
             operation: "update".into(),
@@ -457,8 +455,8 @@ mod tests {
         ItemLink {
             id: 1,
             pair: "p".into(),
-            miro_item_id: "3458764500000000001".into(),
-            monday_item_id: "200".into(),
+            miro_item_id: Linked::Known("3458764500000000001".into()),
+            monday_item_id: Linked::Known("200".into()),
             miro_type: "sticky_note".into(),
             state: LinkState::Active,
             fields: json!({"fields": {"title": {"value": title}}}),

@@ -231,7 +231,13 @@ async fn find_created(
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         if created + 60_000 < since
-            || !matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None))
+            || !matches!(
+                engine
+                    .store
+                    .link_by_miro(pair, &item.id.as_str().into())
+                    .await,
+                Ok(None)
+            )
         {
             continue;
         }

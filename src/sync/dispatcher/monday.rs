@@ -233,7 +233,13 @@ async fn find_created_monday(
         if item.creator_id == own
             && item.name == name
             && created + 60_000 >= since
-            && matches!(engine.store.link_by_monday(pair, &item.id).await, Ok(None))
+            && matches!(
+                engine
+                    .store
+                    .link_by_monday(pair, &item.id.as_str().into())
+                    .await,
+                Ok(None)
+            )
         {
             return Ok(Some(item.id));
         }

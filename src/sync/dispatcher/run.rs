@@ -13,7 +13,6 @@ use crate::clients::ApiError;
 use crate::domain::Side;
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
-use crate::store::PENDING_ID;
 use crate::store::{LinkState, OutboxEntry, StoreError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -90,7 +89,7 @@ async fn dispatch(
         // old value can never land after a newer one.
         let waiting = engine
             .store
-            .claim_link_rows(link_id, &rows[0].target, now, LEASE_MS)
+            .claim_link_rows(link_id, rows[0].target, now, LEASE_MS)
             .await?;
         rows.extend(waiting);
         rows.sort_by_key(|r| r.id);
@@ -107,11 +106,7 @@ async fn dispatch(
         )
         .await;
     };
-    let target = if first.target == "miro" {
-        Side::Miro
-    } else {
-        Side::Monday
-    };
+    let target = first.target;
     let link = match first.link_id {
         Some(id) => engine.store.link_by_id(id).await?,
         None => None,
@@ -139,11 +134,10 @@ async fn dispatch(
     }
     let known_id = link
         .as_ref()
-        .map(|l| match target {
-            Side::Miro => l.miro_item_id.clone(),
-            Side::Monday => l.monday_item_id.clone(),
+        .and_then(|l| match target {
+            Side::Miro => l.miro_item_id.known().map(ToString::to_string),
+            Side::Monday => l.monday_item_id.known().map(ToString::to_string),
         })
-        .filter(|id| !id.starts_with(PENDING_ID))
         .or_else(|| first.target_item.clone());
     if link.is_none() && first.link_id.is_some() && folded.finish.is_none() {
         // The link ended (its item was deleted) before these updates went out: nothing to write.

@@ -84,7 +84,7 @@ pub async fn prepare(
     }
     let linked = engine
         .store
-        .link_by_miro(&pair.slug, &change.item_id)
+        .link_by_miro(&pair.slug, &change.item_id.as_str().into())
         .await?
         .is_some();
     if linked {
@@ -120,7 +120,7 @@ pub async fn keep_linked(
             let id = id.to_string();
             if engine
                 .store
-                .twin(&pair.slug, Side::Monday, &id)
+                .miro_twin(&pair.slug, &id.as_str().into())
                 .await?
                 .is_some()
             {

@@ -4,17 +4,17 @@
 
 use super::relations;
 use crate::config::PairConfig;
-use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::miro::ItemType;
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
 use crate::mapping::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
 use crate::runtime::Lease;
 use crate::runtime::{Engine, SyncEvent};
+use crate::store::keys;
 use crate::store::{
     HistoryEntry, InboxEntry, ItemLink, LinkState, LinkWrite, NewConflict, NewOutboxEntry,
     ProcessedChange, StoreError,
 };
-use crate::store::{PENDING_ID, keys};
 use crate::supervisor::WorkerStatus;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -265,8 +265,18 @@ async fn link_of(
     change: &Change,
 ) -> Result<Option<crate::store::ItemLink>, StoreError> {
     match change.side {
-        Side::Miro => engine.store.link_by_miro(pair, &change.item_id).await,
-        Side::Monday => engine.store.link_by_monday(pair, &change.item_id).await,
+        Side::Miro => {
+            engine
+                .store
+                .link_by_miro(pair, &MiroItemId::from(change.item_id.as_str()))
+                .await
+        }
+        Side::Monday => {
+            engine
+                .store
+                .link_by_monday(pair, &MondayItemId::from(change.item_id.as_str()))
+                .await
+        }
     }
 }
 
@@ -372,10 +382,10 @@ async fn record(
         },
         (LinkChange::Remove, Some(l)) => LinkWrite::Remove { id: l.id },
         (LinkChange::Create { miro_type }, _) => {
-            let pending = format!("{PENDING_ID}{}", entry.id);
+            let id = change.item_id.as_str();
             let (miro_item_id, monday_item_id) = match change.side {
-                Side::Miro => (change.item_id.clone(), pending),
-                Side::Monday => (pending, change.item_id.clone()),
+                Side::Miro => (Linked::Known(id.into()), Linked::Pending(entry.id)),
+                Side::Monday => (Linked::Pending(entry.id), Linked::Known(id.into())),
             };
             LinkWrite::Create {
                 pair: pair.slug.clone(),
@@ -393,16 +403,13 @@ async fn record(
         .enumerate()
         .map(|(i, write)| {
             let target = write.target();
-            let target_item = link.and_then(|l| {
-                let id = match target {
-                    Side::Miro => &l.miro_item_id,
-                    Side::Monday => &l.monday_item_id,
-                };
-                (!id.starts_with(PENDING_ID)).then(|| id.clone())
+            let target_item = link.and_then(|l| match target {
+                Side::Miro => l.miro_item_id.known().map(ToString::to_string),
+                Side::Monday => l.monday_item_id.known().map(ToString::to_string),
             });
             NewOutboxEntry {
                 pair: pair.slug.clone(),
-                target: target.as_str().into(),
+                target,
                 target_item,
                 link_id: link.map(|l| l.id),
                 operation: write.name().into(),
