@@ -71,6 +71,14 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
         let older = ts < state.synced_us;
         let own_field =
             own_field_author || older || set_by_own_write(change, field, link.miro_type);
+        if !own_field && ts == *state.ts(from) && state.value.as_deref() == Some(logical.as_str()) {
+            // The edit already planned, reported again (a scan and the content log both saw
+            // it): nothing new. It must not be taken for the echo of a write boardsync made to
+            // this side since, which is still on its way and may bring an older write's echo
+            // after it.
+            stale += 1;
+            continue;
+        }
         if state.take_echo(from, &logical, own_field) {
             let t = state.ts(from);
             *t = (*t).max(ts);

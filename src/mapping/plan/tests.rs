@@ -842,6 +842,51 @@ fn an_edit_made_while_boardsync_was_writing_another_value_there_is_written_back_
 }
 
 #[test]
+fn a_repeated_report_of_an_edit_takes_no_echo_so_a_late_write_of_boardsyncs_stays_an_echo() {
+    // monday renames the item at 200; boardsync's write of it to Miro is on its way when a
+    // person renames the sticky note at 250: the edit goes to both sides.
+    let p = pair();
+    let own = |mut c: Change| {
+        c.author = Some("boardsync-user".into());
+        c
+    };
+    let queued = plan(&monday_name(200, "task 17"), Some(&synced()), &cx(&p));
+    let crossed = plan(
+        &miro_text(250, "task 11"),
+        Some(&link(queued.fields)),
+        &cx(&p),
+    );
+    assert_eq!(crossed.writes.len(), 2, "{:?}", crossed.writes);
+    // The same edit, reported again (the content log after the scan).
+    let again = plan(
+        &miro_text(250, "task 11"),
+        Some(&link(crossed.fields)),
+        &cx(&p),
+    );
+    assert!(again.writes.is_empty(), "{:?}", again.writes);
+    // boardsync's first write lands after the person's edit and is seen: its echo, not a
+    // newer edit to take to monday.
+    let landed = plan(
+        &own(miro_text(260, "task 17")),
+        Some(&link(again.fields)),
+        &cx(&p),
+    );
+    assert_eq!(landed.outcome, Outcome::Echo, "{:?}", landed.writes);
+    assert!(landed.writes.is_empty());
+    // Then the write-back lands: both sides end on the person's edit.
+    let back = plan(
+        &own(miro_text(270, "task 11")),
+        Some(&link(landed.fields)),
+        &cx(&p),
+    );
+    assert_eq!(back.outcome, Outcome::Echo);
+    assert_eq!(
+        back.fields.fields["title"].value.as_deref(),
+        Some("task 11")
+    );
+}
+
+#[test]
 fn under_a_side_policy_that_side_wins_even_when_its_edit_arrives_second_and_older() {
     // conflict = "monday": Miro's edit at 300 is processed first and queued for monday; then
     // monday's own edit made at 250 arrives (the reconciler found it late).
