@@ -67,11 +67,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         "miro:{}:{}:{kind}:{at}:{hash}",
         change.board, change.item_id
     );
-    Ok(vec![Event {
+    Ok(vec![Event::Change {
         key,
         at: change.source_us.map(|us| us.div_euclid(1000)),
-        change: Some(change),
-        ignored: None,
+        change,
     }])
 }
 

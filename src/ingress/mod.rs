@@ -247,12 +247,8 @@ async fn handle(
         };
         let mut outcome = Outcome::Accepted;
         for event in events {
-            tracing::Span::current().record("delivery", event.key.as_str());
-            let board = match (&event.change, &event.ignored) {
-                (Some(c), _) => Some(c.board.clone()),
-                (None, ignored) => ignored.as_ref().map(|(board, _)| board.clone()),
-            };
-            let pair = board.and_then(|b| pair_of(&ing.config, source, &b));
+            tracing::Span::current().record("delivery", event.key());
+            let pair = pair_of(&ing.config, source, event.board());
             let this = store(&ing, source, &bytes, event).await;
             ing.metrics.receivers.event(pair.as_deref(), this.as_str());
             // The request's outcome is its worst event's.
@@ -304,18 +300,16 @@ fn challenge(bytes: &Bytes) -> Option<Response> {
 async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Outcome {
     let now = ing.clock.now_ms();
     let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    let source_ts = event.at;
+    let source_ts = event.at();
     let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);
-    let (board, item, kind, change, known) = match (&event.change, &event.ignored) {
-        (Some(c), _) => (
-            c.board.clone(),
-            Some(c.item_id.clone()),
-            c.kind.as_str().to_owned(),
-            serde_json::to_string(c).expect("a change serialises"),
+    let (item, kind, change, known) = match &event {
+        Event::Change { change, .. } => (
+            Some(change.item_id.clone()),
+            change.kind.as_str().to_owned(),
+            serde_json::to_string(change).expect("a change serialises"),
             stale.then_some(Outcome::Stale),
         ),
-        (None, Some((board, reason))) => (
-            board.clone(),
+        Event::Ignored { reason, .. } => (
             None,
             "ignored".to_owned(),
             serde_json::json!({ "ignored": reason }).to_string(),
@@ -325,10 +319,10 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
                 Outcome::Ignored
             }),
         ),
-        (None, None) => unreachable!("an event has a change or a reason to ignore it"),
     };
+    let board = event.board().to_owned();
     let entry = NewInboxEntry {
-        dedupe_key: event.key.clone(),
+        dedupe_key: event.key().to_owned(),
         source: source.as_str().to_owned(),
         pair: pair_of(&ing.config, source, &board),
         board_id: board,
@@ -342,7 +336,7 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
     };
     let claimed = match &ing.redis {
         None => None,
-        Some(redis) => match redis.claim(&event.key).await {
+        Some(redis) => match redis.claim(event.key()).await {
             Ok(Claim::Mine(token)) => Some(token),
             Ok(Claim::Done) => return Outcome::Duplicate,
             Err(e) => {
@@ -357,12 +351,12 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
     {
         match &result {
             Ok(_) => {
-                if let Err(e) = redis.done(&event.key).await {
+                if let Err(e) = redis.done(event.key()).await {
                     // Stored all the same; the store's own key still catches a repeat.
                     tracing::warn!(error = %e, "could not mark the event done in Redis");
                 }
             }
-            Err(_) => redis.release(&event.key, &token).await,
+            Err(_) => redis.release(event.key(), &token).await,
         }
     }
     match result {

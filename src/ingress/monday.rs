@@ -93,11 +93,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         } else {
             format!("event type `{kind}`")
         };
-        return Ok(vec![Event {
+        return Ok(vec![Event::Ignored {
             key,
             at,
-            change: None,
-            ignored: Some((board(e), reason)),
+            board: board(e),
+            reason,
         }]);
     };
     let item_id = id_text(&e["pulseId"])
@@ -162,12 +162,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         incomplete,
         read_back: false,
     };
-    Ok(vec![Event {
-        key,
-        at,
-        change: Some(change),
-        ignored: None,
-    }])
+    Ok(vec![Event::Change { key, at, change }])
 }
 
 fn board(e: &Value) -> String {
@@ -207,13 +202,13 @@ mod tests {
     #[test]
     fn changed_at_orders_the_change_to_the_microsecond_and_trigger_time_dates_the_delivery() {
         let events = parse(&delivery(r#", "changedAt": 1738777972.386279"#)).unwrap();
-        let change = events[0].change.as_ref().unwrap();
+        let change = events[0].change().unwrap();
         assert_eq!(change.source_us, Some(1_738_777_972_386_279));
-        assert_eq!(events[0].at, Some(1_738_777_972_390));
+        assert_eq!(events[0].at(), Some(1_738_777_972_390));
 
         // Without changedAt (a rename, say), the trigger time orders it too.
         let events = parse(&delivery("")).unwrap();
-        let change = events[0].change.as_ref().unwrap();
+        let change = events[0].change().unwrap();
         assert_eq!(change.source_us, Some(1_738_777_972_390_000));
     }
 }
