@@ -168,14 +168,34 @@ impl World {
 
 /// Every change the daemon recorded for one item, a line each, for a failure's trail.
 async fn history_of(store: &boardsync::store::Store, item: &str) -> String {
-    store
+    let mut trail: String = store
         .history_page("sync-test", None, None, 100_000)
         .await
         .unwrap()
         .iter()
         .filter(|h| h.item == item)
         .map(|h| format!("  {h:?}\n"))
-        .collect()
+        .collect();
+    // Every change stored for the item, in the order it was received: what each said (source
+    // time, author, fields, how it came) and what became of it. Read only when a run failed.
+    let mut id = 1;
+    let mut missing = 0;
+    while missing < 100 {
+        match store.inbox_entry(id).await.unwrap() {
+            Some(e) => {
+                missing = 0;
+                if e.item_id.as_deref() == Some(item) {
+                    trail += &format!(
+                        "  inbox {} received {} {} {:?}: {}\n",
+                        e.id, e.received_at, e.source, e.outcome, e.change
+                    );
+                }
+            }
+            None => missing += 1,
+        }
+        id += 1;
+    }
+    trail
 }
 
 /// What `a` holds more often than `b`, as a multiset.
