@@ -21,6 +21,11 @@ pub const FILTER_TAG: &str = "@filter_tag";
 /// the change reports (an array), as the dispatcher noted after its write. Those fields are
 /// boardsync's own write coming back, even when a newer one is already on its way.
 pub const OWN_FIELDS: &str = "@own_fields";
+/// A key the processor adds to a Miro change: the paths boardsync's own writes set in versions
+/// newer than the one the change reports (an array). What the change shows in those fields is
+/// older than a write of boardsync's that has landed since: stale, whatever its time says (a
+/// Miro item has one `modifiedAt`, which a write of another field moves on).
+pub const LATER_OWN_FIELDS: &str = "@later_own_fields";
 
 /// How many of its last writes to one Miro item boardsync remembers: a change reporting an older
 /// one may be processed after newer ones landed.
@@ -53,6 +58,22 @@ impl OwnWrites {
                 crate::domain::change::micros(&Value::String(version.clone())) == Some(at)
             })
             .map(|(_, paths)| paths.as_slice())
+    }
+
+    /// The paths boardsync's writes set in versions newer than that of `at` (Unix µs).
+    pub fn paths_after(&self, at: i64) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(version, _)| {
+                crate::domain::change::micros(&Value::String(version.clone()))
+                    .is_some_and(|v| v > at)
+            })
+            .flat_map(|(_, paths)| paths.iter().cloned())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
     }
 }
 
@@ -327,6 +348,12 @@ mod tests {
             "forgotten"
         );
         assert_eq!(writes.paths_at(at("2026-12-03T09:00:09.5Z")), None);
+        // The paths of the versions after one, each once.
+        assert_eq!(
+            writes.paths_after(at("2026-12-03T09:00:07.5Z")),
+            vec!["path8".to_owned(), "path9".to_owned()]
+        );
+        assert!(writes.paths_after(at("2026-12-03T09:00:09Z")).is_empty());
     }
     use crate::config::{Direction, MiroSide};
     use serde_json::json;

@@ -6,7 +6,8 @@ use super::guards::{loop_detected, quarantine};
 use super::lifecycle::{plan_removal, plan_unlinked};
 use super::outcome::{Conflict, Context, LinkChange, Outcome, Plan, Write};
 use super::scope::{
-    in_miro_scope, in_tag_scope, logical_value, set_by_own_write, title_field, title_of,
+    in_miro_scope, in_tag_scope, logical_value, set_by_later_own_write, set_by_own_write,
+    title_field, title_of,
 };
 use super::state::LinkView;
 use crate::config::ConflictPolicy;
@@ -66,6 +67,13 @@ pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan 
             continue;
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
+        if set_by_later_own_write(change, field, link.miro_type) {
+            // boardsync wrote this field in a newer version of the item, which has landed: this
+            // report shows it as it was before, however new its time (the version is another
+            // write's). The newer version is reported in its turn.
+            stale += 1;
+            continue;
+        }
         // A report older than the last sync that shows a value boardsync sent this side is that
         // write coming back late, whoever the scan names, not a person's edit in conflict.
         let older = ts < state.synced_us;

@@ -26,12 +26,26 @@ pub fn logical_value(
 
 /// Whether the scan found this field as boardsync's own write set it ([`values::OWN_FIELDS`]).
 pub(super) fn set_by_own_write(change: &Change, field: &FieldMapping, miro_type: ItemType) -> bool {
+    noted(change, values::OWN_FIELDS, field, miro_type)
+}
+
+/// Whether a write of boardsync's set this field in a version newer than the one the change
+/// reports ([`values::LATER_OWN_FIELDS`]): what the change shows of it is stale.
+pub(super) fn set_by_later_own_write(
+    change: &Change,
+    field: &FieldMapping,
+    miro_type: ItemType,
+) -> bool {
+    noted(change, values::LATER_OWN_FIELDS, field, miro_type)
+}
+
+fn noted(change: &Change, key: &str, field: &FieldMapping, miro_type: ItemType) -> bool {
     let Some(path) = field.miro.path_for(miro_type) else {
         return false;
     };
     change
         .fields
-        .get(values::OWN_FIELDS)
+        .get(key)
         .and_then(Value::as_array)
         .is_some_and(|paths| paths.iter().any(|p| p == path))
 }

@@ -549,6 +549,42 @@ fn after_two_writes_to_miro(p: &PairConfig) -> LinkView {
 }
 
 #[test]
+fn a_scan_of_a_version_older_than_boardsyncs_landed_write_of_a_field_is_stale_for_that_field() {
+    // The note was made green (Done) with the item; monday then set Stuck, which boardsync wrote
+    // to Miro, and it landed. A scan that read the item between boardsync's write of its title
+    // (whose version names boardsync, with a newer time than monday's edit) and that landing sees
+    // the old green: not a person's edit, since the processor found the status written in a
+    // newer version of boardsync's.
+    let p = pair();
+    let view = after_two_writes_to_miro(&p);
+    let mut scan = change(
+        Side::Miro,
+        ChangeKind::Updated,
+        400,
+        json!({
+            "style.fillColor": "light_green",
+            "data.content": "<p>Plan</p>",
+            "@own_fields": ["data.content"],
+            "@later_own_fields": ["style.fillColor"],
+        }),
+    );
+    scan.via = Via::Poll;
+    scan.author = Some("boardsync-user".into());
+    let out = plan(&scan, Some(&view), &cx(&p));
+    assert!(out.writes.is_empty(), "{:?}", out.writes);
+    assert_eq!(
+        out.fields.fields["status"].value.as_deref(),
+        Some("Stuck"),
+        "the link keeps what boardsync wrote"
+    );
+    // Without the note the same report would be taken for a person's edit (see the test after
+    // the next): the note is what tells them apart.
+    let mut unnoted = scan.clone();
+    unnoted.fields.remove("@later_own_fields");
+    assert!(!plan(&unnoted, Some(&view), &cx(&p)).writes.is_empty());
+}
+
+#[test]
 fn a_person_restoring_an_old_value_before_boardsyncs_write_was_seen_is_a_change() {
     let p = pair();
     // boardsync wrote Done, then Stuck, to Miro; a scan saw neither.

@@ -144,9 +144,11 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
             return unread(engine, entry, pair, e, now).await;
         }
         // What the item holds now is not the version boardsync's note was about.
-        change
-            .fields
-            .retain(|k, _| about.contains(k) && k != crate::mapping::values::OWN_FIELDS);
+        change.fields.retain(|k, _| {
+            about.contains(k)
+                && k != crate::mapping::values::OWN_FIELDS
+                && k != crate::mapping::values::LATER_OWN_FIELDS
+        });
         change.read_back = true;
         planned = plan::plan(&change, view.as_ref(), &cx);
     }
@@ -173,12 +175,20 @@ async fn mark_own_fields(
         return Ok(());
     };
     let writes = crate::mapping::values::OwnWrites::parse(&note);
-    if let Some(at) = change.source_us
-        && let Some(paths) = writes.paths_at(at)
-    {
+    let Some(at) = change.source_us else {
+        return Ok(());
+    };
+    if let Some(paths) = writes.paths_at(at) {
         change.fields.insert(
             crate::mapping::values::OWN_FIELDS.to_owned(),
             serde_json::json!(paths),
+        );
+    }
+    let later = writes.paths_after(at);
+    if !later.is_empty() {
+        change.fields.insert(
+            crate::mapping::values::LATER_OWN_FIELDS.to_owned(),
+            serde_json::json!(later),
         );
     }
     Ok(())
