@@ -548,6 +548,15 @@ fn after_two_writes_to_miro(p: &PairConfig) -> LinkView {
     view
 }
 
+/// A Miro scan whose item boardsync's user modified last (a scan names only who touched the item
+/// last, not who set each field).
+fn scan_naming_boardsync(ts: i64, fields: Value) -> Change {
+    let mut scan = change(Side::Miro, ChangeKind::Updated, ts, fields);
+    scan.via = Via::Poll;
+    scan.author = Some("boardsync-user".into());
+    scan
+}
+
 #[test]
 fn a_scan_of_a_version_older_than_boardsyncs_landed_write_of_a_field_is_stale_for_that_field() {
     // The note was made green (Done) with the item; monday then set Stuck, which boardsync wrote
@@ -557,9 +566,7 @@ fn a_scan_of_a_version_older_than_boardsyncs_landed_write_of_a_field_is_stale_fo
     // newer version of boardsync's.
     let p = pair();
     let view = after_two_writes_to_miro(&p);
-    let mut scan = change(
-        Side::Miro,
-        ChangeKind::Updated,
+    let scan = scan_naming_boardsync(
         400,
         json!({
             "style.fillColor": "light_green",
@@ -568,8 +575,6 @@ fn a_scan_of_a_version_older_than_boardsyncs_landed_write_of_a_field_is_stale_fo
             "@later_own_fields": ["style.fillColor"],
         }),
     );
-    scan.via = Via::Poll;
-    scan.author = Some("boardsync-user".into());
     let out = plan(&scan, Some(&view), &cx(&p));
     assert!(out.writes.is_empty(), "{:?}", out.writes);
     assert_eq!(
@@ -610,14 +615,7 @@ fn a_scan_that_finds_boardsyncs_user_last_on_an_item_still_sees_a_persons_edit_o
     let view = after_two_writes_to_miro(&p);
     // A person turned the note green; boardsync then wrote its title, so the scan names
     // boardsync as the last to modify the item. Green is not boardsync's latest write: a change.
-    let mut scan = change(
-        Side::Miro,
-        ChangeKind::Updated,
-        400,
-        json!({"style.fillColor": "light_green"}),
-    );
-    scan.via = Via::Poll;
-    scan.author = Some("boardsync-user".into());
+    let scan = scan_naming_boardsync(400, json!({"style.fillColor": "light_green"}));
     let out = plan(&scan, Some(&view), &cx(&p));
     assert_eq!(out.outcome, Outcome::Applied);
     assert_eq!(out.writes, done_to_monday_and_green_back_to_miro());
