@@ -10,7 +10,7 @@
 
 use boardsync::app::{App, Role};
 use boardsync::config::Config;
-use boardsync::domain::{Linked, Side};
+use boardsync::domain::{Linked, Target};
 use boardsync::sandbox::{Sandbox, SandboxOptions};
 use boardsync::store::{HistoryEntry, ItemLink, LinkState, NewOutboxEntry, Store};
 use std::time::{Duration, Instant};
@@ -165,8 +165,7 @@ async fn seed(store: &Store, links: u64, history: u64, dead: u64) -> anyhow::Res
         let id = store
             .enqueue(&NewOutboxEntry {
                 pair: SLUG.into(),
-                target: Side::Miro,
-                target_item: Some(format!("miro-{i}")),
+                target: Target::Miro(Some(format!("miro-{i}").into())),
                 link_id: None,
                 operation: "update".into(),
                 payload: serde_json::json!({"data": {"content": format!("<p>Item {i}</p>")}})

@@ -6,7 +6,7 @@ use super::access::Csrf;
 use super::format::{ago, duration};
 use super::state::AppState;
 use super::status::{self, PairStatus, Status, failed};
-use crate::domain::{Linked, Side};
+use crate::domain::{Linked, Side, miro_item_url, monday_item_url, path_segment};
 use crate::store::{ConflictRecord, HistoryRow, OutboxEntry, stored_id};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -125,7 +125,7 @@ pub async fn pair(
                             td { (linked_item(&link.miro_item_id, |id| miro_url(&pair.miro_board, id))) }
                             td { (linked_item(&link.monday_item_id, |id| monday_url(&pair.monday_board, id))) }
                             td { (ago(Some(link.since), status.at)) }
-                            td { (button(&format!("/pairs/{}/links/{}/release", pair.slug, urlencode(&stored_id(&link.miro_item_id))), "Release", &csrf, "")) }
+                            td { (button(&format!("/pairs/{}/links/{}/release", pair.slug, path_segment(&stored_id(&link.miro_item_id))), "Release", &csrf, "")) }
                         }
                     }
                 }
@@ -139,7 +139,7 @@ pub async fn pair(
         }
         (changes_table(&status, &changes, live, false))
         @if let Some(before) = next {
-            p { a href={ "/pairs/" (pair.slug) "?before=" (before) (search.map(|q| format!("&q={}", urlencode(q))).unwrap_or_default()) } { "Older changes →" } }
+            p { a href={ "/pairs/" (pair.slug) "?before=" (before) (search.map(|q| format!("&q={}", query_value(q))).unwrap_or_default()) } { "Older changes →" } }
         }
     };
     Ok(layout(&state, &pair.name, &status, body))
@@ -172,8 +172,8 @@ pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Mar
 
 fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
     let pair = status.pairs.iter().find(|p| p.slug == row.pair);
-    let target = row.target_item.as_deref().map(|item| {
-        let url = pair.map(|p| match row.target {
+    let target = row.target.item().map(|item| {
+        let url = pair.map(|p| match row.target.side() {
             Side::Miro => miro_url(&p.miro_board, item),
             Side::Monday => monday_url(&p.monday_board, item),
         });
@@ -187,7 +187,7 @@ fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
         tr id={ "dead-" (row.id) } {
             td { (ago(row.finished_at, status.at)) }
             td { a href={ "/pairs/" (row.pair) } { (pair.map_or(row.pair.as_str(), |p| p.name.as_str())) } }
-            td { (row.operation) " on " (side_name(row.target)) @if let Some(t) = target { " " (t) } }
+            td { (row.operation) " on " (side_name(row.target.side())) @if let Some(t) = target { " " (t) } }
             td.num { (row.attempts) }
             td.error { (row.last_error.as_deref().unwrap_or("")) }
             td { details { summary { "payload" } pre { (payload) } } }
@@ -226,7 +226,7 @@ fn conflict_row(status: &Status, c: &ConflictRecord) -> Markup {
         tr {
             td { (ago(Some(c.at), status.at)) }
             td { a href={ "/pairs/" (c.pair) } { (pair.map_or(c.pair.as_str(), |p| p.name.as_str())) } }
-            td { a href={ "/pairs/" (c.pair) "?q=" (urlencode(&c.item)) } { (c.item) } }
+            td { a href={ "/pairs/" (c.pair) "?q=" (query_value(&c.item)) } { (c.item) } }
             td { (c.field) }
             td.won { span.side { (side_name(winner)) } " " (c.won) }
             td.lost { span.side { (side_name(winner.other())) } " " (c.lost) }
@@ -451,30 +451,23 @@ fn item_link(url: Option<String>, label: &str) -> Markup {
 }
 
 /// The page of the Miro item `item` (an id, never a pending one).
-pub fn miro_url(board: &str, item: &str) -> String {
-    format!(
-        "https://miro.com/app/board/{}/?moveToWidget={}",
-        urlencode(board),
-        urlencode(item)
-    )
+fn miro_url(board: &str, item: &str) -> String {
+    miro_item_url(&board.into(), &item.into())
 }
 
-/// The item's page on monday (monday sends a signed-in person on to their account's address).
-pub fn monday_url(board: &str, item: &str) -> String {
-    format!(
-        "https://monday.com/boards/{}/pulses/{}",
-        urlencode(board),
-        urlencode(item)
-    )
+/// The item's page on monday.
+fn monday_url(board: &str, item: &str) -> String {
+    monday_item_url(&board.into(), &item.into())
+}
+
+/// A query parameter's value, form-encoded as the search form sends it.
+fn query_value(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A link's item on one side: a link to its page, or plain text while it is still being created.
 fn linked_item<T: AsRef<str>>(id: &Linked<T>, url: impl Fn(&str) -> String) -> Markup {
     item_link(id.known().map(|id| url(id.as_ref())), &stored_id(id))
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Which way a change went, from the side it came from.
@@ -502,13 +495,11 @@ mod tests {
         let cell = linked_item(&pending, |id| miro_url("uXjV=", id)).into_string();
         assert!(!cell.contains("href"), "{cell}");
         assert!(cell.contains("not created yet"), "{cell}");
-        assert_eq!(
-            miro_url("uXjVOD6lB3o=", "3458764517517852417"),
-            "https://miro.com/app/board/uXjVOD6lB3o%3D/?moveToWidget=3458764517517852417"
-        );
-        assert_eq!(
-            monday_url("1234", "99"),
-            "https://monday.com/boards/1234/pulses/99"
+        let known: Linked<crate::domain::MiroItemId> = Linked::Known("42".into());
+        let cell = linked_item(&known, |id| miro_url("uXjV=", id)).into_string();
+        assert!(
+            cell.contains(r#"href="https://miro.com/app/board/uXjV%3D/?moveToWidget=42""#),
+            "{cell}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! turns an event into, so that there is one processing path. It says which item changed on which
 //! side, how, which fields now hold which values, who did it and when; it decides nothing.
 
-use super::Side;
+use super::{MiroBoardId, MiroItemId, MondayBoardId, MondayItemId, Side};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -45,14 +45,81 @@ impl ChangeKind {
     }
 }
 
+/// The item a change is about: its board and its id, typed by the side they belong to, so that a
+/// Miro id cannot reach a place that expects a monday one. Stored (in the inbox's JSON) flat, as
+/// `side`, `board` and `item_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "side", rename_all = "snake_case")]
+pub enum ItemRef {
+    Miro {
+        board: MiroBoardId,
+        item_id: MiroItemId,
+    },
+    Monday {
+        board: MondayBoardId,
+        item_id: MondayItemId,
+    },
+}
+
+impl ItemRef {
+    pub fn miro(board: impl Into<MiroBoardId>, item: impl Into<MiroItemId>) -> ItemRef {
+        ItemRef::Miro {
+            board: board.into(),
+            item_id: item.into(),
+        }
+    }
+
+    pub fn monday(board: impl Into<MondayBoardId>, item: impl Into<MondayItemId>) -> ItemRef {
+        ItemRef::Monday {
+            board: board.into(),
+            item_id: item.into(),
+        }
+    }
+
+    pub fn side(&self) -> Side {
+        match self {
+            ItemRef::Miro { .. } => Side::Miro,
+            ItemRef::Monday { .. } => Side::Monday,
+        }
+    }
+
+    /// The board id as text, for keys, logs and matching against a pair.
+    pub fn board(&self) -> &str {
+        match self {
+            ItemRef::Miro { board, .. } => board.as_str(),
+            ItemRef::Monday { board, .. } => board.as_str(),
+        }
+    }
+
+    /// The item id as text, for keys, logs and history.
+    pub fn item(&self) -> &str {
+        match self {
+            ItemRef::Miro { item_id, .. } => item_id.as_str(),
+            ItemRef::Monday { item_id, .. } => item_id.as_str(),
+        }
+    }
+
+    pub fn miro_item(&self) -> Option<&MiroItemId> {
+        match self {
+            ItemRef::Miro { item_id, .. } => Some(item_id),
+            ItemRef::Monday { .. } => None,
+        }
+    }
+
+    pub fn monday_item(&self) -> Option<&MondayItemId> {
+        match self {
+            ItemRef::Monday { item_id, .. } => Some(item_id),
+            ItemRef::Miro { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
-    pub side: Side,
+    /// Which item on which side.
+    #[serde(flatten)]
+    pub item: ItemRef,
     pub via: Via,
-    /// The board id on its side (Miro board id, or monday board id as digits).
-    pub board: String,
-    /// The item id on its side, always as a string (Miro ids exceed 2^53).
-    pub item_id: String,
     /// Miro's item type (`sticky_note`, ...); `item` for monday.
     pub item_type: Option<String>,
     pub kind: ChangeKind,
@@ -82,6 +149,28 @@ pub struct Change {
     /// values now, at least as new as any change with the same source time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_back: bool,
+}
+
+impl Change {
+    /// A change of `kind` to `item` that carries nothing else yet: no fields, no author, no time.
+    pub fn new(item: ItemRef, via: Via, kind: ChangeKind) -> Change {
+        Change {
+            item,
+            via,
+            item_type: None,
+            kind,
+            fields: BTreeMap::new(),
+            column_types: BTreeMap::new(),
+            author: None,
+            source_us: None,
+            incomplete: false,
+            read_back: false,
+        }
+    }
+
+    pub fn side(&self) -> Side {
+        self.item.side()
+    }
 }
 
 /// Below this, a stored time is in milliseconds (it would be 1973 in microseconds, and the year
@@ -197,6 +286,29 @@ mod tests {
         assert_eq!(decimal_seconds_micros("-1.5"), None);
         assert_eq!(decimal_seconds_micros("1e9"), None);
         assert_eq!(decimal_seconds_micros(""), None);
+    }
+
+    #[test]
+    fn a_change_is_stored_with_its_side_board_and_item_flat_as_before() {
+        let change = Change::new(
+            ItemRef::monday("1000000001", "200"),
+            Via::Webhook,
+            ChangeKind::Updated,
+        );
+        let stored = serde_json::to_value(&change).unwrap();
+        assert_eq!(stored["side"], "monday");
+        assert_eq!(stored["board"], "1000000001");
+        assert_eq!(stored["item_id"], "200");
+        assert!(stored.get("item").is_none(), "{stored}");
+        let again: Change = serde_json::from_value(stored).unwrap();
+        assert_eq!(again, change);
+        assert_eq!(again.side(), Side::Monday);
+        assert_eq!(again.item.monday_item().map(|i| i.as_str()), Some("200"));
+        assert_eq!(again.item.miro_item(), None);
+
+        let unknown =
+            r#"{"side":"trello","via":"poll","board":"b","item_id":"1","kind":"updated"}"#;
+        assert!(serde_json::from_str::<Change>(unknown).is_err());
     }
 
     #[test]

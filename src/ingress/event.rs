@@ -45,7 +45,7 @@ impl Event {
     /// The board the event is about, on its side.
     pub fn board(&self) -> &str {
         match self {
-            Event::Change { change, .. } => &change.board,
+            Event::Change { change, .. } => change.item.board(),
             Event::Ignored { board, .. } => board,
         }
     }

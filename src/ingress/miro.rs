@@ -3,8 +3,7 @@
 //! decides what a change means for the other side.
 
 use super::event::{Event, Rejection};
-use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via, id_text, micros};
 use crate::domain::miro::item_fields;
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -65,7 +64,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
     // second differ only in their bodies, hence the hash.
     let key = format!(
         "miro:{}:{}:{kind}:{at}:{hash}",
-        change.board, change.item_id
+        change.item.board(),
+        change.item.item()
     );
     Ok(vec![Event::Change {
         key,
@@ -92,22 +92,20 @@ fn whole_item(v: &Value) -> Result<Change, Rejection> {
         .as_str()
         .map(str::to_owned)
         .or_else(|| v["users"].get(0).and_then(id_text));
+    let board = e["boardId"]
+        .as_str()
+        .ok_or(Rejection::Malformed("no event.boardId"))?;
+    let id = id_text(&item["id"]).ok_or(Rejection::Malformed("no event.item.id"))?;
     Ok(Change {
-        side: Side::Miro,
-        via: Via::Webhook,
-        board: e["boardId"]
-            .as_str()
-            .ok_or(Rejection::Malformed("no event.boardId"))?
-            .to_owned(),
-        item_id: id_text(&item["id"]).ok_or(Rejection::Malformed("no event.item.id"))?,
         item_type: item["type"].as_str().map(str::to_owned),
-        kind: kind(e["type"].as_str().unwrap_or_default())?,
         fields,
-        column_types: BTreeMap::new(),
         author,
         source_us: micros(&item["modifiedAt"]).or_else(|| micros(&v["eventTime"])),
-        incomplete: false,
-        read_back: false,
+        ..Change::new(
+            ItemRef::miro(board, id),
+            Via::Webhook,
+            kind(e["type"].as_str().unwrap_or_default())?,
+        )
     })
 }
 
@@ -118,21 +116,20 @@ fn change_list(v: &Value) -> Result<Change, Rejection> {
         .iter()
         .filter_map(|c| Some((c["property"].as_str()?.to_owned(), c["newValue"].clone())))
         .collect();
+    let board = v["boardId"]
+        .as_str()
+        .ok_or(Rejection::Malformed("no boardId"))?;
+    let id = id_text(&v["item"]["id"]).ok_or(Rejection::Malformed("no item.id"))?;
     Ok(Change {
-        side: Side::Miro,
-        via: Via::Webhook,
-        board: v["boardId"]
-            .as_str()
-            .ok_or(Rejection::Malformed("no boardId"))?
-            .to_owned(),
-        item_id: id_text(&v["item"]["id"]).ok_or(Rejection::Malformed("no item.id"))?,
         item_type: v["item"]["type"].as_str().map(str::to_owned),
-        kind: kind(v["type"].as_str().unwrap_or_default())?,
         incomplete: fields.is_empty(),
         fields,
-        column_types: BTreeMap::new(),
         author: v["createdBy"]["id"].as_str().map(str::to_owned),
         source_us: micros(&v["createdAt"]),
-        read_back: false,
+        ..Change::new(
+            ItemRef::miro(board, id),
+            Via::Webhook,
+            kind(v["type"].as_str().unwrap_or_default())?,
+        )
     })
 }

@@ -304,7 +304,7 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
     let stale = source_ts.is_some_and(|ts| now - ts > ttl_ms);
     let (item, kind, change, known) = match &event {
         Event::Change { change, .. } => (
-            Some(change.item_id.clone()),
+            Some(change.item.item().to_owned()),
             change.kind.as_str().to_owned(),
             serde_json::to_string(change).expect("a change serialises"),
             stale.then_some(Outcome::Stale),

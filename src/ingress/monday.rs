@@ -3,9 +3,8 @@
 //! personal token), and every board event type turned into a change. Parsing only.
 
 use super::event::{Event, Rejection};
-use crate::domain::Side;
 use crate::domain::change::{
-    Change, ChangeKind, Via, decimal_seconds_micros, id_text, micros, millis,
+    Change, ChangeKind, ItemRef, Via, decimal_seconds_micros, id_text, micros, millis,
 };
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -145,12 +144,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         _ => {}
     }
     let change = Change {
-        side: Side::Monday,
-        via: Via::Webhook,
-        board: board(e),
-        item_id,
         item_type: Some("item".into()),
-        kind: change_kind,
         fields,
         column_types,
         author: id_text(&e["userId"]),
@@ -160,7 +154,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
             .and_then(|_| changed_at(body))
             .or_else(|| micros(&e["triggerTime"])),
         incomplete,
-        read_back: false,
+        ..Change::new(
+            ItemRef::monday(board(e), item_id),
+            Via::Webhook,
+            change_kind,
+        )
     };
     Ok(vec![Event::Change { key, at, change }])
 }

@@ -11,7 +11,7 @@
 //! it does nothing the second time.
 
 use crate::config::{ConflictPolicy, PairConfig};
-use crate::domain::change::{Change, ChangeKind, Via, micros};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via, micros};
 use crate::domain::miro::ItemType;
 use crate::domain::{Linked, Side};
 use crate::mapping::plan::{FieldState, LinkFields, logical_value};
@@ -98,7 +98,7 @@ pub async fn backfill(
         .map(|f| (f, &known_miro, true))
         .chain(monday.iter().map(|f| (f, &known_monday, false)))
     {
-        if known.contains(&found.change.item_id) {
+        if known.contains(found.change.item.item()) {
             report.already_linked += 1;
             continue;
         }
@@ -221,8 +221,8 @@ fn link_of<'a>(
     let link = ItemLink {
         id: 0,
         pair: pair.slug.clone(),
-        miro_item_id: Linked::Known(miro.change.item_id.as_str().into()),
-        monday_item_id: Linked::Known(monday.change.item_id.as_str().into()),
+        miro_item_id: Linked::Known(miro.change.item.item().into()),
+        monday_item_id: Linked::Known(monday.change.item.item().into()),
         miro_type: miro_type.as_str().to_owned(),
         state: LinkState::Active,
         fields: serde_json::to_value(&fields).expect("link fields serialise"),
@@ -240,7 +240,7 @@ async fn miro_items(
     key_field: &str,
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<Found>> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let needs_style = super::miro_items::needs_style(pair);
     let notes = super::miro_items::own_notes(engine, pair).await?;
     let mut out = Vec::new();
@@ -279,7 +279,7 @@ async fn monday_items(
     key_field: &str,
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<Found>> {
-    let board = pair.monday_board.to_string();
+    let board = &pair.monday_board;
     let relations: HashSet<&str> = pair
         .fields
         .iter()
@@ -292,7 +292,7 @@ async fn monday_items(
         })
         .map(|f| f.monday.as_str())
         .collect();
-    let items = engine.monday.board_items(&board).await?;
+    let items = engine.monday.board_items(board).await?;
     progress.inc(items.len() as u64);
     Ok(items
         .into_iter()
@@ -317,18 +317,14 @@ async fn monday_items(
             }
             let version = i.updated_at.unwrap_or_default();
             let change = Change {
-                side: Side::Monday,
-                via: Via::Poll,
-                board: board.clone(),
-                item_id: i.id,
                 item_type: Some("item".into()),
-                kind: ChangeKind::Created,
                 fields,
-                column_types: Default::default(),
-                author: None,
                 source_us: micros(&Value::String(version.clone())),
-                incomplete: false,
-                read_back: false,
+                ..Change::new(
+                    ItemRef::monday(board.clone(), i.id),
+                    Via::Poll,
+                    ChangeKind::Created,
+                )
             };
             found(pair, key_field, change, version, pair.miro_new_item)
         })
@@ -366,7 +362,7 @@ fn normalise(key: &str) -> String {
 
 fn snapshot(found: &Found) -> Snapshot {
     Snapshot {
-        item_id: found.change.item_id.clone(),
+        item_id: found.change.item.item().to_owned(),
         version: found.version.clone(),
         data: String::new(),
     }
@@ -382,8 +378,8 @@ fn inbox_entry(pair: &PairConfig, found: &Found, kind: ChangeKind, now: i64) -> 
     let key = format!(
         "backfill:{}:{}:{}:{}:{}",
         pair.slug,
-        change.side.as_str(),
-        change.item_id,
+        change.side(),
+        change.item.item(),
         found.version,
         kind.as_str()
     );

@@ -31,14 +31,15 @@ pub async fn poll_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Pol
     if !wanted(pair) {
         return Ok(report);
     }
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     // Start item → the items at the ends of its connectors.
     let mut ends: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // (Kept as text: the relation poll compares them with its snapshots, kept as text.)
     for connector in engine.miro.polling().connectors(board).await? {
         if let Some((start, end)) = connector.ends() {
-            ends.entry(start.to_owned())
+            ends.entry(start.to_string())
                 .or_default()
-                .insert(end.to_owned());
+                .insert(end.to_string());
         }
     }
     let mut poll = RelationPoll::start(

@@ -18,9 +18,9 @@
 use super::miro_items::item_change;
 use crate::clients::miro::{CONTENT_LOG_BOARDS, ContentLogEntry, MiroClient, MiroItem};
 use crate::config::PairConfig;
-use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, id_text, micros};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via, id_text, micros};
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroBoardId, MiroItemId, Side};
 use crate::runtime::Engine;
 use crate::runtime::Lease;
 use crate::store::keys;
@@ -121,13 +121,13 @@ pub async fn round(engine: &Engine, org: &str) -> anyhow::Result<RoundReport> {
     if to <= from {
         return Ok(RoundReport::default());
     }
-    let boards: BTreeSet<String> = engine
+    let boards: BTreeSet<MiroBoardId> = engine
         .config
         .pairs
         .iter()
-        .map(|p| p.miro_board.as_str().to_owned())
+        .map(|p| p.miro_board.clone())
         .collect();
-    let boards: Vec<String> = boards.into_iter().collect();
+    let boards: Vec<MiroBoardId> = boards.into_iter().collect();
     let miro = engine.miro.polling();
     let mut read = Vec::new();
     for chunk in boards.chunks(CONTENT_LOG_BOARDS) {
@@ -188,7 +188,7 @@ fn comments(engine: &Engine, read: &[ContentLogEntry], now: i64) -> Vec<(usize, 
             .config
             .pairs
             .iter()
-            .filter(|p| p.miro_board.as_str() == e.board)
+            .filter(|p| p.miro_board == e.board)
             .collect();
         let Some(first) = on_board.first() else {
             continue;
@@ -197,11 +197,22 @@ fn comments(engine: &Engine, read: &[ContentLogEntry], now: i64) -> Vec<(usize, 
         let mut fields = BTreeMap::new();
         fields.insert(
             "comment.id".to_owned(),
-            Value::String(e.item_id.clone().unwrap_or_default()),
+            Value::String(
+                e.item_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ),
         );
         fields.insert("comment.text".to_owned(), text(&e.state["content"]));
         fields.insert("comment.author".to_owned(), text(&e.actor["name"]));
-        let change = feed_change(e, item, ChangeKind::Commented, Via::ContentLog, fields);
+        let change = feed_change(
+            e,
+            item.into(),
+            ChangeKind::Commented,
+            Via::ContentLog,
+            fields,
+        );
         let mut stored =
             NewInboxEntry::polled(&first.slug, &change, format!("contentlog:{}", e.id), now);
         if on_board.len() > 1 {
@@ -231,14 +242,14 @@ async fn items(
     read: &[ContentLogEntry],
     now: i64,
 ) -> anyhow::Result<Items> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     // Each item once, as the feed last left it, at the place it first appears.
-    let mut last: BTreeMap<&str, (usize, &ContentLogEntry)> = BTreeMap::new();
+    let mut last: BTreeMap<&MiroItemId, (usize, &ContentLogEntry)> = BTreeMap::new();
     for (at, e) in read.iter().enumerate() {
-        if e.item_type != "widget" || e.board != board {
+        if e.item_type != "widget" || &e.board != board {
             continue;
         }
-        let Some(id) = e.item_id.as_deref() else {
+        let Some(id) = e.item_id.as_ref() else {
             continue;
         };
         last.entry(id)
@@ -255,12 +266,12 @@ async fn items(
         // Until the pair's first scan has taken the board as it is, nothing on it is a change.
         return Ok(Items::default());
     }
-    let before: HashMap<String, String> = engine
+    let before: HashMap<MiroItemId, String> = engine
         .store
         .snapshots(&pair.slug, Side::Miro.as_str())
         .await?
         .into_iter()
-        .map(|s| (s.item_id, s.version))
+        .map(|s| (MiroItemId::from(s.item_id), s.version))
         .collect();
     let notes = super::miro_items::own_notes(engine, pair).await?;
     let mut found = Items::default();
@@ -271,7 +282,7 @@ async fn items(
             if let Some(version) = known {
                 let change = feed_change(
                     e,
-                    id.to_owned(),
+                    id.clone(),
                     ChangeKind::Deleted,
                     Via::Poll,
                     BTreeMap::new(),
@@ -280,7 +291,7 @@ async fn items(
                 found
                     .changes
                     .push((at, NewInboxEntry::polled(&pair.slug, &change, key, now)));
-                found.gone.push(id.to_owned());
+                found.gone.push(id.to_string());
             }
             continue;
         }
@@ -306,7 +317,7 @@ async fn items(
             .changes
             .push((at, NewInboxEntry::polled(&pair.slug, &change, key, now)));
         found.seen.push(Snapshot {
-            item_id: id.to_owned(),
+            item_id: id.to_string(),
             version,
             data: String::new(),
         });
@@ -317,27 +328,19 @@ async fn items(
 /// A change of `item` that entry `e` reports: by its actor, at its time.
 fn feed_change(
     e: &ContentLogEntry,
-    item: String,
+    item: MiroItemId,
     kind: ChangeKind,
     via: Via,
     fields: BTreeMap<String, Value>,
 ) -> Change {
     Change {
-        side: Side::Miro,
-        via,
-        board: e.board.clone(),
-        item_id: item,
-        item_type: None,
-        kind,
         fields,
-        column_types: Default::default(),
         author: id_text(&e.actor["id"]),
         source_us: e
             .at
             .as_ref()
             .and_then(|t| micros(&Value::String(t.clone()))),
-        incomplete: false,
-        read_back: false,
+        ..Change::new(ItemRef::miro(e.board.clone(), item), via, kind)
     }
 }
 

@@ -4,9 +4,9 @@
 
 use crate::clients::miro::{MiroClient, MiroItem};
 use crate::config::PairConfig;
-use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, micros};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via, micros};
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroBoardId, MiroItemId};
 use crate::runtime::Engine;
 use crate::store::keys;
 use std::collections::HashSet;
@@ -21,7 +21,7 @@ pub async fn item_change(
     item_type: ItemType,
     known: bool,
 ) -> Result<Option<Change>, crate::clients::ApiError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let full = if item.style.is_null() && needs_style(pair) {
         match miro.get_item(board, item_type, &item.id).await {
             Ok(full) => full,
@@ -40,23 +40,25 @@ pub async fn item_change(
 }
 
 /// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).
-pub fn miro_change(board: &str, item: &MiroItem, item_type: ItemType, kind: ChangeKind) -> Change {
+pub fn miro_change(
+    board: &MiroBoardId,
+    item: &MiroItem,
+    item_type: ItemType,
+    kind: ChangeKind,
+) -> Change {
     Change {
-        side: Side::Miro,
-        via: Via::Poll,
-        board: board.to_owned(),
-        item_id: item.id.clone(),
         item_type: Some(item_type.as_str().into()),
-        kind,
         fields: item.fields(),
-        column_types: Default::default(),
         author: item.modified_by(),
         source_us: item
             .modified_at
             .as_ref()
             .and_then(|t| micros(&serde_json::Value::String(t.clone()))),
-        incomplete: false,
-        read_back: false,
+        ..Change::new(
+            ItemRef::miro(board.clone(), item.id.clone()),
+            Via::Poll,
+            kind,
+        )
     }
 }
 
@@ -74,7 +76,7 @@ pub fn needs_style(pair: &PairConfig) -> bool {
 pub async fn own_notes(
     engine: &Engine,
     pair: &PairConfig,
-) -> Result<HashSet<String>, crate::store::StoreError> {
+) -> Result<HashSet<MiroItemId>, crate::store::StoreError> {
     if !pair.miro_items.contains(&ItemType::Text) {
         return Ok(HashSet::new());
     }
@@ -84,6 +86,6 @@ pub async fn own_notes(
         .cursors_with_prefix(&prefix)
         .await?
         .into_iter()
-        .map(|(name, _)| name[prefix.len()..].to_owned())
+        .map(|(name, _)| MiroItemId::from(&name[prefix.len()..]))
         .collect())
 }

@@ -23,7 +23,7 @@ use crate::clients::ApiError;
 use crate::clients::monday::BoardItem;
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via, micros, millis};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via, micros, millis};
 use crate::domain::miro::ItemType;
 use crate::mapping::plan::{LinkFields, logical_value};
 use crate::runtime::Engine;
@@ -167,11 +167,7 @@ pub async fn reconcile_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Resul
     let own = own_monday_user(engine).await?;
     let mut report = ReconcileReport::default();
     let mut entries = Vec::new();
-    for item in engine
-        .monday
-        .board_items(pair.monday_board.as_str())
-        .await?
-    {
+    for item in engine.monday.board_items(&pair.monday_board).await? {
         let groups = &pair.monday_filter.groups;
         if !groups.is_empty() && !item.group.as_ref().is_some_and(|g| groups.contains(g)) {
             continue;
@@ -307,18 +303,14 @@ fn created(
 /// it was updated at, without which the change could not be ordered.
 fn monday_change(pair: &PairConfig, item: &BoardItem, kind: ChangeKind) -> Option<Change> {
     Some(Change {
-        side: Side::Monday,
-        via: Via::Reconcile,
-        board: pair.monday_board.as_str().to_owned(),
-        item_id: item.id.clone(),
         item_type: Some("item".into()),
-        kind,
         fields: item.fields(),
-        column_types: Default::default(),
-        author: None,
         source_us: Some(micros(&Value::String(item.updated_at.clone()?))?),
-        incomplete: false,
-        read_back: false,
+        ..Change::new(
+            ItemRef::monday(pair.monday_board.clone(), item.id.clone()),
+            Via::Reconcile,
+            kind,
+        )
     })
 }
 
@@ -327,7 +319,7 @@ fn entry(pair: &PairConfig, change: &Change, updated_at: &str, now: i64) -> NewI
     let key = format!(
         "reconcile:{}:{}:{updated_at}",
         pair.monday_board.as_str(),
-        change.item_id
+        change.item.item()
     );
     NewInboxEntry::polled(&pair.slug, change, key, now)
 }

@@ -4,7 +4,7 @@
 
 use crate::config::PairConfig;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via};
 use crate::domain::miro::ItemType;
 use crate::runtime::Engine;
 use crate::store::{Snapshot, StoreError};
@@ -116,13 +116,17 @@ impl<'a> RelationPoll<'a> {
 
     /// Queues `change`, which reports `value`, under a key of its item's generation.
     pub fn report(&mut self, change: &Change, value: &str) {
-        let generation = self.generations.get(&change.item_id).copied().unwrap_or(0);
+        let generation = self
+            .generations
+            .get(change.item.item())
+            .copied()
+            .unwrap_or(0);
         let digest = Sha256::digest(value.as_bytes());
         let key = format!(
             "{}:{}:{}:{generation}:{}",
             self.side,
             self.pair.slug,
-            change.item_id,
+            change.item.item(),
             hex::encode(&digest[..8])
         );
         self.entries.push(crate::store::NewInboxEntry::polled(
@@ -159,17 +163,14 @@ pub(super) fn polled_change(
     now: i64,
 ) -> Change {
     Change {
-        side: Side::Miro,
-        via: Via::Poll,
-        board: pair.miro_board.as_str().to_owned(),
-        item_id: item.to_owned(),
         item_type: Some(item_type.as_str().into()),
-        kind: ChangeKind::Updated,
         fields,
-        column_types: Default::default(),
-        author: None,
         source_us: Some(now * 1000),
         incomplete,
-        read_back: false,
+        ..Change::new(
+            ItemRef::miro(pair.miro_board.clone(), item),
+            Via::Poll,
+            ChangeKind::Updated,
+        )
     }
 }

@@ -6,9 +6,9 @@
 //! (`board, item, modifiedAt`) keep a repeated scan from doubling anything.
 
 use crate::config::PairConfig;
-use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind, Via};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via};
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroItemId, Side};
 use crate::runtime::Engine;
 use crate::store::keys;
 use crate::store::{NewInboxEntry, Snapshot};
@@ -36,7 +36,7 @@ pub async fn scan_pair_of(
     pair: &PairConfig,
     only: Option<ItemType>,
 ) -> anyhow::Result<ScanReport> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let miro = engine.miro.polling();
     let mut first = engine
         .store
@@ -52,18 +52,18 @@ pub async fn scan_pair_of(
         tracing::info!(pair = %pair.name, ?report, "existing items matched, linked and queued");
         first = false;
     }
-    let before: HashMap<String, Snapshot> = engine
+    let before: HashMap<MiroItemId, Snapshot> = engine
         .store
         .snapshots(&pair.slug, Side::Miro.as_str())
         .await?
         .into_iter()
-        .map(|s| (s.item_id.clone(), s))
+        .map(|s| (MiroItemId::from(s.item_id.as_str()), s))
         .collect();
     // The text items boardsync made for monday updates are its own, not items to sync.
     let notes = super::miro_items::own_notes(engine, pair).await?;
     let now = engine.clock.now_ms();
     let mut report = ScanReport::default();
-    let mut listed: HashSet<String> = HashSet::new();
+    let mut listed: HashSet<MiroItemId> = HashSet::new();
     let mut changed: Vec<Snapshot> = Vec::new();
     let mut entries: Vec<NewInboxEntry> = Vec::new();
     for item in miro.all_items_of(board, only).await? {
@@ -84,7 +84,7 @@ pub async fn scan_pair_of(
         let version = item.modified_at.clone().unwrap_or_default();
         let known = before.get(&item.id);
         let snapshot = Snapshot {
-            item_id: item.id.clone(),
+            item_id: item.id.to_string(),
             version: version.clone(),
             data: item_type.as_str().to_owned(),
         };
@@ -111,7 +111,7 @@ pub async fn scan_pair_of(
         entries.push(NewInboxEntry::polled(
             &pair.slug,
             &change,
-            format!("poll:{board}:{}:{version}", change.item_id),
+            format!("poll:{board}:{}:{version}", change.item.item()),
             now,
         ));
         changed.push(snapshot);
@@ -123,18 +123,12 @@ pub async fn scan_pair_of(
             continue;
         }
         let change = Change {
-            side: Side::Miro,
-            via: Via::Poll,
-            board: board.to_owned(),
-            item_id: id.clone(),
-            item_type: None,
-            kind: ChangeKind::Deleted,
-            fields: Default::default(),
-            column_types: Default::default(),
-            author: None,
             source_us: Some(now * 1000),
-            incomplete: false,
-            read_back: false,
+            ..Change::new(
+                ItemRef::miro(board.clone(), id.clone()),
+                Via::Poll,
+                ChangeKind::Deleted,
+            )
         };
         entries.push(NewInboxEntry::polled(
             &pair.slug,
@@ -142,7 +136,7 @@ pub async fn scan_pair_of(
             format!("poll:{board}:{id}:deleted:{}", snapshot.version),
             now,
         ));
-        gone.push(id.clone());
+        gone.push(id.to_string());
         report.deleted += 1;
     }
     report.changes = entries.len();

@@ -32,7 +32,7 @@ pub async fn poll_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Pol
     if !wanted(pair) {
         return Ok(report);
     }
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let miro = engine.miro.polling();
     // Item → its type and titles, from each tag's items (cheaper than each item's tags).
     let mut seen: HashMap<String, (ItemType, Vec<String>)> = HashMap::new();
@@ -42,7 +42,7 @@ pub async fn poll_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Pol
             else {
                 continue;
             };
-            seen.entry(item.id)
+            seen.entry(item.id.to_string())
                 .or_insert_with(|| (t, Vec::new()))
                 .1
                 .push(tag.title.clone());

@@ -64,10 +64,10 @@ impl NewInboxEntry {
     ) -> NewInboxEntry {
         NewInboxEntry {
             dedupe_key,
-            source: change.side.as_str().into(),
+            source: change.side().as_str().into(),
             pair: Some(pair_slug.to_owned()),
-            board_id: change.board.clone(),
-            item_id: Some(change.item_id.clone()),
+            board_id: change.item.board().to_owned(),
+            item_id: Some(change.item.item().to_owned()),
             kind: change.kind.as_str().into(),
             change: serde_json::to_string(change).expect("a change serialises"),
             raw_body: None,

@@ -2,7 +2,7 @@
 //! ids) and of its leases, in one place: the part that writes a cursor and the dashboard that
 //! reads it both take the name from here, so neither imports the other.
 
-use crate::domain::Side;
+use crate::domain::{MiroItemId, Side};
 use serde::{Deserialize, Serialize};
 
 /// The lease of the processor (one replica processes the inbox at a time).
@@ -65,7 +65,7 @@ pub fn comment_note_prefix(pair_slug: &str) -> String {
 }
 
 /// The versions and paths of boardsync's last writes to one Miro item.
-pub fn own_writes(pair_slug: &str, item_id: &str) -> String {
+pub fn own_writes(pair_slug: &str, item_id: &MiroItemId) -> String {
     format!("ownwrite:{pair_slug}:{item_id}")
 }
 

@@ -2,7 +2,7 @@
 //! each field with its source timestamp. Echo suppression and conflict handling read these.
 
 use super::db::{Store, StoreError};
-use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
+use crate::domain::{Linked, MiroItemId, MondayItemId, Side, Target};
 use sqlx::Row;
 
 /// Whether a link is live.
@@ -47,6 +47,16 @@ pub struct ItemLink {
     pub fields: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl ItemLink {
+    /// Where a write to the link's item on `side` goes: that item, once it exists.
+    pub fn target(&self, side: Side) -> Target {
+        match side {
+            Side::Miro => Target::Miro(self.miro_item_id.known().cloned()),
+            Side::Monday => Target::Monday(self.monday_item_id.known().cloned()),
+        }
+    }
 }
 
 const COLUMNS: &str =

@@ -3,7 +3,7 @@
 //! deletes a row that has not succeeded.
 
 use super::db::{Backend, Store, StoreError};
-use crate::domain::Side;
+use crate::domain::{Side, Target};
 use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,8 @@ impl OutboxStatus {
 #[derive(Debug, Clone)]
 pub struct NewOutboxEntry {
     pub pair: String,
-    pub target: Side,
-    /// The item written to; `None` for a create.
-    pub target_item: Option<String>,
+    /// The side written to, and the item there; no item for a create.
+    pub target: Target,
     pub link_id: Option<i64>,
     pub operation: String,
     pub payload: String,
@@ -62,8 +61,7 @@ pub struct NewOutboxEntry {
 pub struct OutboxEntry {
     pub id: i64,
     pub pair: String,
-    pub target: Side,
-    pub target_item: Option<String>,
+    pub target: Target,
     pub link_id: Option<i64>,
     pub operation: String,
     pub payload: String,
@@ -259,8 +257,8 @@ where
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(&entry.pair)
-    .bind(entry.target.as_str())
-    .bind(&entry.target_item)
+    .bind(entry.target.side().as_str())
+    .bind(entry.target.item())
     .bind(entry.link_id.or(link_id))
     .bind(&entry.operation)
     .bind(&entry.payload)
@@ -276,11 +274,12 @@ fn outbox_entry(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
         id: row.try_get("id")?,
         pair: row.try_get("pair")?,
-        target: row
-            .try_get::<String, _>("target")?
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("outbox target: {e}")))?,
-        target_item: row.try_get("target_item")?,
+        target: Target::new(
+            row.try_get::<String, _>("target")?
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("outbox target: {e}")))?,
+            row.try_get("target_item")?,
+        ),
         link_id: row.try_get("link_id")?,
         operation: row.try_get("operation")?,
         payload: row.try_get("payload")?,

@@ -2,6 +2,7 @@
 //! and pruning of what has outlived its retention.
 
 use super::db::{Store, StoreError};
+use crate::domain::MiroItemId;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,7 +286,7 @@ impl Store {
     pub async fn note_own_write(
         &self,
         pair: &str,
-        item_id: &str,
+        item_id: &MiroItemId,
         version: &str,
         link_id: i64,
         link_fields: &str,
@@ -300,7 +301,7 @@ impl Store {
                version = excluded.version, data = excluded.data, updated_at = excluded.updated_at",
         )
         .bind(pair)
-        .bind(item_id)
+        .bind(item_id.as_str())
         .bind(version)
         .bind(now)
         .bind(link_id)

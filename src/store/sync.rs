@@ -6,7 +6,7 @@ use super::db::{Store, StoreError};
 use super::links::{LinkState, id_column, is_pending_sql, stored};
 use super::outbox::NewOutboxEntry;
 use super::state::HistoryEntry;
-use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
+use crate::domain::{ItemId, Linked, MiroItemId, MondayItemId, Side};
 use sqlx::Row;
 
 /// What becomes of the change's link.
@@ -170,19 +170,18 @@ impl Store {
     }
 
     /// Records the other side's id of a link once the create that made it is done.
-    pub async fn resolve_link(
+    pub async fn resolve_link<I: ItemId>(
         &self,
         link_id: i64,
-        side: Side,
-        item_id: &str,
+        item_id: &I,
         now: i64,
     ) -> Result<(), StoreError> {
-        let column = id_column(side);
+        let column = id_column(I::SIDE);
         sqlx::query(&format!(
             "UPDATE links SET {column} = $2, updated_at = $3 WHERE id = $1"
         ))
         .bind(link_id)
-        .bind(item_id)
+        .bind(item_id.as_ref())
         .bind(now)
         .execute(&self.pool)
         .await?;

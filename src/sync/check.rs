@@ -57,7 +57,7 @@ async fn check_miro(
     miro: &MiroClient,
     say: &mut impl FnMut(String),
 ) -> Result<(), ApiError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     if !miro.board_exists(board).await? {
         say(format!(
             "Miro board {board} does not exist, or the token cannot see it"
@@ -70,7 +70,7 @@ async fn check_miro(
         .map(String::as_str)
         .collect();
     for frame in frames {
-        match miro.item(board, frame).await? {
+        match miro.item(board, &frame.into()).await? {
             None => say(format!("frame {frame} is not on Miro board {board}")),
             Some(item) if item.item_type != "frame" => say(format!(
                 "item {frame} on Miro board {board} is a {}, not a frame",

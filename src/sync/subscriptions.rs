@@ -8,6 +8,7 @@ use crate::clients::ApiError;
 use crate::clients::monday::{
     CreateWebhook, DeleteWebhook, Webhooks, create_webhook, delete_webhook, enum_name, webhooks,
 };
+use crate::domain::MiroBoardId;
 use crate::runtime::{Engine, WriteError};
 use crate::store::keys;
 use std::collections::{BTreeMap, HashSet};
@@ -139,12 +140,12 @@ pub async fn sync(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
 }
 
 /// The mapped Miro boards, once each.
-fn miro_boards(engine: &Engine) -> Vec<String> {
-    let boards: std::collections::BTreeSet<String> = engine
+fn miro_boards(engine: &Engine) -> Vec<MiroBoardId> {
+    let boards: std::collections::BTreeSet<MiroBoardId> = engine
         .config
         .pairs
         .iter()
-        .map(|p| p.miro_board.as_str().to_owned())
+        .map(|p| p.miro_board.clone())
         .collect();
     boards.into_iter().collect()
 }
@@ -182,7 +183,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
         };
         out.push(Subscription {
             api: "miro",
-            board,
+            board: board.to_string(),
             event: MIRO_EVENT.into(),
             id,
             status,
@@ -230,7 +231,10 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
         });
     }
     let wanted: HashSet<String> = if engine.config.miro.webhooks {
-        miro_boards(engine).into_iter().collect()
+        miro_boards(engine)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     } else {
         HashSet::new()
     };
@@ -320,7 +324,10 @@ async fn list_miro(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     if !engine.config.miro.webhooks && ours.is_empty() {
         return Ok(Vec::new());
     }
-    let boards: HashSet<String> = miro_boards(engine).into_iter().collect();
+    let boards: HashSet<String> = miro_boards(engine)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for sub in engine.miro.subscriptions().await? {

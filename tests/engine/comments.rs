@@ -170,8 +170,10 @@ async fn a_miro_comment_becomes_one_monday_update_with_its_text_and_author() {
         "{body}"
     );
     assert!(
+        // The board id, a path segment, is percent-encoded (`=` is `%3D`).
         body.contains(&format!(
-            "https://miro.com/app/board/{MIRO_BOARD}/?moveToWidget={note}"
+            "https://miro.com/app/board/{}/?moveToWidget={note}",
+            MIRO_BOARD.replace('=', "%3D")
         )),
         "{body}"
     );

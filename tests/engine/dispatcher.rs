@@ -4,7 +4,7 @@
 
 use crate::common::wait_for;
 use boardsync::config::Config;
-use boardsync::domain::{Linked, Side};
+use boardsync::domain::{Linked, Target};
 use boardsync::mapping::plan::Write;
 use boardsync::metrics::Metrics;
 use boardsync::runtime::Engine;
@@ -107,8 +107,7 @@ monday_group = "topics"
     let row = store
         .enqueue(&NewOutboxEntry {
             pair: "lost".into(),
-            target: Side::Monday,
-            target_item: None,
+            target: Target::Monday(None),
             link_id: Some(link),
             operation: write.name().into(),
             payload: serde_json::to_string(&write).unwrap(),

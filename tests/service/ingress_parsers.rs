@@ -82,5 +82,5 @@ fn the_unchanged_samples_parse() {
     let monday = parse_monday(&serde_json::to_vec(&monday_sample()).unwrap()).unwrap();
     assert_eq!(monday[0].key(), "monday:179d9f2b3f2bc19d141f4bc53764cf01");
     let miro = parse_miro(&serde_json::to_vec(&miro_sample()).unwrap()).unwrap();
-    assert_eq!(miro[0].change().unwrap().item_id, "3458764500000000001");
+    assert_eq!(miro[0].change().unwrap().item.item(), "3458764500000000001");
 }

@@ -2,7 +2,7 @@
 //! temp dir) and once on Postgres (a database of its own), and must behave the same on both.
 
 use crate::common::TestDb;
-use boardsync::domain::{Linked, Side};
+use boardsync::domain::{Linked, Target};
 use boardsync::store::{
     Backend, HistoryEntry, InboxInsert, ItemLink, LinkState, NewInboxEntry, NewOutboxEntry,
     OutboxStatus, Snapshot, Store,
@@ -92,8 +92,7 @@ fn event(key: &str, at: i64) -> NewInboxEntry {
 fn write(key: &str, due_at: i64) -> NewOutboxEntry {
     NewOutboxEntry {
         pair: "sprint".to_owned(),
-        target: Side::Miro,
-        target_item: Some("3458764517517819000".to_owned()),
+        target: Target::Miro(Some("3458764517517819000".into())),
         link_id: None,
         operation: "update".to_owned(),
         payload: json!({"data": {"content": "<p>hi</p>"}}).to_string(),
@@ -461,7 +460,7 @@ async fn own_writes_become_the_snapshot_only_when_nothing_hides_behind_them(stor
     };
     assert!(
         !store
-            .note_own_write("sprint", miro, "v2", id, &fields, 2_000)
+            .note_own_write("sprint", &miro.into(), "v2", id, &fields, 2_000)
             .await
             .unwrap()
     );
@@ -472,7 +471,7 @@ async fn own_writes_become_the_snapshot_only_when_nothing_hides_behind_them(stor
     // The link changed since the caller read it: not noted.
     assert!(
         !store
-            .note_own_write("sprint", miro, "v2", id, r#"{"title":{}}"#, 2_200)
+            .note_own_write("sprint", &miro.into(), "v2", id, r#"{"title":{}}"#, 2_200)
             .await
             .unwrap()
     );
@@ -481,7 +480,7 @@ async fn own_writes_become_the_snapshot_only_when_nothing_hides_behind_them(stor
     for version in ["v2", "v3"] {
         assert!(
             store
-                .note_own_write("sprint", miro, version, id, &fields, 2_300)
+                .note_own_write("sprint", &miro.into(), version, id, &fields, 2_300)
                 .await
                 .unwrap()
         );

@@ -4,7 +4,6 @@
 
 use crate::clients::error::{ApiError, excerpt, transport};
 use crate::clock::Clock;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -379,18 +378,9 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiEr
     })
 }
 
-/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything else is
-/// percent-encoded, `/` and `=` included, and a space is `%20` (form encoding's `+` would reach
-/// Miro as a plus sign).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// A path segment, percent-encoded (board ids end in `=`).
-pub(super) fn enc(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
+/// An id as a path segment, percent-encoded (board ids end in `=`).
+pub(super) fn enc(segment: impl AsRef<str>) -> String {
+    crate::domain::path_segment(segment.as_ref())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::client::{LEVEL_2, LEVEL_3, MiroClient, PAGE_LIMIT, enc, parse};
 use super::items::string_id;
 use crate::clients::error::ApiError;
+use crate::domain::{MiroBoardId, MiroItemId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,19 +21,19 @@ pub struct Connector {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectorEnd {
     #[serde(deserialize_with = "string_id")]
-    pub id: String,
+    pub id: MiroItemId,
 }
 
 impl Connector {
     /// The ids of the items at its start and end, when it has both.
-    pub fn ends(&self) -> Option<(&str, &str)> {
+    pub fn ends(&self) -> Option<(&MiroItemId, &MiroItemId)> {
         Some((&self.start_item.as_ref()?.id, &self.end_item.as_ref()?.id))
     }
 }
 
 impl MiroClient {
     /// Every connector of the board, page after page (cursor paging).
-    pub async fn connectors(&self, board: &str) -> Result<Vec<Connector>, ApiError> {
+    pub async fn connectors(&self, board: &MiroBoardId) -> Result<Vec<Connector>, ApiError> {
         let path = format!("v2/boards/{}/connectors", enc(board));
         self.cursor_pages(&path, PAGE_LIMIT, LEVEL_2).await
     }
@@ -40,9 +41,9 @@ impl MiroClient {
     /// Draws a connector from `start` to `end`.
     pub async fn create_connector(
         &self,
-        board: &str,
-        start: &str,
-        end: &str,
+        board: &MiroBoardId,
+        start: &MiroItemId,
+        end: &MiroItemId,
     ) -> Result<Connector, ApiError> {
         parse(
             self.call(
@@ -57,7 +58,7 @@ impl MiroClient {
     }
 
     /// Deletes a connector; one already gone counts as deleted.
-    pub async fn delete_connector(&self, board: &str, id: &str) -> Result<(), ApiError> {
+    pub async fn delete_connector(&self, board: &MiroBoardId, id: &str) -> Result<(), ApiError> {
         let path = format!("v2/boards/{}/connectors/{}", enc(board), enc(id));
         match self
             .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_3)

@@ -3,6 +3,7 @@
 
 use super::client::{LEVEL_4, MiroClient, enc, parse};
 use crate::clients::error::ApiError;
+use crate::domain::{MiroBoardId, MiroItemId};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ pub struct ContentLogEntry {
     pub id: String,
     /// The board.
     #[serde(rename = "contentId", default)]
-    pub board: String,
+    pub board: MiroBoardId,
     /// `create`, `update` or `delete`.
     #[serde(rename = "actionType", default)]
     pub action: String,
@@ -24,7 +25,7 @@ pub struct ContentLogEntry {
     #[serde(rename = "itemType", default)]
     pub item_type: String,
     #[serde(rename = "itemId", default, deserialize_with = "optional_id")]
-    pub item_id: Option<String>,
+    pub item_id: Option<MiroItemId>,
     #[serde(default)]
     pub state: Value,
 }
@@ -48,7 +49,7 @@ impl MiroClient {
     pub async fn content_logs(
         &self,
         org: &str,
-        boards: &[String],
+        boards: &[MiroBoardId],
         from: &str,
         to: &str,
         cursor: Option<&str>,
@@ -56,7 +57,14 @@ impl MiroClient {
         let mut query = vec![
             ("from", from.to_owned()),
             ("to", to.to_owned()),
-            ("board_ids", boards.join(",")),
+            (
+                "board_ids",
+                boards
+                    .iter()
+                    .map(MiroBoardId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             ("limit", CONTENT_LOG_LIMIT.to_string()),
             ("sorting", "asc".to_owned()),
         ];
@@ -72,7 +80,7 @@ impl MiroClient {
 }
 
 /// An id that may be absent or null.
-fn optional_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+fn optional_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<MiroItemId>, D::Error> {
     let v = Value::deserialize(d)?;
-    Ok(crate::domain::change::id_text(&v))
+    Ok(crate::domain::change::id_text(&v).map(MiroItemId))
 }

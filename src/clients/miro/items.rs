@@ -4,6 +4,7 @@
 use super::client::{LEVEL_1, LEVEL_2, LEVEL_3, MiroClient, PAGE_LIMIT, enc, parse};
 use crate::clients::error::ApiError;
 use crate::domain::miro::{ItemType, item_fields};
+use crate::domain::{MiroBoardId, MiroItemId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Deserialize)]
 pub struct MiroItem {
     #[serde(deserialize_with = "string_id")]
-    pub id: String,
+    pub id: MiroItemId,
     #[serde(rename = "type")]
     pub item_type: String,
     #[serde(default)]
@@ -67,7 +68,7 @@ impl MiroClient {
     /// One page of the board's items, `limit` at most 50.
     pub async fn list_items(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         cursor: Option<&str>,
     ) -> Result<ItemPage, ApiError> {
         self.list_page(board, cursor, None).await
@@ -76,7 +77,7 @@ impl MiroClient {
     /// One page of the board's items, of one type only when `only` says so.
     async fn list_page(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         cursor: Option<&str>,
         only: Option<ItemType>,
     ) -> Result<ItemPage, ApiError> {
@@ -100,14 +101,14 @@ impl MiroClient {
     }
 
     /// Every item of the board, page after page.
-    pub async fn all_items(&self, board: &str) -> Result<Vec<MiroItem>, ApiError> {
+    pub async fn all_items(&self, board: &MiroBoardId) -> Result<Vec<MiroItem>, ApiError> {
         self.all_items_of(board, None).await
     }
 
     /// Every item of the board (of one type, when `only` says so), page after page.
     pub async fn all_items_of(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         only: Option<ItemType>,
     ) -> Result<Vec<MiroItem>, ApiError> {
         let mut items = Vec::new();
@@ -125,9 +126,9 @@ impl MiroClient {
     /// The item with its `style`, read through its type's endpoint.
     pub async fn get_item(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         item_type: ItemType,
-        id: &str,
+        id: &MiroItemId,
     ) -> Result<MiroItem, ApiError> {
         let path = item_path(board, item_type, id);
         parse(
@@ -137,18 +138,26 @@ impl MiroClient {
     }
 
     /// Whether an item of any type still exists (Miro answers 404 when it does not).
-    pub async fn item_exists(&self, board: &str, id: &str) -> Result<bool, ApiError> {
+    pub async fn item_exists(
+        &self,
+        board: &MiroBoardId,
+        id: &MiroItemId,
+    ) -> Result<bool, ApiError> {
         Ok(self.item(board, id).await?.is_some())
     }
 
     /// An item of any type (without `style`), or `None` when Miro answers 404.
-    pub async fn item(&self, board: &str, id: &str) -> Result<Option<MiroItem>, ApiError> {
+    pub async fn item(
+        &self,
+        board: &MiroBoardId,
+        id: &MiroItemId,
+    ) -> Result<Option<MiroItem>, ApiError> {
         let path = format!("v2/boards/{}/items/{}", enc(board), enc(id));
         self.found(&path).await?.map(parse).transpose()
     }
 
     /// Whether the board exists and the token can see it.
-    pub async fn board_exists(&self, board: &str) -> Result<bool, ApiError> {
+    pub async fn board_exists(&self, board: &MiroBoardId) -> Result<bool, ApiError> {
         let path = format!("v2/boards/{}", enc(board));
         Ok(self.found(&path).await?.is_some())
     }
@@ -167,7 +176,7 @@ impl MiroClient {
     /// Creates an item of `item_type` from `body` (`data`, `style`, `parent`...).
     pub async fn create_item(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         item_type: ItemType,
         body: &Value,
     ) -> Result<MiroItem, ApiError> {
@@ -181,9 +190,9 @@ impl MiroClient {
     /// Changes the fields in `body` and nothing else.
     pub async fn update_item(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         item_type: ItemType,
-        id: &str,
+        id: &MiroItemId,
         body: &Value,
     ) -> Result<MiroItem, ApiError> {
         let path = item_path(board, item_type, id);
@@ -196,9 +205,9 @@ impl MiroClient {
     /// Deletes an item; one already gone counts as deleted.
     pub async fn delete_item(
         &self,
-        board: &str,
+        board: &MiroBoardId,
         item_type: ItemType,
-        id: &str,
+        id: &MiroItemId,
     ) -> Result<(), ApiError> {
         let path = item_path(board, item_type, id);
         match self
@@ -212,7 +221,7 @@ impl MiroClient {
 }
 
 /// `v2/boards/{board}/{sticky_notes|cards|...}/{id}`.
-fn item_path(board: &str, item_type: ItemType, id: &str) -> String {
+fn item_path(board: &MiroBoardId, item_type: ItemType, id: &MiroItemId) -> String {
     format!(
         "v2/boards/{}/{}/{}",
         enc(board),
@@ -222,9 +231,12 @@ fn item_path(board: &str, item_type: ItemType, id: &str) -> String {
 }
 
 /// Miro sends ids as strings; accept numbers too, without going through a float.
-pub(super) fn string_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn string_id<'de, D: serde::Deserializer<'de>, T: From<String>>(
+    d: D,
+) -> Result<T, D::Error> {
     let v = Value::deserialize(d)?;
     crate::domain::change::id_text(&v)
+        .map(T::from)
         .ok_or_else(|| serde::de::Error::custom("an id must be a string or an integer"))
 }
 
@@ -240,7 +252,7 @@ mod tests {
             "parent": {"id": "3458764517517810000"}
         }))
         .unwrap();
-        assert_eq!(item.id, "3458764517517819999");
+        assert_eq!(item.id.as_str(), "3458764517517819999");
         let fields = item.fields();
         assert_eq!(fields["style.fillColor"], "red");
         assert_eq!(fields["parent"], "3458764517517810000");

@@ -3,6 +3,7 @@
 
 use super::client::{LEVEL_1, MiroClient, enc, parse};
 use crate::clients::error::ApiError;
+use crate::domain::MiroBoardId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,7 +34,7 @@ impl MiroClient {
     }
 
     /// Subscribes `callback` to the board's item events; Miro first sends it a challenge.
-    pub async fn subscribe(&self, board: &str, callback: &str) -> Result<String, ApiError> {
+    pub async fn subscribe(&self, board: &MiroBoardId, callback: &str) -> Result<String, ApiError> {
         let made: BoardSubscription = parse(
             self.call(
                 reqwest::Method::POST,

@@ -3,6 +3,7 @@
 use super::client::{LEVEL_1, MiroClient, enc, parse};
 use super::items::{MiroItem, string_id};
 use crate::clients::error::ApiError;
+use crate::domain::{MiroBoardId, MiroItemId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -21,14 +22,14 @@ pub struct Tag {
 
 impl MiroClient {
     /// Every tag of the board, page after page (offset paging).
-    pub async fn board_tags(&self, board: &str) -> Result<Vec<Tag>, ApiError> {
+    pub async fn board_tags(&self, board: &MiroBoardId) -> Result<Vec<Tag>, ApiError> {
         let path = format!("v2/boards/{}/tags", enc(board));
         self.offset_pages(&path, &[], LEVEL_1).await
     }
 
     /// Makes a tag on the board (Miro: titles are unique per board, at most 120 characters).
     /// Tag colours are not synced: boardsync's tags are gray.
-    pub async fn create_tag(&self, board: &str, title: &str) -> Result<Tag, ApiError> {
+    pub async fn create_tag(&self, board: &MiroBoardId, title: &str) -> Result<Tag, ApiError> {
         parse(
             self.call(
                 reqwest::Method::POST,
@@ -42,14 +43,22 @@ impl MiroClient {
     }
 
     /// Every item carrying the tag, page after page (offset paging).
-    pub async fn items_with_tag(&self, board: &str, tag: &str) -> Result<Vec<MiroItem>, ApiError> {
+    pub async fn items_with_tag(
+        &self,
+        board: &MiroBoardId,
+        tag: &str,
+    ) -> Result<Vec<MiroItem>, ApiError> {
         let path = format!("v2/boards/{}/items", enc(board));
         self.offset_pages(&path, &[("tag_id", tag.to_owned())], LEVEL_1)
             .await
     }
 
     /// The tags of one item.
-    pub async fn item_tags(&self, board: &str, id: &str) -> Result<Vec<Tag>, ApiError> {
+    pub async fn item_tags(
+        &self,
+        board: &MiroBoardId,
+        id: &MiroItemId,
+    ) -> Result<Vec<Tag>, ApiError> {
         let path = format!("v2/boards/{}/items/{}/tags", enc(board), enc(id));
         let tags: ItemTags = parse(
             self.call(reqwest::Method::GET, &path, &[], None, LEVEL_1)
@@ -59,12 +68,22 @@ impl MiroClient {
     }
 
     /// Attaches a tag to an item.
-    pub async fn attach_tag(&self, board: &str, id: &str, tag: &str) -> Result<(), ApiError> {
+    pub async fn attach_tag(
+        &self,
+        board: &MiroBoardId,
+        id: &MiroItemId,
+        tag: &str,
+    ) -> Result<(), ApiError> {
         self.item_tag(reqwest::Method::POST, board, id, tag).await
     }
 
     /// Detaches a tag from an item.
-    pub async fn detach_tag(&self, board: &str, id: &str, tag: &str) -> Result<(), ApiError> {
+    pub async fn detach_tag(
+        &self,
+        board: &MiroBoardId,
+        id: &MiroItemId,
+        tag: &str,
+    ) -> Result<(), ApiError> {
         self.item_tag(reqwest::Method::DELETE, board, id, tag).await
     }
 
@@ -74,8 +93,8 @@ impl MiroClient {
     async fn item_tag(
         &self,
         method: reqwest::Method,
-        board: &str,
-        id: &str,
+        board: &MiroBoardId,
+        id: &MiroItemId,
         tag: &str,
     ) -> Result<(), ApiError> {
         if tag.is_empty() {

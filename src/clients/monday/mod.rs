@@ -11,6 +11,7 @@ pub use operations::*;
 
 use super::error::{ApiError, excerpt, transport};
 use crate::clock::Clock;
+use crate::domain::{MondayBoardId, MondayItemId};
 use graphql_client::{GraphQLQuery, QueryBody};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ pub struct MondayClient {
     api_version: String,
     /// Tag ids by (board, name), as `create_or_get_tag` answered them: a tag's id never changes,
     /// so each name costs one call per board for the life of the process.
-    tag_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
+    tag_ids: Arc<Mutex<HashMap<(MondayBoardId, String), i64>>>,
     /// The daemon's clock: rate-limit waits are reckoned on it.
     clock: Clock,
 }
@@ -61,15 +62,15 @@ impl MondayClient {
     }
 
     /// The id of the tag named `name`, made when the account has none by that name.
-    pub async fn tag_id(&self, board: &str, name: &str) -> Result<i64, ApiError> {
-        let key = (board.to_owned(), name.to_owned());
+    pub async fn tag_id(&self, board: &MondayBoardId, name: &str) -> Result<i64, ApiError> {
+        let key = (board.clone(), name.to_owned());
         if let Some(id) = self.tag_ids.lock().expect("tag ids").get(&key) {
             return Ok(*id);
         }
         let tag = self
             .run::<CreateOrGetTag>(
                 create_or_get_tag::Variables {
-                    board: Some(board.to_owned()),
+                    board: Some(board.to_string()),
                     name: Some(name.to_owned()),
                 },
                 None,
@@ -136,7 +137,7 @@ impl MondayClient {
 /// An item of a board, as [`MondayClient::board_items`] pages it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoardItem {
-    pub id: String,
+    pub id: MondayItemId,
     pub name: String,
     pub group: Option<String>,
     pub created_at: Option<String>,
@@ -179,24 +180,24 @@ impl MondayClient {
     /// Every item of the board, paged with `items_page` and `next_items_page`. A listing whose
     /// cursor expires before the last page (it took more than an hour) starts over, twice at
     /// most. `NotFound` when the board does not exist or the token cannot see it.
-    pub async fn board_items(&self, board: &str) -> Result<Vec<BoardItem>, ApiError> {
+    pub async fn board_items(&self, board: &MondayBoardId) -> Result<Vec<BoardItem>, ApiError> {
         let mut restarts = 0;
         loop {
             match self.list_board_once(board).await {
                 Err(e) if cursor_gone(&e) && restarts < LISTING_RESTARTS => {
                     restarts += 1;
-                    tracing::info!(board, error = %e, "the monday listing's cursor died before its last page; starting over");
+                    tracing::info!(%board, error = %e, "the monday listing's cursor died before its last page; starting over");
                 }
                 done => return done,
             }
         }
     }
 
-    async fn list_board_once(&self, board: &str) -> Result<Vec<BoardItem>, ApiError> {
+    async fn list_board_once(&self, board: &MondayBoardId) -> Result<Vec<BoardItem>, ApiError> {
         macro_rules! item {
             ($i:expr) => {
                 BoardItem {
-                    id: $i.id,
+                    id: MondayItemId($i.id),
                     name: $i.name,
                     group: $i.group.map(|g| g.id),
                     created_at: $i.created_at,
@@ -213,7 +214,7 @@ impl MondayClient {
         let first = self
             .run::<ItemsPage>(
                 items_page::Variables {
-                    board: board.to_owned(),
+                    board: board.to_string(),
                     limit: ITEMS_PAGE,
                 },
                 None,

@@ -5,9 +5,9 @@ use super::outcome::{Context, LinkChange, Outcome, Plan, Write};
 use super::scope::title_field;
 use super::state::{LinkFields, LinkView};
 use crate::config::MiroAs;
-use crate::domain::Side;
-use crate::domain::change::Change;
+use crate::domain::change::{Change, ItemRef};
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroBoardId, MiroItemId, Side, miro_item_url};
 use crate::mapping::values;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ pub(super) fn plan_comment(
     mut fields: LinkFields,
     cx: &Context<'_>,
 ) -> Plan {
-    let from = change.side;
+    let from = change.side();
     let Some(field) = cx
         .pair
         .fields
@@ -66,8 +66,8 @@ pub(super) fn plan_comment(
             .trim()
             .to_owned()
     };
-    let write = match from {
-        Side::Miro => {
+    let write = match &change.item {
+        ItemRef::Miro { board, item_id } => {
             let comment = text("comment.text");
             if comment.is_empty() {
                 return Plan::nothing(Outcome::Ignored, "an empty comment", fields);
@@ -77,13 +77,13 @@ pub(super) fn plan_comment(
                 body: update_body(
                     &comment,
                     author.as_deref().unwrap_or("someone"),
-                    &change.board,
+                    board,
                     // The change is the Miro item's own (its link was found by it).
-                    &change.item_id,
+                    item_id,
                 ),
             }
         }
-        Side::Monday => {
+        ItemRef::Monday { .. } => {
             let update = values::html_to_text(&text("update.body"));
             if update.trim().is_empty() {
                 return Plan::nothing(Outcome::Ignored, "an empty update", fields);
@@ -125,8 +125,8 @@ pub(super) fn plan_comment(
 
 /// The body of the monday update a Miro comment becomes: the comment's text, then who wrote it,
 /// with a link back to the item on Miro.
-pub fn update_body(text: &str, author: &str, board: &str, item: &str) -> String {
-    let url = format!("https://miro.com/app/board/{board}/?moveToWidget={item}");
+pub fn update_body(text: &str, author: &str, board: &MiroBoardId, item: &MiroItemId) -> String {
+    let url = miro_item_url(board, item);
     format!(
         "{}<p>— {} on <a href=\"{}\">Miro</a></p>",
         values::text_to_html(text),

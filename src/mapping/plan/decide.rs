@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 /// What `change` means for its pair, given the link of its item (if any).
 pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan {
-    let from = change.side;
+    let from = change.side();
     let own = cx.own_user.is_some() && change.author.as_deref() == cx.own_user;
     // A webhook names who made this very change; a scan only who touched the item last, which
     // may be boardsync's write of another field after a person's edit of this one.

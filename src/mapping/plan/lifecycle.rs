@@ -27,7 +27,7 @@ pub(super) fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_
         ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored => {}
         _ => return Plan::nothing(Outcome::Ignored, "the item is not linked", none),
     }
-    let miro_type = match change.side {
+    let miro_type = match change.side() {
         Side::Miro => {
             let Some(t) = change.item_type.as_deref().and_then(ItemType::parse) else {
                 return Plan::nothing(Outcome::Filtered, "not an item type boardsync syncs", none);
@@ -75,19 +75,19 @@ pub(super) fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_
         let Some(Some(logical)) = logical_value(change, field, miro_type) else {
             continue;
         };
-        let allowed = match change.side {
+        let allowed = match change.side() {
             Side::Miro => field.direction.to_monday(),
             Side::Monday => field.direction.to_miro(),
         };
         let state = fields.fields.entry(field.name.clone()).or_default();
-        *state.ts(change.side) = ts;
+        *state.ts(change.side()) = ts;
         if !allowed {
             continue;
         }
         state.value = Some(logical.clone());
         state.synced_us = ts;
-        state.remember_write(change.side.other(), &logical, cx.now);
-        match change.side {
+        state.remember_write(change.side().other(), &logical, cx.now);
+        match change.side() {
             Side::Miro => {
                 monday_values.insert(field.monday.clone(), logical);
             }
@@ -118,7 +118,7 @@ pub(super) fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_
         }
     }
     let title = title_of(change, pair, miro_type);
-    let write = match change.side {
+    let write = match change.side() {
         Side::Miro => {
             let name = monday_values
                 .remove("name")

@@ -15,7 +15,7 @@ pub fn logical_value(
     field: &FieldMapping,
     miro_type: ItemType,
 ) -> Option<Option<String>> {
-    match change.side {
+    match change.side() {
         Side::Miro => {
             let path = field.miro.path_for(miro_type)?;
             Some(values::from_miro(field, path, change.fields.get(path)?))
@@ -84,7 +84,7 @@ pub(super) fn title_field(pair: &PairConfig) -> Option<&str> {
 }
 
 pub(super) fn title_of(change: &Change, pair: &PairConfig, miro_type: ItemType) -> Option<String> {
-    match change.side {
+    match change.side() {
         Side::Monday => change.fields.get("name").and_then(values::from_monday),
         Side::Miro => {
             let field = pair.fields.iter().find(|f| f.monday == "name")?;

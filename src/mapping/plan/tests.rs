@@ -3,7 +3,7 @@
 use super::lifecycle::ARCHIVED_TAG;
 use super::*;
 use crate::config::{Config, MiroAs, PairConfig};
-use crate::domain::change::{Change, ChangeKind, Via};
+use crate::domain::change::{Change, ChangeKind, ItemRef, Via};
 use crate::domain::miro::ItemType;
 use crate::domain::{Linked, Side};
 use serde_json::Value;
@@ -43,22 +43,16 @@ fn pair() -> PairConfig {
 }
 
 fn change(side: Side, kind: ChangeKind, ts: i64, fields: Value) -> Change {
+    let item = match side {
+        Side::Miro => ItemRef::miro("b", "3458764500000000001"),
+        Side::Monday => ItemRef::monday("b", "200"),
+    };
     Change {
-        side,
-        via: Via::Webhook,
-        board: "b".into(),
-        item_id: match side {
-            Side::Miro => "3458764500000000001".into(),
-            Side::Monday => "200".into(),
-        },
         item_type: (side == Side::Miro).then(|| "sticky_note".into()),
-        kind,
         fields: serde_json::from_value(fields).unwrap(),
-        column_types: Default::default(),
         author: Some("someone".into()),
         source_us: Some(ts),
-        incomplete: false,
-        read_back: false,
+        ..Change::new(item, Via::Webhook, kind)
     }
 }
 
@@ -635,7 +629,7 @@ fn miro_comment(text: &str) -> Change {
         json!({"comment.id": "77", "comment.text": text, "comment.author": "Carol <C>"}),
     );
     c.via = Via::ContentLog;
-    c.board = "uXjVAAAAAAA=".into();
+    c.item = ItemRef::miro("uXjVAAAAAAA=", "3458764500000000001");
     c
 }
 
@@ -656,7 +650,7 @@ fn a_miro_comment_on_a_linked_item_becomes_a_monday_update_with_its_author_and_a
     assert_eq!(
         out.writes,
         vec![Write::CommentMonday {
-            body: "<p>Looks &lt;good&gt;</p><p>— Carol &lt;C&gt; on <a href=\"https://miro.com/app/board/uXjVAAAAAAA=/?moveToWidget=3458764500000000001\">Miro</a></p>".into()
+            body: "<p>Looks &lt;good&gt;</p><p>— Carol &lt;C&gt; on <a href=\"https://miro.com/app/board/uXjVAAAAAAA%3D/?moveToWidget=3458764500000000001\">Miro</a></p>".into()
         }]
     );
     assert_eq!(out.title.as_deref(), Some("Plan"));

@@ -15,8 +15,8 @@ use crate::clients::monday::{
     CreateUpdate, ItemUpdates, Users, create_update, item_updates, users,
 };
 use crate::config::{MiroAs, PairConfig};
-use crate::domain::Side;
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroBoardId, MiroItemId, MondayItemId, Side};
 use crate::mapping::values::{html_to_text, text_to_html};
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
@@ -42,7 +42,7 @@ const CLOCK_SKEW_MS: i64 = 60_000;
 pub async fn post_update(
     engine: &Engine,
     row: &OutboxEntry,
-    item: &str,
+    item: &MondayItemId,
     body: &str,
 ) -> Result<(), WriteError> {
     // monday replays a repeat under the same key for 30 minutes; after that, the update a lost
@@ -57,7 +57,7 @@ pub async fn post_update(
         .monday
         .run::<CreateUpdate>(
             create_update::Variables {
-                item: Some(item.to_owned()),
+                item: Some(item.to_string()),
                 body: body.to_owned(),
             },
             Some(&idempotency_key(row)),
@@ -69,7 +69,7 @@ pub async fn post_update(
 /// Whether boardsync already posted `body` on `item` since `since`.
 async fn update_posted(
     engine: &Engine,
-    item: &str,
+    item: &MondayItemId,
     body: &str,
     since: i64,
 ) -> Result<bool, WriteError> {
@@ -80,7 +80,7 @@ async fn update_posted(
         .monday
         .run::<ItemUpdates>(
             item_updates::Variables {
-                ids: Some(vec![item.to_owned()]),
+                ids: Some(vec![item.to_string()]),
                 limit: Some(RECENT_UPDATES),
             },
             None,
@@ -117,7 +117,7 @@ pub async fn post_note(
     pair: &PairConfig,
     row: &OutboxEntry,
     item_type: ItemType,
-    item: &str,
+    item: &MiroItemId,
     note: &Note<'_>,
 ) -> Result<(), WriteError> {
     let author = author_name(engine, note.author_id).await?;
@@ -168,10 +168,10 @@ async fn place_note(
     pair: &PairConfig,
     row: &OutboxEntry,
     item_type: ItemType,
-    item: &str,
+    item: &MiroItemId,
     line: &str,
 ) -> Result<(), WriteError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let content = text_to_html(line);
     let prefix = keys::comment_note_prefix(&pair.slug);
     let notes = engine.store.cursors_with_prefix(&prefix).await?;
@@ -185,7 +185,7 @@ async fn place_note(
         Some(id) => id,
         None => {
             let beside = engine.miro.get_item(board, item_type, item).await?;
-            let below = notes.iter().filter(|(_, of)| of == item).count();
+            let below = notes.iter().filter(|(_, of)| of == item.as_str()).count();
             let made = engine
                 .miro
                 .create_item(board, ItemType::Text, &note_body(&beside, &content, below))
@@ -198,7 +198,11 @@ async fn place_note(
     };
     engine
         .store
-        .record_cursor(&format!("{prefix}{id}"), item, engine.clock.now_ms())
+        .record_cursor(
+            &format!("{prefix}{id}"),
+            item.as_str(),
+            engine.clock.now_ms(),
+        )
         .await?;
     Ok(())
 }
@@ -234,11 +238,11 @@ fn note_body(beside: &MiroItem, content: &str, below: usize) -> Value {
 /// attempt whose answer (or whose record) was lost.
 async fn find_note(
     engine: &Engine,
-    board: &str,
+    board: &MiroBoardId,
     content: &str,
     known: &HashSet<&str>,
     since: i64,
-) -> Result<Option<String>, WriteError> {
+) -> Result<Option<MiroItemId>, WriteError> {
     let Some(own) = engine.own_user(Side::Miro).await else {
         return Ok(None);
     };
@@ -266,10 +270,10 @@ async fn set_app_card_field(
     engine: &Engine,
     pair: &PairConfig,
     row: &OutboxEntry,
-    item: &str,
+    item: &MiroItemId,
     line: &str,
 ) -> Result<(), WriteError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let card = engine.miro.get_item(board, ItemType::AppCard, item).await?;
     let mut fields: Vec<Value> = card.data["fields"].as_array().cloned().unwrap_or_default();
     fields.retain(|f| f["tooltip"] != APP_CARD_FIELD);

@@ -6,7 +6,7 @@
 use crate::clients::ApiError;
 use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
-use crate::domain::MondayItemId;
+use crate::domain::{MiroItemId, MondayItemId};
 use crate::mapping::values::{self};
 use crate::runtime::{Engine, WriteError};
 use serde_json::Value;
@@ -18,10 +18,10 @@ use std::collections::BTreeSet;
 pub async fn write_miro(
     engine: &Engine,
     pair: &PairConfig,
-    item: &str,
+    item: &MiroItemId,
     logical: &str,
 ) -> Result<(), WriteError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let mut want = BTreeSet::new();
     for id in values::item_ids(logical) {
         match engine
@@ -30,7 +30,7 @@ pub async fn write_miro(
             .await?
         {
             Some(miro_id) => {
-                want.insert(miro_id.0);
+                want.insert(miro_id);
             }
             None => {
                 tracing::debug!(pair = %pair.name, monday_item = id, "no Miro twin to draw a connector to")
@@ -47,12 +47,7 @@ pub async fn write_miro(
         }
         if want.contains(end) {
             have.insert(end.to_owned());
-        } else if engine
-            .store
-            .monday_twin(&pair.slug, &end.into())
-            .await?
-            .is_some()
-        {
+        } else if engine.store.monday_twin(&pair.slug, end).await?.is_some() {
             engine.miro.delete_connector(board, &connector.id).await?;
         }
         // A connector to an item with no twin on monday is not monday's to remove.
@@ -69,7 +64,7 @@ pub async fn write_miro(
 pub async fn monday_value(
     engine: &Engine,
     pair: &PairConfig,
-    item: Option<&str>,
+    item: Option<&MondayItemId>,
     column: &str,
     logical: &str,
 ) -> Result<Value, WriteError> {
@@ -96,14 +91,14 @@ pub async fn monday_value(
 /// The item ids a monday item's dependency or board_relation column links to now.
 async fn monday_linked_ids(
     engine: &Engine,
-    item: &str,
+    item: &MondayItemId,
     column: &str,
 ) -> Result<Vec<String>, ApiError> {
     let data = engine
         .monday
         .run::<Items>(
             items::Variables {
-                ids: Some(vec![item.to_owned()]),
+                ids: Some(vec![item.to_string()]),
                 limit: Some(1),
             },
             None,

@@ -2,7 +2,7 @@
 //! of an item that is already gone counted as done.
 
 use crate::clients::ApiError;
-use crate::domain::Side;
+use crate::domain::ItemId;
 use crate::runtime::{Engine, WriteError};
 
 /// Deleting or archiving what is already gone has done its job.
@@ -14,16 +14,15 @@ pub(super) fn already_gone(e: ApiError) -> Result<(), WriteError> {
 }
 
 /// Records the id a create returned on the link that waited for it.
-pub(super) async fn resolve(
+pub(super) async fn resolve<I: ItemId>(
     engine: &Engine,
     link_id: Option<i64>,
-    side: Side,
-    id: &str,
+    id: &I,
 ) -> Result<(), WriteError> {
     match link_id {
         Some(link_id) => engine
             .store
-            .resolve_link(link_id, side, id, engine.clock.now_ms())
+            .resolve_link(link_id, id, engine.clock.now_ms())
             .await
             .map_err(WriteError::from),
         None => Ok(()),

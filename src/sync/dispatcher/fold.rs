@@ -28,12 +28,15 @@ pub(super) const IDEMPOTENCY_WINDOW_MS: i64 = 25 * 60_000;
 pub(super) fn group_by_item(rows: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     let mut groups: BTreeMap<(Side, String), Vec<OutboxEntry>> = BTreeMap::new();
     for row in rows {
-        let key = match (row.link_id, &row.target_item) {
+        let key = match (row.link_id, row.target.item()) {
             (Some(link), _) => format!("link:{link}"),
             (None, Some(item)) => format!("item:{item}"),
             (None, None) => format!("row:{}", row.id),
         };
-        groups.entry((row.target, key)).or_default().push(row);
+        groups
+            .entry((row.target.side(), key))
+            .or_default()
+            .push(row);
     }
     let mut out: Vec<Vec<OutboxEntry>> = groups.into_values().collect();
     for g in &mut out {
@@ -187,7 +190,7 @@ pub(super) fn idempotency_key(row: &OutboxEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Linked;
+    use crate::domain::{Linked, Target};
     use crate::mapping::plan::tests::pair_with;
     use crate::store::{LinkState, StoreError};
     use serde_json::json;
@@ -203,8 +206,7 @@ mod tests {
         OutboxEntry {
             id,
             pair: "p".into(),
-            target: target.parse().unwrap(),
-            target_item: item.map(Into::into),
+            target: Target::new(target.parse().unwrap(), item.map(Into::into)),
             link_id: link,
             operation: "update".into(),
             payload: serde_json::to_string(write).unwrap(),

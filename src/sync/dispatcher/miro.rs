@@ -7,8 +7,8 @@ use super::fold::Folded;
 use super::own_writes::note_own_write;
 use crate::clients::ApiError;
 use crate::config::PairConfig;
-use crate::domain::Side;
 use crate::domain::miro::ItemType;
+use crate::domain::{MiroBoardId, MiroItemId, Side};
 use crate::mapping::plan::Write;
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
@@ -43,10 +43,10 @@ pub(super) async fn to_miro(
     pair: &PairConfig,
     rows: &[OutboxEntry],
     link: Option<&ItemLink>,
-    known_id: Option<String>,
+    known_id: Option<MiroItemId>,
     folded: Folded,
 ) -> Result<(), WriteError> {
-    let board = pair.miro_board.as_str();
+    let board = &pair.miro_board;
     let item_type = link
         .and_then(|l| ItemType::parse(&l.miro_type))
         .unwrap_or(pair.miro_new_item);
@@ -87,7 +87,7 @@ pub(super) async fn to_miro(
             Some(id) => {
                 // The found item has the create's values; the edits since still need writing.
                 fields = all;
-                resolve(engine, link_id, Side::Miro, &id).await?;
+                resolve(engine, link_id, &id).await?;
                 id
             }
             None => {
@@ -99,7 +99,7 @@ pub(super) async fn to_miro(
                 if let Some(me) = item.created_by() {
                     engine.learn_own_user(Side::Miro, &me).await;
                 }
-                resolve(engine, link_id, Side::Miro, &item.id).await?;
+                resolve(engine, link_id, &item.id).await?;
                 note_own_write(engine, pair, link_id, t, &item, &all).await;
                 item.id
             }
@@ -185,12 +185,12 @@ impl Relations {
         &self,
         engine: &Engine,
         pair: &PairConfig,
-        item: &str,
+        item: &MiroItemId,
     ) -> Result<(), WriteError> {
         match (&self.tags, &pair.miro_filter.tag) {
             (Some(tags), _) => super::tags::write_miro(engine, pair, item, tags).await?,
             (None, Some(tag)) if self.created => {
-                super::tags::attach_miro(&engine.miro, pair.miro_board.as_str(), item, tag).await?
+                super::tags::attach_miro(&engine.miro, &pair.miro_board, item, tag).await?
             }
             _ => {}
         }
@@ -209,11 +209,11 @@ impl Relations {
 async fn find_created(
     engine: &Engine,
     pair: &str,
-    board: &str,
+    board: &MiroBoardId,
     item_type: ItemType,
     fields: &BTreeMap<String, Value>,
     since: i64,
-) -> Result<Option<String>, WriteError> {
+) -> Result<Option<MiroItemId>, WriteError> {
     let Some(own) = engine.own_user(Side::Miro).await else {
         return Ok(None);
     };
@@ -231,13 +231,7 @@ async fn find_created(
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         if created + 60_000 < since
-            || !matches!(
-                engine
-                    .store
-                    .link_by_miro(pair, &item.id.as_str().into())
-                    .await,
-                Ok(None)
-            )
+            || !matches!(engine.store.link_by_miro(pair, &item.id).await, Ok(None))
         {
             continue;
         }

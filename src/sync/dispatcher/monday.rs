@@ -10,7 +10,7 @@ use crate::clients::monday::{
     create_item, delete_item, enum_name,
 };
 use crate::config::PairConfig;
-use crate::domain::Side;
+use crate::domain::{MondayBoardId, MondayItemId, Side};
 use crate::mapping::plan::Write;
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
@@ -87,10 +87,10 @@ async fn looked_up_values(
     engine: &Engine,
     pair: &PairConfig,
     types: &HashMap<String, String>,
-    item: Option<&str>,
+    item: Option<&MondayItemId>,
     values: &BTreeMap<String, String>,
 ) -> Result<Map<String, Value>, WriteError> {
-    let board = pair.monday_board.as_str();
+    let board = &pair.monday_board;
     let mut out = Map::new();
     for (column, logical) in values {
         let value = match types.get(column).map(String::as_str) {
@@ -111,10 +111,11 @@ pub(super) async fn to_monday(
     pair: &PairConfig,
     rows: &[OutboxEntry],
     link: Option<&ItemLink>,
-    known_id: Option<String>,
+    known_id: Option<MondayItemId>,
     folded: Folded,
 ) -> Result<(), WriteError> {
-    let board_id = pair.monday_board.as_str().to_owned();
+    let board = &pair.monday_board;
+    let board_id = board.to_string();
     let types = column_types(engine, columns, &board_id).await?;
     let mut item_id = known_id;
     let values = folded.monday_values;
@@ -136,7 +137,7 @@ pub(super) async fn to_monday(
         let name = created.remove("name").unwrap_or(name);
         let existing =
             if row.attempts > 1 && engine.clock.now_ms() - row.created_at > IDEMPOTENCY_WINDOW_MS {
-                find_created_monday(engine, &pair.slug, &board_id, &name, row.created_at).await?
+                find_created_monday(engine, &pair.slug, board, &name, row.created_at).await?
             } else {
                 None
             };
@@ -159,16 +160,10 @@ pub(super) async fn to_monday(
                 )
                 .await?
                 .create_item
-                .map(|i| i.id)
+                .map(|i| MondayItemId(i.id))
                 .ok_or_else(|| ApiError::Rejected("monday created no item".into()))?,
         };
-        resolve(
-            engine,
-            link.map(|l| l.id).or(row.link_id),
-            Side::Monday,
-            &id,
-        )
-        .await?;
+        resolve(engine, link.map(|l| l.id).or(row.link_id), &id).await?;
         item_id = Some(id);
     }
     let item = item_id.ok_or_else(|| ApiError::Rejected("no monday item to write to".into()))?;
@@ -178,7 +173,7 @@ pub(super) async fn to_monday(
             .run::<ChangeValues>(
                 change_values::Variables {
                     board: board_id.clone(),
-                    item: Some(item.clone()),
+                    item: Some(item.to_string()),
                     values: monday_values(
                         &types,
                         &values,
@@ -194,7 +189,7 @@ pub(super) async fn to_monday(
             super::comments::post_update(engine, &rows[*i], &item, body).await?;
         }
     }
-    let item = Some(item);
+    let item = Some(item.to_string());
     let finished = match folded.finish {
         Some(Write::ArchiveMonday) => engine
             .monday
@@ -217,10 +212,10 @@ pub(super) async fn to_monday(
 async fn find_created_monday(
     engine: &Engine,
     pair: &str,
-    board: &str,
+    board: &MondayBoardId,
     name: &str,
     since: i64,
-) -> Result<Option<String>, WriteError> {
+) -> Result<Option<MondayItemId>, WriteError> {
     let Some(own) = engine.own_user(Side::Monday).await else {
         return Ok(None);
     };
@@ -233,13 +228,7 @@ async fn find_created_monday(
         if item.creator_id == own
             && item.name == name
             && created + 60_000 >= since
-            && matches!(
-                engine
-                    .store
-                    .link_by_monday(pair, &item.id.as_str().into())
-                    .await,
-                Ok(None)
-            )
+            && matches!(engine.store.link_by_monday(pair, &item.id).await, Ok(None))
         {
             return Ok(Some(item.id));
         }

@@ -10,7 +10,7 @@ use super::fold::{Settlement, count, fold, group_by_item, settlement};
 use super::miro::to_miro;
 use super::monday::{ColumnTypes, to_monday};
 use crate::clients::ApiError;
-use crate::domain::Side;
+use crate::domain::Target;
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
 use crate::store::{LinkState, OutboxEntry, StoreError};
@@ -89,7 +89,7 @@ async fn dispatch(
         // old value can never land after a newer one.
         let waiting = engine
             .store
-            .claim_link_rows(link_id, rows[0].target, now, LEASE_MS)
+            .claim_link_rows(link_id, rows[0].target.side(), now, LEASE_MS)
             .await?;
         rows.extend(waiting);
         rows.sort_by_key(|r| r.id);
@@ -106,7 +106,7 @@ async fn dispatch(
         )
         .await;
     };
-    let target = first.target;
+    let side = first.target.side();
     let link = match first.link_id {
         Some(id) => engine.store.link_by_id(id).await?,
         None => None,
@@ -132,13 +132,10 @@ async fn dispatch(
             return Ok(());
         }
     }
-    let known_id = link
-        .as_ref()
-        .and_then(|l| match target {
-            Side::Miro => l.miro_item_id.known().map(ToString::to_string),
-            Side::Monday => l.monday_item_id.known().map(ToString::to_string),
-        })
-        .or_else(|| first.target_item.clone());
+    let target = match &link {
+        Some(l) => l.target(side).or(first.target.clone()),
+        None => first.target.clone(),
+    };
     if link.is_none() && first.link_id.is_some() && folded.finish.is_none() {
         // The link ended (its item was deleted) before these updates went out: nothing to write.
         for row in &rows {
@@ -146,7 +143,7 @@ async fn dispatch(
         }
         return Ok(());
     }
-    if known_id.is_none() && folded.create.is_none() {
+    if target.item().is_none() && folded.create.is_none() {
         // Another row is creating the item; write once it exists (or give up with it).
         let max_attempts = i64::from(engine.config.sync.max_attempts);
         for row in &rows {
@@ -169,21 +166,12 @@ async fn dispatch(
         return Ok(());
     }
     let result = match target {
-        Side::Monday => {
-            to_monday(
-                engine,
-                columns,
-                pair,
-                &rows,
-                link.as_ref(),
-                known_id,
-                folded,
-            )
-            .await
+        Target::Monday(known) => {
+            to_monday(engine, columns, pair, &rows, link.as_ref(), known, folded).await
         }
-        Side::Miro => to_miro(engine, pair, &rows, link.as_ref(), known_id, folded).await,
+        Target::Miro(known) => to_miro(engine, pair, &rows, link.as_ref(), known, folded).await,
     };
-    count(&engine.metrics, target, &result);
+    count(&engine.metrics, side, &result);
     if let Err(WriteError::Api(ApiError::NotFound(why))) = &result
         && let Some(l) = &link
     {
@@ -204,7 +192,7 @@ async fn dispatch(
             engine
                 .metrics
                 .sync_lag_seconds
-                .with_label_values(&[&pair.name, target.other().as_str()])
+                .with_label_values(&[&pair.name, side.other().as_str()])
                 .observe(lag);
         }
     }

@@ -4,6 +4,7 @@
 use crate::clients::ApiError;
 use crate::clients::miro::{MiroClient, Tag};
 use crate::config::PairConfig;
+use crate::domain::{MiroBoardId, MiroItemId, MondayBoardId};
 use crate::mapping::values::{self};
 use crate::runtime::Engine;
 use crate::runtime::WriteError;
@@ -18,7 +19,7 @@ pub const MAX_TAGS_PER_ITEM: usize = 8;
 pub async fn write_miro(
     engine: &Engine,
     pair: &PairConfig,
-    item: &str,
+    item: &MiroItemId,
     logical: &str,
 ) -> Result<(), WriteError> {
     let mut want = values::tag_titles(logical);
@@ -34,15 +35,15 @@ pub async fn write_miro(
             want.join(", ")
         )));
     }
-    set_miro_tags(&engine.miro, pair.miro_board.as_str(), item, &want, true).await
+    set_miro_tags(&engine.miro, &pair.miro_board, item, &want, true).await
 }
 
 /// Attaches the tag titled `title` to a Miro item, making it on the board when missing (the
 /// `archived` tag, the pair's filter tag on a new item).
 pub async fn attach_miro(
     miro: &MiroClient,
-    board: &str,
-    item: &str,
+    board: &MiroBoardId,
+    item: &MiroItemId,
     title: &str,
 ) -> Result<(), WriteError> {
     set_miro_tags(miro, board, item, &[title.to_owned()], false).await
@@ -51,8 +52,8 @@ pub async fn attach_miro(
 /// Attaches each of `want` the item lacks; with `replace`, first detaches every tag not in it.
 async fn set_miro_tags(
     miro: &MiroClient,
-    board: &str,
-    item: &str,
+    board: &MiroBoardId,
+    item: &MiroItemId,
     want: &[String],
     replace: bool,
 ) -> Result<(), WriteError> {
@@ -80,7 +81,7 @@ async fn set_miro_tags(
 /// once per write). A tag someone made meanwhile is found on a second look.
 async fn board_tag(
     miro: &MiroClient,
-    board: &str,
+    board: &MiroBoardId,
     known: &mut Option<Vec<Tag>>,
     title: &str,
 ) -> Result<Tag, ApiError> {
@@ -110,7 +111,7 @@ async fn board_tag(
 /// has no tag by that name).
 pub async fn monday_value(
     engine: &Engine,
-    board: &str,
+    board: &MondayBoardId,
     logical: &str,
 ) -> Result<Value, WriteError> {
     let mut ids = Vec::new();

@@ -6,8 +6,7 @@
 use crate::clients::ApiError;
 use crate::clients::monday::{Items, items};
 use crate::config::PairConfig;
-use crate::domain::Side;
-use crate::domain::change::Change;
+use crate::domain::change::{Change, ItemRef};
 use crate::domain::miro::ItemType;
 use crate::mapping::values;
 use crate::runtime::Engine;
@@ -19,8 +18,8 @@ pub async fn complete(
     pair: &PairConfig,
     change: &mut Change,
 ) -> Result<(), ApiError> {
-    match change.side {
-        Side::Miro => {
+    match &change.item {
+        ItemRef::Miro { item_id, .. } => {
             let item_type = change
                 .item_type
                 .as_deref()
@@ -30,7 +29,7 @@ pub async fn complete(
                 })?;
             let item = engine
                 .miro
-                .get_item(pair.miro_board.as_str(), item_type, &change.item_id)
+                .get_item(&pair.miro_board, item_type, item_id)
                 .await?;
             // Tags and connectors are not on the item: what the poll said of them stays.
             let mut fields = item.fields();
@@ -41,12 +40,12 @@ pub async fn complete(
             );
             change.fields = fields;
         }
-        Side::Monday => {
+        ItemRef::Monday { item_id, .. } => {
             let data = engine
                 .monday
                 .run::<Items>(
                     items::Variables {
-                        ids: Some(vec![change.item_id.clone()]),
+                        ids: Some(vec![item_id.to_string()]),
                         limit: Some(1),
                     },
                     None,
@@ -58,7 +57,7 @@ pub async fn complete(
                 .flatten()
                 .flatten()
                 .next()
-                .ok_or_else(|| ApiError::NotFound(format!("monday item {}", change.item_id)))?;
+                .ok_or_else(|| ApiError::NotFound(format!("monday item {item_id}")))?;
             change.fields.clear();
             change
                 .fields

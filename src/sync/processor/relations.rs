@@ -3,8 +3,8 @@
 //! of an item that is not linked, and which dependency ids of a monday change have a twin.
 
 use crate::config::PairConfig;
-use crate::domain::Side;
 use crate::domain::change::{Change, ChangeKind};
+use crate::domain::{MiroItemId, Side};
 use crate::mapping::values::{self, FILTER_TAG, TAGS};
 use crate::runtime::Engine;
 use crate::store::StoreError;
@@ -16,12 +16,12 @@ use serde_json::Value;
 async fn carries_filter_tag(
     engine: &Engine,
     pair: &PairConfig,
-    item: &str,
+    item: &MiroItemId,
     tag: &str,
 ) -> Result<Option<bool>, StoreError> {
     Ok(engine
         .store
-        .snapshot(&pair.slug, keys::TAGS_SNAPSHOT, item)
+        .snapshot(&pair.slug, keys::TAGS_SNAPSHOT, item.as_str())
         .await?
         .map(|s| values::tag_titles(&s.version).iter().any(|t| t == tag)))
 }
@@ -36,13 +36,13 @@ pub async fn passes(
     let Some(tag) = pair.miro_filter.tag.as_deref() else {
         return Ok(true);
     };
-    if change.side != Side::Miro {
+    let Some(item) = change.item.miro_item() else {
         return Ok(true);
-    }
+    };
     if let Some(Value::Bool(inside)) = change.fields.get(FILTER_TAG) {
         return Ok(*inside);
     }
-    Ok(carries_filter_tag(engine, pair, &change.item_id, tag)
+    Ok(carries_filter_tag(engine, pair, item, tag)
         .await?
         .unwrap_or(false))
 }
@@ -58,17 +58,18 @@ pub async fn prepare(
     pair: &PairConfig,
     change: &mut Change,
 ) -> Result<Option<String>, StoreError> {
-    if change.side != Side::Miro
-        || !matches!(
-            change.kind,
-            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored
-        )
-    {
+    let Some(item) = change.item.miro_item().cloned() else {
+        return Ok(None);
+    };
+    if !matches!(
+        change.kind,
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored
+    ) {
         return Ok(None);
     }
     if let Some(tag) = pair.miro_filter.tag.as_deref()
         && !change.fields.contains_key(FILTER_TAG)
-        && let Some(inside) = carries_filter_tag(engine, pair, &change.item_id, tag).await?
+        && let Some(inside) = carries_filter_tag(engine, pair, &item, tag).await?
     {
         change
             .fields
@@ -84,7 +85,7 @@ pub async fn prepare(
     }
     let linked = engine
         .store
-        .link_by_miro(&pair.slug, &change.item_id.as_str().into())
+        .link_by_miro(&pair.slug, &item)
         .await?
         .is_some();
     if linked {
@@ -108,7 +109,7 @@ pub async fn keep_linked(
     change: &mut Change,
 ) -> Result<usize, StoreError> {
     let mut ignored = 0;
-    if change.side != Side::Monday {
+    if change.side() != Side::Monday {
         return Ok(0);
     }
     for column in values::connector_columns(pair) {

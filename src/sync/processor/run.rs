@@ -4,9 +4,9 @@
 
 use super::relations;
 use crate::config::PairConfig;
-use crate::domain::change::{Change, ChangeKind};
+use crate::domain::change::{Change, ChangeKind, ItemRef};
 use crate::domain::miro::ItemType;
-use crate::domain::{Linked, MiroItemId, MondayItemId, Side};
+use crate::domain::{Linked, Side, Target};
 use crate::mapping::plan::{self, Context, LinkChange, LinkFields, LinkView, Outcome, Plan};
 use crate::runtime::Lease;
 use crate::runtime::{Engine, SyncEvent};
@@ -121,14 +121,14 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
         && now - entry.received_at < DEFER_WHILE_CREATING_MS
         && engine
             .store
-            .pending_creates(&pair.slug, change.side)
+            .pending_creates(&pair.slug, change.side())
             .await?
             > 0
     {
         return Ok(false);
     }
     let view = link.as_ref().map(view_of);
-    let own = engine.own_user(change.side).await;
+    let own = engine.own_user(change.side()).await;
     let cx = Context {
         pair,
         own_user: own.as_deref(),
@@ -167,10 +167,10 @@ async fn mark_own_fields(
     pair: &PairConfig,
     change: &mut Change,
 ) -> Result<(), StoreError> {
-    if change.side != Side::Miro {
+    let Some(item) = change.item.miro_item() else {
         return Ok(());
-    }
-    let key = keys::own_writes(&pair.slug, &change.item_id);
+    };
+    let key = keys::own_writes(&pair.slug, item);
     let Some(note) = engine.store.cursor(&key).await? else {
         return Ok(());
     };
@@ -239,9 +239,9 @@ async fn locate<'a>(
         .config
         .pairs
         .iter()
-        .filter(|p| match change.side {
-            Side::Miro => p.miro_board.as_str() == change.board,
-            Side::Monday => p.monday_board.as_str() == change.board,
+        .filter(|p| match &change.item {
+            ItemRef::Miro { board, .. } => &p.miro_board == board,
+            ItemRef::Monday { board, .. } => &p.monday_board == board,
         })
         .collect();
     if candidates.len() > 1 {
@@ -274,19 +274,9 @@ async fn link_of(
     pair: &str,
     change: &Change,
 ) -> Result<Option<crate::store::ItemLink>, StoreError> {
-    match change.side {
-        Side::Miro => {
-            engine
-                .store
-                .link_by_miro(pair, &MiroItemId::from(change.item_id.as_str()))
-                .await
-        }
-        Side::Monday => {
-            engine
-                .store
-                .link_by_monday(pair, &MondayItemId::from(change.item_id.as_str()))
-                .await
-        }
+    match &change.item {
+        ItemRef::Miro { item_id, .. } => engine.store.link_by_miro(pair, item_id).await,
+        ItemRef::Monday { item_id, .. } => engine.store.link_by_monday(pair, item_id).await,
     }
 }
 
@@ -307,7 +297,7 @@ async fn passing<'a>(
 /// Whether a change's item lies inside the pair's filter on its side (as far as the change says).
 fn passes_filter(pair: &PairConfig, change: &Change) -> bool {
     let field = |name: &str| change.fields.get(name).and_then(serde_json::Value::as_str);
-    match change.side {
+    match change.side() {
         Side::Monday => {
             pair.monday_filter.groups.is_empty()
                 || field("group").is_some_and(|g| pair.monday_filter.groups.iter().any(|x| x == g))
@@ -392,10 +382,13 @@ async fn record(
         },
         (LinkChange::Remove, Some(l)) => LinkWrite::Remove { id: l.id },
         (LinkChange::Create { miro_type }, _) => {
-            let id = change.item_id.as_str();
-            let (miro_item_id, monday_item_id) = match change.side {
-                Side::Miro => (Linked::Known(id.into()), Linked::Pending(entry.id)),
-                Side::Monday => (Linked::Pending(entry.id), Linked::Known(id.into())),
+            let (miro_item_id, monday_item_id) = match &change.item {
+                ItemRef::Miro { item_id, .. } => {
+                    (Linked::Known(item_id.clone()), Linked::Pending(entry.id))
+                }
+                ItemRef::Monday { item_id, .. } => {
+                    (Linked::Pending(entry.id), Linked::Known(item_id.clone()))
+                }
             };
             LinkWrite::Create {
                 pair: pair.slug.clone(),
@@ -412,15 +405,10 @@ async fn record(
         .iter()
         .enumerate()
         .map(|(i, write)| {
-            let target = write.target();
-            let target_item = link.and_then(|l| match target {
-                Side::Miro => l.miro_item_id.known().map(ToString::to_string),
-                Side::Monday => l.monday_item_id.known().map(ToString::to_string),
-            });
+            let side = write.target();
             NewOutboxEntry {
                 pair: pair.slug.clone(),
-                target,
-                target_item,
+                target: link.map_or(Target::new(side, None), |l| l.target(side)),
                 link_id: link.map(|l| l.id),
                 operation: write.name().into(),
                 payload: serde_json::to_string(write).expect("a write serialises"),
@@ -434,7 +422,7 @@ async fn record(
         .conflicts
         .iter()
         .map(|c| NewConflict {
-            item: change.item_id.clone(),
+            item: change.item.item().to_owned(),
             field: c.field.clone(),
             winner: c.winner.as_str().into(),
             won: c.won.clone(),
@@ -458,8 +446,8 @@ async fn record(
             history: HistoryEntry {
                 at: now,
                 pair: pair.slug.clone(),
-                origin: change.side.as_str().into(),
-                item: change.item_id.clone(),
+                origin: change.side().as_str().into(),
+                item: change.item.item().to_owned(),
                 title: planned.title.clone(),
                 outcome: outcome.into(),
                 detail: planned.detail.clone(),
@@ -469,14 +457,14 @@ async fn record(
         .await?;
     engine
         .metrics
-        .change(&pair.name, change.side.as_str(), outcome);
+        .change(&pair.name, change.side().as_str(), outcome);
     if wrote {
         engine.wake_dispatcher.notify_one();
     }
     if planned.outcome != Outcome::Echo {
         report(engine, pair, change, &planned);
     }
-    tracing::debug!(pair = %pair.name, side = %change.side, item = %change.item_id, outcome, "processed");
+    tracing::debug!(pair = %pair.name, side = %change.side(), item = %change.item.item(), outcome, "processed");
     Ok(())
 }
 
@@ -487,8 +475,8 @@ fn report(engine: &Engine, pair: &PairConfig, change: &Change, planned: &Plan) {
     }
     let _ = engine.events.send(SyncEvent {
         pair: pair.name.clone(),
-        direction: format!("{} -> {}", change.side, change.side.other()),
-        item: change.item_id.clone(),
+        direction: format!("{} -> {}", change.side(), change.side().other()),
+        item: change.item.item().to_owned(),
         title: planned.title.clone(),
         outcome: planned.outcome.as_str().into(),
         detail: planned.detail.clone(),
