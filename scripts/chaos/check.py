@@ -186,7 +186,12 @@ def main(run_dir):
         if n_own == 1 and n_other == 1:
             twins[c["side"]] += 1
         else:
-            twin_problems.append(f"{c['key']} (made on {c['side']}, id {c['id']}): {n_own} on its board, {n_other} twins")
+            # An item whose key is gone from its own board lost its title: say what it is now.
+            now = [i for items in own.values() for i in items if i["id"] == str(c["id"])]
+            title = f", its title now {now[0]['title']!r}" if now and n_own == 0 else ""
+            twin_problems.append(
+                f"{c['key']} (made on {c['side']}, id {c['id']}): {n_own} on its board, {n_other} twins{title}"
+            )
     diff = differences(miro, monday)
     equal = not diff
     sandbox = request(cfg["monday_url_root"], "GET", "/_sandbox/webhooks")[1]
