@@ -14,7 +14,7 @@
 # Postgres mode creates a fresh database on 127.0.0.1:5432 (trust auth, user postgres) and drops it
 # at the end, and uses Redis on 127.0.0.1:6379 under a key prefix of its own, deleted at the end.
 # KEEP=1 keeps the run directory of a passing run too. Needs bash, python3 (3.11, standard library
-# only), curl, and psql for Postgres. Figures: docs/reliability.md, "kill -9 under load".
+# only), curl, and psql and redis-cli for Postgres. Figures: docs/reliability.md, "kill -9 under load".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +60,10 @@ cleanup() {
     fi
     psql -X -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
   fi
-  [ -n "$REDIS_PREFIX" ] && python3 scripts/chaos/redis_forget.py 127.0.0.1 6379 "$REDIS_PREFIX" >/dev/null 2>&1 || true
+  if [ -n "$REDIS_PREFIX" ]; then
+    redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$REDIS_PREFIX:*" |
+      xargs -r redis-cli -h 127.0.0.1 -p 6379 DEL >/dev/null 2>&1 || true
+  fi
   if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then
     rm -rf "$WORK"
   else
