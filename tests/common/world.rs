@@ -497,6 +497,16 @@ impl World {
         .await;
     }
 
+    /// Every webhook delivery the monday sandbox queued, with its `status` (`pending`,
+    /// `delivered`, `failed`, `dropped`).
+    pub async fn monday_deliveries(&self) -> Vec<Value> {
+        let url = self
+            .sandbox
+            .monday_api_url()
+            .replace("/v2", "/_sandbox/webhooks");
+        super::get_json(&url).await
+    }
+
     pub async fn monday_state(&self) -> Value {
         super::get_json(
             &self

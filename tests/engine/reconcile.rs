@@ -80,12 +80,8 @@ impl World {
 
     /// How many monday deliveries the sandbox dropped.
     async fn dropped(&self) -> usize {
-        let url = self
-            .sandbox
-            .monday_api_url()
-            .replace("/v2", "/_sandbox/webhooks");
-        let deliveries: Vec<Value> = crate::common::get_json(&url).await;
-        deliveries
+        self.monday_deliveries()
+            .await
             .iter()
             .filter(|d| d["status"] == "dropped")
             .count()

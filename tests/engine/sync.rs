@@ -5,6 +5,8 @@
 
 use crate::common::world::{DEADLINE, MIRO_BOARD, MONDAY_BOARD, World, world, world_with};
 use crate::common::{urlencode, wait_for};
+use boardsync::store::Store;
+use boardsync::store::keys::reconcile_cursor;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -167,7 +169,7 @@ impl World {
 }
 
 /// Every change the daemon recorded for one item, a line each, for a failure's trail.
-async fn history_of(store: &boardsync::store::Store, item: &str) -> String {
+async fn history_of(store: &Store, item: &str) -> String {
     let mut trail: String = store
         .history_page("sync-test", None, None, 100_000)
         .await
@@ -399,9 +401,7 @@ async fn boards_converge_under_a_seeded_workload(postgres: bool, ops_per_person:
         if std::time::Instant::now() > deadline {
             let only_miro = minus(&miro, &monday);
             let only_monday = minus(&monday, &miro);
-            let store = boardsync::store::Store::open(&w.database_url)
-                .await
-                .unwrap();
+            let store = Store::open(&w.database_url).await.unwrap();
             let dead = store.dead_entries(None).await.unwrap();
             let waiting = store.claim_due(i64::MAX / 2, 1, 100).await.unwrap();
             // What boardsync knows of each item that differs, to tell why.
@@ -660,6 +660,64 @@ async fn a_create_whose_answer_was_lost_leaves_exactly_one_item_on_each_side() {
         "{monday:#?}"
     );
     assert_eq!((miro.len(), monday.len()), (3, 3));
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn an_edit_delivered_before_its_items_create_makes_the_twin_from_the_whole_item() {
+    // Found by scripts/chaos-kill.sh: the twin was made from the edit's one field, with no
+    // text, and the next scan wrote that empty text over the monday item's name.
+    let mut w = world(false, "").await;
+    w.stop_daemon().await;
+    // Made while the daemon is down: monday retries the create_pulse a minute later.
+    let item = w.create_on_monday("Order the new laptops").await;
+    // The reconciler's round at start would read the item whole first; after a kill -9 the dead
+    // daemon's lease holds it back. Another replica holds it here.
+    let store = Store::open(&w.database_url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        store
+            .lease(
+                &reconcile_cursor(&w.pair.slug),
+                "another replica",
+                now,
+                60_000
+            )
+            .await
+            .unwrap()
+    );
+    store.close().await;
+    w.start_again().await;
+    w.set_monday_column(&item, "status", json!({"label": "Done"}))
+        .await;
+    let sticky = wait_for("the twin on Miro", DEADLINE, || async {
+        w.miro_items().await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        sticky["data"]["content"], "<p>Order the new laptops</p>",
+        "{sticky}"
+    );
+    assert_eq!(sticky["style"]["fillColor"], "light_green", "{sticky}");
+
+    // The create arrives late, and the next scans read the twin: nothing changes.
+    w.advance(Duration::from_secs(61));
+    wait_for("every delivery answered", DEADLINE, || async {
+        w.monday_deliveries()
+            .await
+            .iter()
+            .all(|d| d["status"] == "delivered")
+            .then_some(())
+    })
+    .await;
+    w.scans_after(2).await;
+    w.settled().await;
+    let monday = w.monday_items().await;
+    assert_eq!(monday.len(), 1, "{monday:?}");
+    assert_eq!(monday[0]["name"], "Order the new laptops", "{monday:?}");
+    let miro = w.miro_items().await;
+    assert_eq!(miro.len(), 1, "{miro:?}");
+    assert_eq!(miro[0]["data"]["content"], "<p>Order the new laptops</p>");
     w.stop().await;
 }
 

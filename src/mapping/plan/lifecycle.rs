@@ -6,7 +6,7 @@ use super::scope::{in_miro_scope, in_tag_scope, logical_value, title_of};
 use super::state::{FieldState, LinkFields};
 use crate::config::DeletePolicy;
 use crate::domain::Side;
-use crate::domain::change::{Change, ChangeKind};
+use crate::domain::change::{Change, ChangeKind, Via};
 use crate::domain::miro::ItemType;
 use crate::mapping::values;
 use serde_json::Value;
@@ -26,6 +26,19 @@ pub(super) fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_
     match change.kind {
         ChangeKind::Created | ChangeKind::Updated | ChangeKind::Restored => {}
         _ => return Plan::nothing(Outcome::Ignored, "the item is not linked", none),
+    }
+    if change.via == Via::Webhook && change.kind != ChangeKind::Created && !change.read_back {
+        // A webhook of an edit carries the fields it changed, not the item: the pair's filters
+        // are checked on, and the twin is made from, the item as it is now. (Its create may
+        // still be on its way: monday retries a refused delivery a minute later.)
+        return Plan {
+            read_item: true,
+            ..Plan::nothing(
+                Outcome::Ignored,
+                "an edit of an item not linked yet: the item is read whole",
+                none,
+            )
+        };
     }
     let miro_type = match change.side() {
         Side::Miro => {

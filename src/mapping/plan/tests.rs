@@ -237,6 +237,59 @@ fn an_item_born_on_monday_becomes_a_sticky_note_in_the_pairs_frame() {
 }
 
 #[test]
+fn a_webhook_of_an_edit_to_an_item_not_linked_yet_has_the_item_read_before_its_twin_is_made() {
+    // monday refused the item's create_pulse (the daemon was down) and retries it a minute
+    // later; the status edit made meanwhile arrives first, carrying the status alone.
+    let p = pair();
+    let edit = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        300,
+        json!({"status": {"label": {"text": "Done"}}}),
+    );
+    let out = plan(&edit, None, &cx(&p));
+    assert!(out.read_item, "{out:?}");
+    assert!(out.writes.is_empty(), "{out:?}");
+    assert_eq!(out.link, LinkChange::Keep);
+
+    // Read whole, it makes the twin with every field, the name included.
+    let mut read = change(
+        Side::Monday,
+        ChangeKind::Updated,
+        300,
+        json!({"name": "Order laptops", "group": "topics", "status": {"label": {"text": "Done"}}}),
+    );
+    read.read_back = true;
+    let out = plan(&read, None, &cx(&p));
+    assert!(!out.read_item);
+    assert_eq!(
+        out.writes,
+        vec![Write::CreateMiro {
+            item_type: ItemType::StickyNote,
+            frame: None,
+            fields: [
+                ("data.content".to_owned(), json!("<p>Order laptops</p>")),
+                ("style.fillColor".to_owned(), json!("light_green")),
+            ]
+            .into(),
+        }]
+    );
+
+    // A poll reads the item whole already, and a create event carries all of it.
+    let mut polled = read.clone();
+    polled.read_back = false;
+    polled.via = Via::Reconcile;
+    assert!(!plan(&polled, None, &cx(&p)).read_item);
+    let created = change(
+        Side::Monday,
+        ChangeKind::Created,
+        300,
+        json!({"name": "Order laptops", "group": "topics"}),
+    );
+    assert!(!plan(&created, None, &cx(&p)).read_item);
+}
+
+#[test]
 fn items_outside_the_pairs_frame_or_groups_are_filtered() {
     let p = pair_with(
         "miro_filter = { frame = \"3458764500000000999\" }\nmonday_filter = { groups = [\"topics\"] }",

@@ -137,15 +137,16 @@ pub async fn process(engine: &Engine, entry: &InboxEntry) -> Result<bool, StoreE
     };
     let mut planned = plan::plan(&change, view.as_ref(), &cx);
     if planned.read_item {
-        // A tie of source times: plan with what the item holds now, for the fields the change
-        // is about (the others may have writes of boardsync's still on their way there).
+        // Plan with what the item holds now. For a linked item (a tie of source times), only
+        // the fields the change is about: the others may have writes of boardsync's still on
+        // their way there. For an item not linked yet, all of it: its twin is made from it.
         let about: Vec<String> = change.fields.keys().cloned().collect();
         if let Err(e) = super::fetch::complete(engine, pair, &mut change).await {
             return unread(engine, entry, pair, e, now).await;
         }
         // What the item holds now is not the version boardsync's note was about.
         change.fields.retain(|k, _| {
-            about.contains(k)
+            (view.is_none() || about.contains(k))
                 && k != crate::mapping::values::OWN_FIELDS
                 && k != crate::mapping::values::LATER_OWN_FIELDS
         });
