@@ -210,6 +210,11 @@ pub async fn read(state: &AppState) -> Result<Status, StoreError> {
         miro: state.metrics.receivers.source("miro"),
         monday: state.metrics.receivers.source("monday"),
     };
+    // The inbox before the outboxes: a change leaves the inbox and enters the outbox in one
+    // transaction, so read in that order it is counted in one or the other (read the other way
+    // round, a change processed between the two reads was in neither, and a status showed
+    // nothing waiting while its write was on its way).
+    let inbox_backlog = state.store.inbox_backlog().await?;
     let mut pairs = Vec::with_capacity(state.config.pairs.len());
     for pair in &state.config.pairs {
         pairs.push(pair_status(state, pair, &webhooks, &problems, now).await?);
@@ -217,7 +222,7 @@ pub async fn read(state: &AppState) -> Result<Status, StoreError> {
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         at: now,
-        inbox_backlog: state.store.inbox_backlog().await?,
+        inbox_backlog,
         problems,
         webhooks,
         workers: state.workers.workers(),
