@@ -101,6 +101,7 @@ impl App {
                         &config.ingress.redis_prefix,
                         config.ingress.pending_ttl.0,
                         config.ingress.dedupe_ttl.0,
+                        config.ingress.redis_timeout.0,
                     )
                     .await
                     .with_context(|| {

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub api_calls: IntCounterVec,
     /// `boardsync_store_errors_total{part}`: writes to the APIs interrupted by the store failing.
     pub store_errors: IntCounterVec,
+    /// `boardsync_redis_bypassed_total{reason}`: deliveries whose duplicates the store decided
+    /// alone: Redis did not answer (`unanswered`), was left aside after that (`away`), or held
+    /// another copy's claim too long (`pending`).
+    pub redis_bypassed: IntCounterVec,
     /// `boardsync_outbox_depth{pair}`: writes waiting (pending or in flight).
     pub outbox_depth: IntGaugeVec,
     /// `boardsync_sync_lag_seconds{pair,origin}`: from a change at its source to its write applied.
@@ -88,6 +92,14 @@ impl Default for Metrics {
         .expect("valid metric");
         // Shown at 0 from the start, so a rate over it sees the first failure.
         store_errors.with_label_values(&["dispatcher"]).inc_by(0);
+        let redis_bypassed = IntCounterVec::new(
+            Opts::new(
+                "boardsync_redis_bypassed_total",
+                "Deliveries stored without Redis's dedupe (the store's key decided), by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let outbox_depth = IntGaugeVec::new(
             Opts::new(
                 "boardsync_outbox_depth",
@@ -153,6 +165,7 @@ impl Default for Metrics {
             Box::new(changes.clone()),
             Box::new(api_calls.clone()),
             Box::new(store_errors.clone()),
+            Box::new(redis_bypassed.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(sync_lag_seconds.clone()),
             Box::new(polls.clone()),
@@ -177,6 +190,7 @@ impl Default for Metrics {
             changes,
             api_calls,
             store_errors,
+            redis_bypassed,
             outbox_depth,
             sync_lag_seconds,
             polls,
@@ -223,6 +237,9 @@ pub struct ReceiverLog(Arc<Mutex<ReceiverState>>);
 
 #[derive(Default)]
 struct ReceiverState {
+    /// Since when, and until when, the store has failed every event the receivers gave it
+    /// (none since a success), for `/readyz`.
+    store_failing: Option<(i64, i64)>,
     sources: BTreeMap<String, SourceHealth>,
     /// (pair, outcome) -> events.
     events: HashMap<(String, String), u64>,
@@ -254,6 +271,25 @@ impl ReceiverLog {
             health.last_failure = Some(now);
             health.last_failure_reason = why.map(str::to_owned);
         }
+    }
+
+    /// Notes whether the store committed (or refused as a duplicate) an event it was given.
+    pub fn store_answered(&self, ok: bool, now: i64) {
+        let mut state = self.0.lock().expect("receiver log lock");
+        state.store_failing = match (ok, state.store_failing) {
+            (true, _) => None,
+            (false, since) => Some((since.map_or(now, |(first, _)| first), now)),
+        };
+    }
+
+    /// Since when the store has failed every event given to it, when it failed one within
+    /// `recent` ms of `now` (senders back off, so an old failure says nothing of the store now).
+    pub fn store_failing_since(&self, now: i64, recent: i64) -> Option<i64> {
+        let state = self.0.lock().expect("receiver log lock");
+        state
+            .store_failing
+            .filter(|(_, last)| now - last <= recent)
+            .map(|(first, _)| first)
     }
 
     /// Notes what became of one event of a delivery (`accepted`, `duplicate`, `stale`...).

@@ -16,6 +16,7 @@ pub(crate) struct RawDaemon {
     pub database_url: Option<Spanned<String>>,
     pub redis_url: Option<Spanned<String>>,
     pub shutdown_timeout: Option<Duration>,
+    pub store_timeout: Option<Duration>,
     pub manage_subscriptions: Option<bool>,
 }
 
@@ -48,6 +49,7 @@ pub(crate) struct RawIngress {
     pub keep_raw: Option<Duration>,
     pub pending_ttl: Option<Duration>,
     pub redis_prefix: Option<String>,
+    pub redis_timeout: Option<Duration>,
 }
 
 #[derive(Deserialize)]

@@ -72,6 +72,9 @@ pub struct DaemonSettings {
     pub redis_url: Option<Secret>,
     /// How long a stopping daemon waits for work in flight before it exits anyway.
     pub shutdown_timeout: Duration,
+    /// How long a delivery waits for the store to commit its event before it is answered 503
+    /// (with `Retry-After`), so a hung store never holds the senders' connections.
+    pub store_timeout: Duration,
     /// Make the monday webhooks the mapping needs at start (`subscriptions sync`).
     pub manage_subscriptions: bool,
 }
@@ -123,6 +126,9 @@ pub struct IngressSettings {
     pub pending_ttl: Duration,
     /// The prefix of boardsync's Redis keys, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// How long a delivery waits for Redis before it goes on without it (the store then decides
+    /// duplicates alone); Redis is left aside for a few seconds after it failed to answer.
+    pub redis_timeout: Duration,
 }
 
 /// `[sync]`

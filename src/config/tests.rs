@@ -41,6 +41,11 @@ fn defaults_fill_what_the_file_leaves_out() {
     assert_eq!(c.daemon.database_url.expose(), DEFAULT_DATABASE_URL);
     assert!(c.daemon.redis_url.is_none());
     assert_eq!(c.daemon.shutdown_timeout, Duration::from_secs(5));
+    assert_eq!(c.daemon.store_timeout, Duration::from_secs(2));
+    assert_eq!(
+        c.ingress.redis_timeout.0,
+        std::time::Duration::from_millis(250)
+    );
     assert_eq!(c.miro.api_url.as_str(), "https://api.miro.com/");
     assert_eq!(c.monday.api_version, DEFAULT_MONDAY_API_VERSION);
     assert_eq!(c.ingress.body_limit, ByteSize(1 << 20));

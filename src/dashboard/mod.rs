@@ -33,6 +33,8 @@ use std::time::Duration;
 
 /// How long `/readyz` waits for the store before it calls it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a delivery the store failed keeps `/readyz` at 503 (with none stored since).
+const STORE_FAILURE_RECENT_MS: i64 = 30_000;
 
 /// The dashboard's routes, `/metrics` and the health checks. Everything but the health checks and
 /// the login form sits behind [`access::guard`].
@@ -89,9 +91,23 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-/// 200 when the store commits a write, 503 with the reason otherwise.
+/// 200 when the store commits a write and the receivers' last event was stored, 503 with the
+/// reason otherwise (a lock on the inbox alone leaves other writes committing).
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let now = state.clock.now_ms();
+    if let Some(since) = state
+        .metrics
+        .receivers
+        .store_failing_since(now, STORE_FAILURE_RECENT_MS)
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the inbox has stored no delivery for {} s: the store is not answering the receivers\n",
+                (now - since).max(0) / 1000
+            ),
+        );
+    }
     match tokio::time::timeout(READY_TIMEOUT, state.store.prove_writable(now)).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n".to_owned()),
         Ok(Err(e)) => {

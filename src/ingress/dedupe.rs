@@ -6,13 +6,25 @@
 //! A pending key holds the token of the request that set it, and only that request may give it
 //! up: its claim can expire while it is still inserting (a slow store), a retry can claim the key
 //! meanwhile, and a plain `DEL` from the first would then delete the retry's claim.
+//!
+//! Redis only saves work; it is never waited for long. A copy that finds the key pending waits
+//! [`PENDING_WAIT`] at most, then goes to the store, whose unique key decides (a crashed replica's
+//! leftover key no longer holds a redelivery up for the pending TTL). A Redis that does not answer
+//! within `[ingress] redis_timeout` is left aside for [`AWAY_FOR`], and the store decides alone.
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How often a copy waiting on a pending key looks again.
 const POLL: Duration = Duration::from_millis(10);
+/// How long a copy waits for another request's pending claim before the store decides.
+pub const PENDING_WAIT: Duration = Duration::from_millis(500);
+/// How long Redis is left aside after it failed to answer.
+pub const AWAY_FOR: Duration = Duration::from_secs(5);
 
 /// Deletes `KEYS[1]` only while it still holds `ARGV[1]`, in one step on the server (a `GET`
 /// then a `DEL` from here could delete a claim made between the two). Sent with `EVAL`: the
@@ -37,6 +49,9 @@ pub enum Claim {
     Mine(ClaimToken),
     /// Another request stored it.
     Done,
+    /// Redis cannot say (another request's claim is still pending after [`PENDING_WAIT`], or
+    /// Redis did not answer): store it, and let the store's key decide.
+    Unknown,
 }
 
 #[derive(Clone)]
@@ -45,6 +60,9 @@ pub struct RedisDedupe {
     prefix: String,
     pending_ttl: Duration,
     done_ttl: Duration,
+    timeout: Duration,
+    /// Until when Redis is left aside, after it failed to answer.
+    away_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl RedisDedupe {
@@ -53,6 +71,7 @@ impl RedisDedupe {
         prefix: &str,
         pending_ttl: Duration,
         done_ttl: Duration,
+        timeout: Duration,
     ) -> anyhow::Result<RedisDedupe> {
         let client = redis::Client::open(url)?;
         let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
@@ -63,45 +82,68 @@ impl RedisDedupe {
             prefix: prefix.to_owned(),
             pending_ttl,
             done_ttl,
+            timeout,
+            away_until: Arc::default(),
         })
+    }
+
+    /// Whether Redis is left aside now (it failed to answer less than [`AWAY_FOR`] ago).
+    pub fn away(&self) -> bool {
+        let away = self.away_until.lock().expect("away lock");
+        away.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Runs one Redis step within the timeout; a failure or no answer leaves Redis aside.
+    async fn within<T>(
+        &self,
+        step: impl Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        let result = match tokio::time::timeout(self.timeout, step).await {
+            Ok(r) => r,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis did not answer in time",
+            ))),
+        };
+        if result.is_err() {
+            *self.away_until.lock().expect("away lock") = Some(Instant::now() + AWAY_FOR);
+        }
+        result
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}:dedupe:{key}", self.prefix)
     }
 
-    /// Claims `key`, or waits while another request holds it pending. A pending key that expires
-    /// (its holder crashed) is taken over.
+    /// Claims `key`, or waits (at most [`PENDING_WAIT`]) while another request holds it
+    /// pending. A pending key that expires (its holder crashed) is taken over. Redis failing or
+    /// not answering is an error, after which Redis is [`away`](Self::away) for a while.
     pub async fn claim(&self, key: &str) -> redis::RedisResult<Claim> {
         let key = self.key(key);
         let mut conn = self.conn.clone();
-        let deadline = tokio::time::Instant::now() + self.pending_ttl + Duration::from_secs(1);
+        let deadline = Instant::now() + PENDING_WAIT;
         loop {
             let token = ClaimToken::new();
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&key)
-                .arg(&token.0)
-                .arg("NX")
-                .arg("PX")
-                .arg(self.pending_ttl.as_millis() as u64)
-                .query_async(&mut conn)
+            let set: Option<String> = self
+                .within(
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&token.0)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(self.pending_ttl.as_millis() as u64)
+                        .query_async(&mut conn),
+                )
                 .await?;
             if set.is_some() {
                 return Ok(Claim::Mine(token));
             }
             loop {
-                let state: Option<String> = conn.get(&key).await?;
+                let state: Option<String> = self.within(conn.get(&key)).await?;
                 match state.as_deref() {
                     Some("done") => return Ok(Claim::Done),
-                    Some(_) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(POLL).await
-                    }
-                    Some(_) => {
-                        return Err(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "a pending copy did not finish in time",
-                        )));
-                    }
+                    Some(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                    Some(_) => return Ok(Claim::Unknown),
                     None => break,
                 }
             }
@@ -113,7 +155,7 @@ impl RedisDedupe {
     /// that claimed it finds its own insert a duplicate in the store).
     pub async fn done(&self, key: &str) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(self.key(key), "done", self.done_ttl.as_secs().max(1))
+        self.within(conn.set_ex::<_, _, ()>(self.key(key), "done", self.done_ttl.as_secs().max(1)))
             .await
     }
 
@@ -122,12 +164,15 @@ impl RedisDedupe {
     /// holds the key now, or it is done).
     pub async fn release(&self, key: &str, token: &ClaimToken) {
         let mut conn = self.conn.clone();
-        let released: redis::RedisResult<i64> = redis::cmd("EVAL")
-            .arg(RELEASE_IF_MINE)
-            .arg(1)
-            .arg(self.key(key))
-            .arg(&token.0)
-            .query_async(&mut conn)
+        let released: redis::RedisResult<i64> = self
+            .within(
+                redis::cmd("EVAL")
+                    .arg(RELEASE_IF_MINE)
+                    .arg(1)
+                    .arg(self.key(key))
+                    .arg(&token.0)
+                    .query_async(&mut conn),
+            )
             .await;
         if let Err(e) = released {
             // The claim then expires by itself after the pending TTL.

@@ -246,19 +246,28 @@ async fn handle(
             }
         };
         let mut outcome = Outcome::Accepted;
+        let mut why = None;
         for event in events {
             tracing::Span::current().record("delivery", event.key());
             let pair = pair_of(&ing.config, source, event.board());
-            let this = store(&ing, source, &bytes, event).await;
+            let this = match store(&ing, source, &bytes, event).await {
+                Ok(stored) => stored,
+                Err(unstored) => {
+                    why = Some(unstored.0);
+                    Outcome::Unavailable
+                }
+            };
             ing.metrics.receivers.event(pair.as_deref(), this.as_str());
             // The request's outcome is its worst event's.
             if this == Outcome::Unavailable || outcome == Outcome::Accepted {
                 outcome = this;
             }
         }
-        let why =
-            (outcome == Outcome::Unavailable).then_some("the store or Redis is not answering");
-        (Some(outcome), why, plain(outcome, outcome.as_str()))
+        (
+            Some(outcome),
+            why,
+            plain(outcome, why.unwrap_or(outcome.as_str())),
+        )
     }
     .instrument(span.clone())
     .await;
@@ -283,9 +292,22 @@ async fn handle(
     response
 }
 
+/// How soon a sender is asked to try again after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 fn plain(outcome: Outcome, message: &str) -> Response {
-    (outcome.status(), format!("{message}\n")).into_response()
+    let mut response = (outcome.status(), format!("{message}\n")).into_response();
+    if outcome == Outcome::Unavailable {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }
+
+/// Why an event was not stored (its request is answered 503).
+struct Unstored(&'static str);
 
 /// `{"challenge": "..."}` is echoed before any authentication: both services send it unsigned
 /// when a subscription is made.
@@ -296,8 +318,13 @@ fn challenge(bytes: &Bytes) -> Option<Response> {
         .then(|| (StatusCode::OK, axum::Json(v.clone())).into_response())
 }
 
-/// Dedupes and stores one event; answers only once it is committed.
-async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Outcome {
+/// Dedupes and stores one event; answers only once it is committed, or says why it was not.
+async fn store(
+    ing: &Ingress,
+    source: Source,
+    body: &Bytes,
+    event: Event,
+) -> Result<Outcome, Unstored> {
     let now = ing.clock.now_ms();
     let ttl_ms = i64::try_from(ing.config.ingress.dedupe_ttl.0.as_millis()).unwrap_or(i64::MAX);
     let source_ts = event.at();
@@ -334,18 +361,55 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
         received_at: now,
         outcome: known.map(|o| o.as_str().to_owned()),
     };
+    // Redis, when it answers, keeps a repeat away from the store; the store's key decides
+    // whenever Redis cannot.
     let claimed = match &ing.redis {
-        None => None,
-        Some(redis) => match redis.claim(event.key()).await {
+        Some(redis) if !redis.away() => match redis.claim(event.key()).await {
             Ok(Claim::Mine(token)) => Some(token),
-            Ok(Claim::Done) => return Outcome::Duplicate,
+            Ok(Claim::Done) => return Ok(Outcome::Duplicate),
+            Ok(Claim::Unknown) => {
+                ing.metrics
+                    .redis_bypassed
+                    .with_label_values(&["pending"])
+                    .inc();
+                None
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "Redis is not answering");
-                return Outcome::Unavailable;
+                tracing::warn!(error = %e, "Redis is not answering; the store decides duplicates");
+                ing.metrics
+                    .redis_bypassed
+                    .with_label_values(&["unanswered"])
+                    .inc();
+                None
             }
         },
+        Some(_) => {
+            ing.metrics
+                .redis_bypassed
+                .with_label_values(&["away"])
+                .inc();
+            None
+        }
+        None => None,
     };
-    let result = ing.writer.insert(entry, now.saturating_add(ttl_ms)).await;
+    let deadline = ing.config.daemon.store_timeout.0;
+    let result = match tokio::time::timeout(
+        deadline,
+        ing.writer.insert(entry, now.saturating_add(ttl_ms)),
+    )
+    .await
+    {
+        Ok(inserted) => inserted.map_err(|e| {
+            tracing::warn!(error = %e, "the store is not answering");
+            Unstored("the store is not answering")
+        }),
+        Err(_) => {
+            // The event may still be committed later: the sender's retry is then a duplicate.
+            tracing::warn!(?deadline, "the store did not commit the event in time");
+            Err(Unstored("the store did not answer in time"))
+        }
+    };
+    ing.metrics.receivers.store_answered(result.is_ok(), now);
     if let Some(redis) = &ing.redis
         && let Some(token) = claimed
     {
@@ -359,13 +423,9 @@ async fn store(ing: &Ingress, source: Source, body: &Bytes, event: Event) -> Out
             Err(_) => redis.release(event.key(), &token).await,
         }
     }
-    match result {
-        Ok(InboxInsert::Stored(_)) => known.unwrap_or(Outcome::Accepted),
-        Ok(InboxInsert::Duplicate) => Outcome::Duplicate,
-        Err(e) => {
-            tracing::warn!(error = %e, "the store is not answering");
-            Outcome::Unavailable
-        }
+    match result? {
+        InboxInsert::Stored(_) => Ok(known.unwrap_or(Outcome::Accepted)),
+        InboxInsert::Duplicate => Ok(Outcome::Duplicate),
     }
 }
 

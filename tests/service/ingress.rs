@@ -543,8 +543,82 @@ async fn with_the_store_down_deliveries_get_503_and_the_retry_is_stored_once_aft
 }
 
 #[tokio::test]
+async fn a_hung_inbox_gets_503_with_retry_after_within_the_store_timeout_and_readyz_says_so() {
+    use sqlx::Connection;
+    let db = TestDb::create().await;
+    let d = Daemon::start(
+        &Db::Postgres(TestDb {
+            name: db.name.clone(),
+            url: db.url.clone(),
+        }),
+        false,
+        "30s",
+    )
+    .await;
+    // Another client holds the inbox locked: inserts wait for it, other writes do not.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let body = crate::common::monday_delivery(&uuid::Uuid::new_v4().simple().to_string());
+    let jwt =
+        crate::common::monday_jwt(MONDAY_SECRET, &format!("{PUBLIC_URL}/webhooks/monday"), 300);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        d.http
+            .post(format!("{}/webhooks/monday", d.base))
+            .header("Authorization", &jwt)
+            .body(body.to_vec())
+            .send(),
+    )
+    .await
+    .expect("answered within the store timeout, not held for the lock")
+    .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "5");
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap()
+            .contains("did not answer in time")
+    );
+    let ready = reqwest::get(format!("{}/readyz", d.base)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("the inbox has stored no delivery")
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    // monday's retry: stored once, though the first attempt may have committed after its 503.
+    let status = crate::common::wait_for(
+        "a delivery stored again",
+        std::time::Duration::from_secs(15),
+        || async {
+            let s = d.monday(&body).await;
+            (s == 200).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(d.stored(None).await, 1, "stored once");
+    let ready = reqwest::get(format!("{}/readyz", d.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    locker.close().await.unwrap();
+    drop(d);
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
-    let d = Daemon::start(&Db::Sqlite, true, "300ms").await;
+    // A pending TTL far longer than the wait below: the redelivery must not wait it out.
+    let d = Daemon::start(&Db::Sqlite, true, "60s").await;
     let trigger = uuid::Uuid::new_v4().simple().to_string();
     // What a replica that died after `SET pending` and before its commit leaves behind.
     let config = Config::parse(
@@ -557,8 +631,9 @@ async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
     let redis = boardsync::ingress::dedupe::RedisDedupe::connect(
         "redis://127.0.0.1:6379",
         &prefix,
-        std::time::Duration::from_millis(300),
+        std::time::Duration::from_secs(60),
         config.ingress.dedupe_ttl.0,
+        config.ingress.redis_timeout.0,
     )
     .await
     .unwrap();
@@ -566,11 +641,13 @@ async fn a_crash_between_the_redis_key_and_the_commit_loses_nothing() {
         .leave_pending(&format!("monday:{trigger}"))
         .await
         .unwrap();
-    assert_eq!(
-        d.monday(&crate::common::monday_delivery(&trigger)).await,
-        200,
-        "the retry waits out the dead claim, then stores"
-    );
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        d.monday(&crate::common::monday_delivery(&trigger)),
+    )
+    .await
+    .expect("the redelivery is answered without waiting out the dead claim");
+    assert_eq!(answer, 200, "the store decides, and stores it");
     assert_eq!(d.stored(None).await, 1);
     assert_eq!(d.received("monday", "accepted").await, 1);
 }

@@ -65,6 +65,10 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .ingress
                 .redis_prefix
                 .unwrap_or_else(|| "boardsync".to_owned()),
+            redis_timeout: raw
+                .ingress
+                .redis_timeout
+                .unwrap_or(Duration(std::time::Duration::from_millis(250))),
         };
         let sync = SyncSettings {
             max_loop_returns: raw.sync.max_loop_returns.unwrap_or(30).max(1),

@@ -175,6 +175,7 @@ impl<'r, 'a> Checker<'r, 'a> {
                 .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL.to_owned())),
             redis_url,
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+            store_timeout: raw.store_timeout.unwrap_or(Duration::from_secs(2)),
             manage_subscriptions: raw.manage_subscriptions.unwrap_or(true),
         }
     }
