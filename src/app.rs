@@ -338,7 +338,7 @@ fn start_checks(
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.
-pub fn cancel_on_signal(token: CancellationToken) {
+pub(crate) fn cancel_on_signal(token: CancellationToken) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

@@ -15,7 +15,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
     }
 
@@ -30,7 +30,7 @@ impl Clock {
     }
 
     /// `2026-11-24T09:30:00.123Z`: ISO 8601 UTC with milliseconds, as both APIs write times.
-    pub fn iso_millis(t: DateTime<Utc>) -> String {
+    pub(crate) fn iso_millis(t: DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 }

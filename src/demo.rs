@@ -42,7 +42,7 @@ const TASKS: [&str; 12] = [
     "Book the venue",
 ];
 
-pub struct DemoOptions {
+pub(crate) struct DemoOptions {
     pub listen: SocketAddr,
     /// Stop after this long; `None` runs until Ctrl-C.
     pub duration: Option<Duration>,
@@ -89,7 +89,7 @@ sync_existing = true
 }
 
 /// Runs the demo until `shutdown` (or the duration) ends it.
-pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(SandboxOptions {
         seed: Some(seed()),
         ..SandboxOptions::ephemeral()

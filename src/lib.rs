@@ -34,11 +34,11 @@
 
 pub mod app;
 pub mod cli;
-pub mod clients;
+pub(crate) mod clients;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
-pub mod demo;
+pub(crate) mod demo;
 pub mod domain;
 pub mod ingress;
 pub mod mapping;

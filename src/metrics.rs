@@ -204,22 +204,22 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn change(&self, pair: &str, origin: &str, outcome: &str) {
+    pub(crate) fn change(&self, pair: &str, origin: &str, outcome: &str) {
         self.changes
             .with_label_values(&[pair, origin, outcome])
             .inc();
     }
 
-    pub fn api_call(&self, api: &str, outcome: &str) {
+    pub(crate) fn api_call(&self, api: &str, outcome: &str) {
         self.api_calls.with_label_values(&[api, outcome]).inc();
     }
 
-    pub fn store_error(&self, part: &str) {
+    pub(crate) fn store_error(&self, part: &str) {
         self.store_errors.with_label_values(&[part]).inc();
     }
 
     /// Every metric in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -247,7 +247,7 @@ struct ReceiverState {
 
 /// How one source's webhooks have been going, in this process.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct SourceHealth {
+pub(crate) struct SourceHealth {
     /// Requests answered 2xx.
     pub deliveries: u64,
     /// Requests refused (bad signature, malformed, too large) or not stored.
@@ -260,7 +260,7 @@ pub struct SourceHealth {
 
 impl ReceiverLog {
     /// Notes one answered request of `source`.
-    pub fn request(&self, source: &str, ok: bool, why: Option<&str>, now: i64) {
+    pub(crate) fn request(&self, source: &str, ok: bool, why: Option<&str>, now: i64) {
         let mut state = self.0.lock().expect("receiver log lock");
         let health = state.sources.entry(source.to_owned()).or_default();
         if ok {
@@ -293,7 +293,7 @@ impl ReceiverLog {
     }
 
     /// Notes what became of one event of a delivery (`accepted`, `duplicate`, `stale`...).
-    pub fn event(&self, pair: Option<&str>, outcome: &str) {
+    pub(crate) fn event(&self, pair: Option<&str>, outcome: &str) {
         let Some(pair) = pair else { return };
         let mut state = self.0.lock().expect("receiver log lock");
         *state
@@ -303,13 +303,13 @@ impl ReceiverLog {
     }
 
     /// The health of `source`'s webhooks.
-    pub fn source(&self, source: &str) -> SourceHealth {
+    pub(crate) fn source(&self, source: &str) -> SourceHealth {
         let state = self.0.lock().expect("receiver log lock");
         state.sources.get(source).cloned().unwrap_or_default()
     }
 
     /// How many of `pair`'s events had `outcome`.
-    pub fn events(&self, pair: &str, outcome: &str) -> u64 {
+    pub(crate) fn events(&self, pair: &str, outcome: &str) -> u64 {
         let state = self.0.lock().expect("receiver log lock");
         state
             .events

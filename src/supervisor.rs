@@ -20,15 +20,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The wait before the first restart of a worker that failed.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between restarts: a worker failing for good is still retried this often.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A run that lasted this long was healthy: the next failure starts the backoff over.
-pub const HEALTHY_RUN: Duration = Duration::from_secs(60);
+pub(crate) const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 /// How long a failed worker waits before it is started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     pub first: Duration,
     pub max: Duration,
     /// A run at least this long resets the wait to `first`.
@@ -47,7 +47,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait after `previous` (none before the first failure): doubling, capped.
-    pub fn next(&self, previous: Option<Duration>) -> Duration {
+    pub(crate) fn next(&self, previous: Option<Duration>) -> Duration {
         match previous {
             None => self.first,
             Some(wait) => wait.saturating_mul(2).min(self.max),
@@ -69,7 +69,7 @@ pub enum WorkerState {
 }
 
 impl WorkerState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WorkerState::Running => "running",
             WorkerState::Restarting => "restarting",
@@ -140,7 +140,7 @@ impl Supervisor {
         Supervisor::with_backoff(metrics, Backoff::default(), clock)
     }
 
-    pub fn with_backoff(metrics: &Metrics, backoff: Backoff, clock: Clock) -> Supervisor {
+    pub(crate) fn with_backoff(metrics: &Metrics, backoff: Backoff, clock: Clock) -> Supervisor {
         Supervisor {
             inner: Arc::new(Inner {
                 workers: Mutex::default(),
@@ -255,7 +255,7 @@ impl Supervisor {
     }
 
     /// The workers waiting to restart: the daemon is not healthy while there are any.
-    pub fn restarting(&self) -> Vec<String> {
+    pub(crate) fn restarting(&self) -> Vec<String> {
         let workers = self.inner.workers.lock().expect("workers lock");
         workers
             .iter()
@@ -333,7 +333,7 @@ pub struct WorkerStatus {
 
 impl WorkerStatus {
     /// A status that reports to nobody.
-    pub fn detached(name: &str) -> WorkerStatus {
+    pub(crate) fn detached(name: &str) -> WorkerStatus {
         WorkerStatus {
             inner: None,
             name: name.into(),
@@ -341,24 +341,20 @@ impl WorkerStatus {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The id this worker takes leases under. It stays the same across restarts, so a run that
     /// replaces a failed one takes over the failed run's leases at once rather than waiting for
     /// them to expire.
-    pub fn holder(&self) -> &str {
+    pub(crate) fn holder(&self) -> &str {
         &self.holder
     }
 
     /// The worker holds its lease (or needs none) and works.
-    pub fn running(&self) {
+    pub(crate) fn running(&self) {
         self.report(WorkerState::Running);
     }
 
     /// Another replica holds the lease; this one waits, healthy.
-    pub fn standby(&self) {
+    pub(crate) fn standby(&self) {
         self.report(WorkerState::Standby);
     }
 

@@ -10,7 +10,7 @@ pub fn init() {
 }
 
 /// Like [`init`], with `level` when `RUST_LOG` is not set.
-pub fn init_with_default(level: &str) {
+pub(crate) fn init_with_default(level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

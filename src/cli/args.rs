@@ -17,7 +17,7 @@ map to which columns in a mappings file (TOML; see docs/mappings.md), check it w
 and run the daemon with `boardsync run`.",
     after_help = "Times on the command line are RFC 3339, e.g. 2026-11-24T09:30:00Z."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The mappings file: daemon settings and board pairs (TOML).
     #[arg(
         long,

@@ -44,7 +44,7 @@ pub(super) fn check(path: &Path, online: bool) -> ExitCode {
 }
 
 /// What `check` prints for a valid file: enough to see that boardsync read it as intended.
-pub fn summary(config: &Config) -> String {
+pub(crate) fn summary(config: &Config) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let fields: usize = config.pairs.iter().map(|p| p.fields.len()).sum();

@@ -11,8 +11,7 @@ mod check;
 mod common;
 mod run;
 
-pub use args::Cli;
-pub use check::summary;
+pub(crate) use args::Cli;
 
 use admin::{backfill, pause, reconcile, release, replay, subscriptions, with_engine};
 use args::{Command, LinksAction};

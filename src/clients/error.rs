@@ -19,12 +19,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(self, ApiError::RateLimited { .. } | ApiError::Transient(_))
     }
 
     /// A label for metrics: `rate_limited`, `transient`, `not_found` or `rejected`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Transient(_) => "transient",

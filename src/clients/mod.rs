@@ -9,19 +9,19 @@
 //! The failures themselves are in `error.rs`, which the two clients import directly.
 
 mod error;
-pub mod miro;
-pub mod monday;
+pub(crate) mod miro;
+pub(crate) mod monday;
 
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
 use std::time::Duration;
 
 /// How long one API call may take before it counts as a timeout (a transient failure).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Clients for both APIs as the mappings file configures them, sharing one connection pool and
 /// reckoning rate-limit waits on `clock`.
-pub fn for_config(
+pub(crate) fn for_config(
     config: &crate::config::Config,
     clock: &crate::clock::Clock,
 ) -> (miro::MiroClient, monday::MondayClient) {
@@ -43,7 +43,7 @@ pub fn for_config(
 }
 
 /// The HTTP client both APIs share: one connection pool, one timeout.
-pub fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("boardsync/", env!("CARGO_PKG_VERSION")))

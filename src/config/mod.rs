@@ -17,17 +17,13 @@ mod settings;
 mod units;
 mod validate;
 
-pub use pair::{
-    ConflictPolicy, DeletePolicy, Direction, FieldMapping, MIRO_COMMENTS, MONDAY_UPDATES, MiroAs,
-    MiroFilter, MiroSide, MondayFilter, PairConfig,
-};
-pub use report::{ConfigError, Problem};
-pub use settings::{
-    Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_MIRO_API_URL, DEFAULT_MONDAY_API_URL,
-    DEFAULT_MONDAY_API_VERSION, DaemonSettings, DashboardSettings, IngressSettings, MiroSettings,
-    MondaySettings, PollerSettings, Secret, SyncSettings,
-};
-pub use units::{ByteSize, Duration, Share};
+pub use pair::PairConfig;
+pub(crate) use pair::{ConflictPolicy, DeletePolicy, Direction, FieldMapping, MiroAs, MiroSide};
+pub use settings::Config;
+pub(crate) use settings::{DashboardSettings, PollerSettings, Secret};
+// For tests that build settings by hand (the pollers' among them).
+#[cfg(test)]
+pub(crate) use units::{Duration, Share};
 
 #[cfg(test)]
 mod tests;

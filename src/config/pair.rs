@@ -33,7 +33,7 @@ pub enum DeletePolicy {
 }
 
 impl ConflictPolicy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ConflictPolicy::Newest => "newest",
             ConflictPolicy::Miro => "miro",
@@ -43,7 +43,7 @@ impl ConflictPolicy {
 }
 
 impl DeletePolicy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeletePolicy::Archive => "archive",
             DeletePolicy::Delete => "delete",
@@ -63,7 +63,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Direction::Both => "both",
             Direction::MiroToMonday => "miro_to_monday",
@@ -71,11 +71,11 @@ impl Direction {
         }
     }
 
-    pub fn to_monday(self) -> bool {
+    pub(crate) fn to_monday(self) -> bool {
         self != Direction::MondayToMiro
     }
 
-    pub fn to_miro(self) -> bool {
+    pub(crate) fn to_miro(self) -> bool {
         self != Direction::MiroToMonday
     }
 }
@@ -139,9 +139,9 @@ pub struct FieldMapping {
 
 /// The Miro side of the comments field: Miro comments have no API, they are read off the
 /// content-logs feed.
-pub const MIRO_COMMENTS: &str = "comments";
+pub(crate) const MIRO_COMMENTS: &str = "comments";
 /// The monday side of the comments field: an item's updates, which are not a column.
-pub const MONDAY_UPDATES: &str = "updates";
+pub(crate) const MONDAY_UPDATES: &str = "updates";
 
 /// How a monday update appears on Miro, which has no API to write comments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -154,15 +154,6 @@ pub enum MiroAs {
     AppCardField,
 }
 
-impl MiroAs {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MiroAs::Text => "text",
-            MiroAs::AppCardField => "app_card_field",
-        }
-    }
-}
-
 /// The Miro side of a field: one path for every synced type, or one per type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MiroSide {
@@ -172,7 +163,7 @@ pub enum MiroSide {
 
 impl MiroSide {
     /// The field path on items of `item_type`, if this field applies to them.
-    pub fn path_for(&self, item_type: ItemType) -> Option<&str> {
+    pub(crate) fn path_for(&self, item_type: ItemType) -> Option<&str> {
         match self {
             MiroSide::All(path) => Some(path),
             MiroSide::PerType(paths) => paths.get(&item_type).map(String::as_str),
@@ -195,12 +186,12 @@ impl fmt::Display for MiroSide {
 impl FieldMapping {
     /// Whether this field maps Miro comments to monday updates (`miro = "comments"`,
     /// `monday = "updates"`): those sync as comments are added, not as values.
-    pub fn is_comments(&self) -> bool {
+    pub(crate) fn is_comments(&self) -> bool {
         self.monday == MONDAY_UPDATES
     }
 
     /// The monday label for a Miro value, through the value map (or the value itself without one).
-    pub fn to_monday_value<'a>(&'a self, miro_value: &'a str) -> Option<&'a str> {
+    pub(crate) fn to_monday_value<'a>(&'a self, miro_value: &'a str) -> Option<&'a str> {
         if self.values.is_empty() {
             return Some(miro_value);
         }
@@ -211,7 +202,7 @@ impl FieldMapping {
     }
 
     /// The Miro value for a monday label: the first entry of the value map naming that label.
-    pub fn to_miro_value<'a>(&'a self, monday_value: &'a str) -> Option<&'a str> {
+    pub(crate) fn to_miro_value<'a>(&'a self, monday_value: &'a str) -> Option<&'a str> {
         if self.values.is_empty() {
             return Some(monday_value);
         }

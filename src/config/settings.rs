@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use url::Url;
 
 /// Where the daemon listens when neither the file nor `BOARDSYNC_LISTEN` says otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The embedded store used when neither the file nor `DATABASE_URL` names one.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://boardsync.db";
-pub const DEFAULT_MIRO_API_URL: &str = "https://api.miro.com";
-pub const DEFAULT_MONDAY_API_URL: &str = "https://api.monday.com/v2";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://boardsync.db";
+pub(crate) const DEFAULT_MIRO_API_URL: &str = "https://api.miro.com";
+pub(crate) const DEFAULT_MONDAY_API_URL: &str = "https://api.monday.com/v2";
 /// The monday API version boardsync is written against; sent as the `API-Version` header.
-pub const DEFAULT_MONDAY_API_VERSION: &str = "2026-10";
+pub(crate) const DEFAULT_MONDAY_API_VERSION: &str = "2026-10";
 
 /// A loaded, valid mappings file.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn pair(&self, name_or_slug: &str) -> Option<&PairConfig> {
+    pub(crate) fn pair(&self, name_or_slug: &str) -> Option<&PairConfig> {
         self.pairs
             .iter()
             .find(|p| p.name == name_or_slug || p.slug == name_or_slug)
@@ -45,12 +45,12 @@ impl Config {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
+    pub(crate) fn new(s: impl Into<String>) -> Secret {
         Secret(s.into())
     }
 
     /// The secret itself, for the one place that needs it (a header, a signature, a connection).
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

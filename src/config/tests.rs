@@ -1,5 +1,8 @@
 //! Loading rules that need no binary: defaults, overrides, per-type fields and value maps.
 
+use super::report::ConfigError;
+use super::settings::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_MONDAY_API_VERSION};
+use super::units::ByteSize;
 use super::*;
 use crate::domain::miro::ItemType;
 use std::path::Path;

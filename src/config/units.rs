@@ -11,7 +11,7 @@ use std::str::FromStr;
 pub struct Duration(pub std::time::Duration);
 
 impl Duration {
-    pub const fn from_secs(secs: u64) -> Duration {
+    pub(crate) const fn from_secs(secs: u64) -> Duration {
         Duration(std::time::Duration::from_secs(secs))
     }
 }

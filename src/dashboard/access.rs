@@ -96,7 +96,7 @@ fn refuse(request: &Request) -> Response {
 }
 
 /// The routes open to all that access needs: the login form, and logging out.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 /// `POST /pairs/{slug}/pause`: the pair's changes wait in the inbox until it is resumed.
-pub async fn pause(
+pub(crate) async fn pause(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     _: CsrfChecked,
@@ -31,7 +31,7 @@ pub async fn pause(
 }
 
 /// `POST /pairs/{slug}/resume`.
-pub async fn resume(
+pub(crate) async fn resume(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     _: CsrfChecked,
@@ -50,7 +50,7 @@ pub async fn resume(
 }
 
 /// `POST /pairs/{slug}/links/{item}/release`: a quarantined link syncs again.
-pub async fn release(
+pub(crate) async fn release(
     State(state): State<AppState>,
     Path((slug, item)): Path<(String, String)>,
     _: CsrfChecked,
@@ -78,7 +78,11 @@ pub async fn release(
 }
 
 /// `POST /dead/{id}/retry`: the dead write is queued again, its attempts reset.
-pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>, _: CsrfChecked) -> Response {
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    _: CsrfChecked,
+) -> Response {
     let now = state.clock.now_ms();
     match state.store.retry_dead(id, now).await {
         Ok(true) => {
@@ -91,7 +95,7 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>, _: CsrfCh
 }
 
 /// `POST /dead/{id}/discard`: the dead write is given up on.
-pub async fn discard(
+pub(crate) async fn discard(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     _: CsrfChecked,

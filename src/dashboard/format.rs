@@ -10,7 +10,7 @@ pub(super) fn ago(at: Option<i64>, now: i64) -> String {
 }
 
 /// A duration in ms as a person reads it: `350 ms`, `4 s`, `3 min`, `2 h`, `5 d`.
-pub fn duration(ms: i64) -> String {
+pub(crate) fn duration(ms: i64) -> String {
     if ms < 1_000 {
         format!("{ms} ms")
     } else if ms < 60_000 {

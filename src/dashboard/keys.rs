@@ -31,7 +31,7 @@ pub(super) struct Login {
 }
 
 impl Access {
-    pub fn new(settings: &DashboardSettings) -> Access {
+    pub(crate) fn new(settings: &DashboardSettings) -> Access {
         match &settings.token {
             Some(token) => {
                 let secret = token.expose().as_bytes();
@@ -51,7 +51,7 @@ impl Access {
     }
 
     /// Whether visitors must log in (a token is set): the pages then offer to log out.
-    pub fn requires_login(&self) -> bool {
+    pub(crate) fn requires_login(&self) -> bool {
         self.login.is_some()
     }
 

@@ -15,13 +15,13 @@
 //!   alike.
 
 pub mod access;
-pub mod actions;
-pub mod format;
-pub mod keys;
-pub mod pages;
-pub mod state;
-pub mod status;
-pub mod stream;
+pub(crate) mod actions;
+pub(crate) mod format;
+pub(crate) mod keys;
+pub(crate) mod pages;
+pub(crate) mod state;
+pub(crate) mod status;
+pub(crate) mod stream;
 
 use crate::config::Config;
 use axum::Router;
@@ -38,7 +38,7 @@ const STORE_FAILURE_RECENT_MS: i64 = 30_000;
 
 /// The dashboard's routes, `/metrics` and the health checks. Everything but the health checks and
 /// the login form sits behind [`access::guard`].
-pub fn router(state: AppState, config: &Config) -> Router {
+pub(crate) fn router(state: AppState, config: &Config) -> Router {
     let guarded = Router::new()
         .route("/", get(pages::overview))
         .route("/pairs/{slug}", get(pages::pair))

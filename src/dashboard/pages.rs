@@ -20,14 +20,14 @@ const PAIR_CHANGES: i64 = 50;
 /// Conflicts shown.
 const CONFLICTS: i64 = 200;
 
-pub async fn stylesheet() -> impl IntoResponse {
+pub(crate) async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("assets/style.css"),
     )
 }
 
-pub async fn script() -> impl IntoResponse {
+pub(crate) async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("assets/live.js"),
@@ -36,7 +36,7 @@ pub async fn script() -> impl IntoResponse {
 
 /// `GET /`: one card per pair, the latest changes of every pair, webhook health and this
 /// process's workers.
-pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response> {
+pub(crate) async fn overview(State(state): State<AppState>) -> Result<Markup, Response> {
     let status = read(&state).await?;
     let mut changes = Vec::new();
     for pair in &state.config.pairs {
@@ -66,7 +66,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Markup, Response>
 }
 
 #[derive(serde::Deserialize)]
-pub struct PairQuery {
+pub(crate) struct PairQuery {
     /// Only changes of this item (either side's id) or whose title contains it.
     q: Option<String>,
     /// Changes older than this history id: the next page.
@@ -75,7 +75,7 @@ pub struct PairQuery {
 
 /// `GET /pairs/{slug}`: the pair's card, its recent changes (searchable), its quarantined links,
 /// and the pause button.
-pub async fn pair(
+pub(crate) async fn pair(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     Query(query): Query<PairQuery>,
@@ -146,7 +146,10 @@ pub async fn pair(
 }
 
 /// `GET /dead`: writes that failed for good, with Retry and Discard.
-pub async fn dead(State(state): State<AppState>, Csrf(csrf): Csrf) -> Result<Markup, Response> {
+pub(crate) async fn dead(
+    State(state): State<AppState>,
+    Csrf(csrf): Csrf,
+) -> Result<Markup, Response> {
     let status = read(&state).await?;
     let rows = state.store.dead_entries(None).await.map_err(failed)?;
     let body = html! {
@@ -200,7 +203,7 @@ fn dead_row(status: &Status, row: &OutboxEntry, csrf: &str) -> Markup {
 }
 
 /// `GET /conflicts`: fields both sides changed since the last sync, both values, and which won.
-pub async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response> {
+pub(crate) async fn conflicts(State(state): State<AppState>) -> Result<Markup, Response> {
     let status = read(&state).await?;
     let rows = state.store.all_conflicts(CONFLICTS).await.map_err(failed)?;
     let total: i64 = status.pairs.iter().map(|p| p.conflicts).sum();

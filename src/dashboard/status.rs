@@ -24,7 +24,7 @@ const LAG_TOLERANCE_MS: i64 = 2_000;
 const RECENT_FAILURE_MS: i64 = 15 * 60_000;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Status {
+pub(crate) struct Status {
     pub version: &'static str,
     /// When this was read (Unix ms).
     pub at: i64,
@@ -41,7 +41,7 @@ pub struct Status {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Webhooks {
+pub(crate) struct Webhooks {
     /// `false` when this process runs no receivers (`--role worker`).
     pub receiving: bool,
     pub miro: SourceHealth,
@@ -49,7 +49,7 @@ pub struct Webhooks {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PairStatus {
+pub(crate) struct PairStatus {
     pub name: String,
     pub slug: String,
     pub miro_board: String,
@@ -75,7 +75,7 @@ pub struct PairStatus {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReconcilerStatus {
+pub(crate) struct ReconcilerStatus {
     /// When the last round started (Unix ms); `null` before the first.
     pub last_round: Option<i64>,
     pub interval_ms: u64,
@@ -84,7 +84,7 @@ pub struct ReconcilerStatus {
 /// How a pair is doing, from best to worst; `paused` stands apart.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub(crate) enum Level {
     InSync,
     CatchingUp,
     Degraded,
@@ -93,7 +93,7 @@ pub enum Level {
 }
 
 impl Level {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::InSync => "in_sync",
             Level::CatchingUp => "catching_up",
@@ -104,7 +104,7 @@ impl Level {
     }
 
     /// What a person reads.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Level::InSync => "in sync",
             Level::CatchingUp => "catching up",
@@ -116,26 +116,26 @@ impl Level {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PairState {
+pub(crate) struct PairState {
     pub level: Level,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LinkCounts {
+pub(crate) struct LinkCounts {
     pub active: i64,
     pub quarantined: i64,
     pub orphaned: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LastChange {
+pub(crate) struct LastChange {
     pub miro: Option<ChangeSeen>,
     pub monday: Option<ChangeSeen>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ChangeSeen {
+pub(crate) struct ChangeSeen {
     pub at: i64,
     pub item: String,
     pub title: Option<String>,
@@ -144,7 +144,7 @@ pub struct ChangeSeen {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct QuarantinedLink {
+pub(crate) struct QuarantinedLink {
     pub miro_item_id: Linked<MiroItemId>,
     pub monday_item_id: Linked<MondayItemId>,
     pub since: i64,
@@ -153,7 +153,7 @@ pub struct QuarantinedLink {
 /// How the pair's Miro board is polled: the pace the last round set (by whichever replica polls
 /// it) and when that round ended.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PollerStatus {
+pub(crate) struct PollerStatus {
     pub interval_ms: u64,
     /// When the last scan ended (Unix ms).
     pub last_scan: Option<i64>,
@@ -169,7 +169,7 @@ pub struct PollerStatus {
 
 /// What the receivers did with the pair's events besides storing them.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReceiverCounts {
+pub(crate) struct ReceiverCounts {
     /// Events already received (a retry or a second delivery), since this process started.
     pub duplicate: u64,
     /// Events older than `[ingress] dedupe_ttl` when they came, kept but not applied (those
@@ -177,14 +177,14 @@ pub struct ReceiverCounts {
     pub stale: i64,
 }
 
-pub async fn api_status(
+pub(crate) async fn api_status(
     State(state): State<AppState>,
 ) -> Result<Json<Status>, (StatusCode, String)> {
     read(&state).await.map(Json).map_err(unavailable)
 }
 
 /// The answer when the store does not answer.
-pub fn unavailable(e: StoreError) -> (StatusCode, String) {
+pub(crate) fn unavailable(e: StoreError) -> (StatusCode, String) {
     tracing::warn!(error = %e, "cannot read the status");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -193,12 +193,12 @@ pub fn unavailable(e: StoreError) -> (StatusCode, String) {
 }
 
 /// [`unavailable`] as the answer of a page or a button.
-pub fn failed(e: StoreError) -> axum::response::Response {
+pub(crate) fn failed(e: StoreError) -> axum::response::Response {
     axum::response::IntoResponse::into_response(unavailable(e))
 }
 
 /// Reads the status of every pair.
-pub async fn read(state: &AppState) -> Result<Status, StoreError> {
+pub(crate) async fn read(state: &AppState) -> Result<Status, StoreError> {
     let now = state.clock.now_ms();
     let problems = state
         .startup_problems
@@ -297,7 +297,12 @@ async fn pair_status(
 /// The verdict on a pair, worst first: paused by a person; failing when writes died or the daemon
 /// could not start a part; degraded when links are quarantined or webhooks are being refused;
 /// catching up while a change has waited longer than [`LAG_TOLERANCE_MS`]; in sync otherwise.
-pub fn judge(pair: &PairStatus, webhooks: &Webhooks, problems: &[String], now: i64) -> PairState {
+pub(crate) fn judge(
+    pair: &PairStatus,
+    webhooks: &Webhooks,
+    problems: &[String],
+    now: i64,
+) -> PairState {
     let state = |level, reason: String| PairState { level, reason };
     if pair.paused_since.is_some() {
         return state(

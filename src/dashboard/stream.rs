@@ -30,7 +30,7 @@ const MIN_GAP: Duration = Duration::from_millis(250);
 /// History rows read per refresh.
 const BATCH: i64 = 200;
 
-pub async fn api_stream(
+pub(crate) async fn api_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -32,7 +32,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Created => "created",
             ChangeKind::Updated => "updated",
@@ -62,21 +62,24 @@ pub enum ItemRef {
 }
 
 impl ItemRef {
-    pub fn miro(board: impl Into<MiroBoardId>, item: impl Into<MiroItemId>) -> ItemRef {
+    pub(crate) fn miro(board: impl Into<MiroBoardId>, item: impl Into<MiroItemId>) -> ItemRef {
         ItemRef::Miro {
             board: board.into(),
             item_id: item.into(),
         }
     }
 
-    pub fn monday(board: impl Into<MondayBoardId>, item: impl Into<MondayItemId>) -> ItemRef {
+    pub(crate) fn monday(
+        board: impl Into<MondayBoardId>,
+        item: impl Into<MondayItemId>,
+    ) -> ItemRef {
         ItemRef::Monday {
             board: board.into(),
             item_id: item.into(),
         }
     }
 
-    pub fn side(&self) -> Side {
+    pub(crate) fn side(&self) -> Side {
         match self {
             ItemRef::Miro { .. } => Side::Miro,
             ItemRef::Monday { .. } => Side::Monday,
@@ -84,7 +87,7 @@ impl ItemRef {
     }
 
     /// The board id as text, for keys, logs and matching against a pair.
-    pub fn board(&self) -> &str {
+    pub(crate) fn board(&self) -> &str {
         match self {
             ItemRef::Miro { board, .. } => board.as_str(),
             ItemRef::Monday { board, .. } => board.as_str(),
@@ -99,14 +102,15 @@ impl ItemRef {
         }
     }
 
-    pub fn miro_item(&self) -> Option<&MiroItemId> {
+    pub(crate) fn miro_item(&self) -> Option<&MiroItemId> {
         match self {
             ItemRef::Miro { item_id, .. } => Some(item_id),
             ItemRef::Monday { .. } => None,
         }
     }
 
-    pub fn monday_item(&self) -> Option<&MondayItemId> {
+    #[cfg(test)]
+    pub(crate) fn monday_item(&self) -> Option<&MondayItemId> {
         match self {
             ItemRef::Monday { item_id, .. } => Some(item_id),
             ItemRef::Miro { .. } => None,
@@ -153,7 +157,7 @@ pub struct Change {
 
 impl Change {
     /// A change of `kind` to `item` that carries nothing else yet: no fields, no author, no time.
-    pub fn new(item: ItemRef, via: Via, kind: ChangeKind) -> Change {
+    pub(crate) fn new(item: ItemRef, via: Via, kind: ChangeKind) -> Change {
         Change {
             item,
             via,
@@ -168,7 +172,7 @@ impl Change {
         }
     }
 
-    pub fn side(&self) -> Side {
+    pub(crate) fn side(&self) -> Side {
         self.item.side()
     }
 }
@@ -178,7 +182,7 @@ impl Change {
 const LEGACY_MILLIS_BELOW: i64 = 100_000_000_000_000;
 
 /// A time in Unix microseconds, read from a value that may have been stored in milliseconds.
-pub fn legacy_micros(t: i64) -> i64 {
+pub(crate) fn legacy_micros(t: i64) -> i64 {
     if t != 0 && t.abs() < LEGACY_MILLIS_BELOW {
         t.saturating_mul(1000)
     } else {
@@ -193,7 +197,7 @@ fn micros_or_legacy_millis<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A JSON number or string id as text, without ever going through a float.
-pub fn id_text(v: &Value) -> Option<String> {
+pub(crate) fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
@@ -202,12 +206,12 @@ pub fn id_text(v: &Value) -> Option<String> {
 }
 
 /// RFC 3339 text to Unix milliseconds.
-pub fn millis(v: &Value) -> Option<i64> {
+pub(crate) fn millis(v: &Value) -> Option<i64> {
     micros(v).map(|us| us.div_euclid(1000))
 }
 
 /// RFC 3339 text to Unix microseconds (keeping whatever fraction the text has, to the µs).
-pub fn micros(v: &Value) -> Option<i64> {
+pub(crate) fn micros(v: &Value) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(v.as_str()?)
         .ok()
         .map(|t| t.timestamp_micros())
@@ -216,7 +220,7 @@ pub fn micros(v: &Value) -> Option<i64> {
 /// Epoch seconds written as a decimal (`1738777972.386279`, monday's `changedAt`) to Unix
 /// microseconds, from the number's text: an f64 holds about 16 significant digits, these have 16
 /// or 17, and the text says exactly what monday meant. Digits past the microsecond are dropped.
-pub fn decimal_seconds_micros(text: &str) -> Option<i64> {
+pub(crate) fn decimal_seconds_micros(text: &str) -> Option<i64> {
     let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
     if whole.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())

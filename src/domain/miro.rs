@@ -20,7 +20,7 @@ pub enum ItemType {
 }
 
 impl ItemType {
-    pub const ALL: [ItemType; 5] = [
+    pub(crate) const ALL: [ItemType; 5] = [
         ItemType::StickyNote,
         ItemType::Card,
         ItemType::AppCard,
@@ -29,7 +29,7 @@ impl ItemType {
     ];
 
     /// The `type` string Miro uses in item bodies.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ItemType::StickyNote => "sticky_note",
             ItemType::Card => "card",
@@ -40,7 +40,7 @@ impl ItemType {
     }
 
     /// The path segment of the typed REST endpoints (`/v2/boards/{id}/sticky_notes`).
-    pub fn collection(self) -> &'static str {
+    pub(crate) fn collection(self) -> &'static str {
         match self {
             ItemType::StickyNote => "sticky_notes",
             ItemType::Card => "cards",
@@ -50,12 +50,12 @@ impl ItemType {
         }
     }
 
-    pub fn parse(s: &str) -> Option<ItemType> {
+    pub(crate) fn parse(s: &str) -> Option<ItemType> {
         ItemType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
     /// The field paths this type carries, as the mapping names them.
-    pub fn fields(self) -> &'static [&'static str] {
+    pub(crate) fn fields(self) -> &'static [&'static str] {
         const COMMON: [&str; 3] = ["tags", "connectors", "comments"];
         match self {
             ItemType::StickyNote => &[
@@ -105,7 +105,7 @@ impl ItemType {
         }
     }
 
-    pub fn has_field(self, path: &str) -> bool {
+    pub(crate) fn has_field(self, path: &str) -> bool {
         self.fields().contains(&path)
     }
 }
@@ -117,7 +117,7 @@ impl fmt::Display for ItemType {
 }
 
 /// A sticky note's `style.fillColor`, as the spec enumerates it.
-pub const STICKY_NOTE_COLORS: [&str; 16] = [
+pub(crate) const STICKY_NOTE_COLORS: [&str; 16] = [
     "gray",
     "light_yellow",
     "yellow",
@@ -137,11 +137,11 @@ pub const STICKY_NOTE_COLORS: [&str; 16] = [
 ];
 
 /// An app card's `data.status`.
-pub const APP_CARD_STATUSES: [&str; 3] = ["disconnected", "connected", "disabled"];
+pub(crate) const APP_CARD_STATUSES: [&str; 3] = ["disconnected", "connected", "disabled"];
 
 /// What values a Miro field may hold, as far as a value map cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldValues {
+pub(crate) enum FieldValues {
     /// Free text (HTML content, titles, descriptions) or structured fields: no value map.
     Free,
     /// One of a fixed list.
@@ -151,7 +151,7 @@ pub enum FieldValues {
 }
 
 /// The values `path` takes on `item_type`, for checking value maps.
-pub fn field_values(item_type: ItemType, path: &str) -> FieldValues {
+pub(crate) fn field_values(item_type: ItemType, path: &str) -> FieldValues {
     match (item_type, path) {
         (ItemType::StickyNote, "style.fillColor") => FieldValues::OneOf(&STICKY_NOTE_COLORS),
         (ItemType::AppCard, "data.status") => FieldValues::OneOf(&APP_CARD_STATUSES),
@@ -173,7 +173,7 @@ pub fn field_values(item_type: ItemType, path: &str) -> FieldValues {
 /// An item as Miro returns it (or as its webhook carries it), flattened to the field paths the
 /// mapping names: `data.content`, `style.fillColor`, ..., and `parent` (the frame's id). Every
 /// source of Miro changes goes through this, so a path means the same wherever it came from.
-pub fn item_fields(item: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn item_fields(item: &Value) -> BTreeMap<String, Value> {
     let mut fields = BTreeMap::new();
     for part in ["data", "style"] {
         if let Some(o) = item[part].as_object() {

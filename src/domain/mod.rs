@@ -5,8 +5,8 @@
 //! 2^53, and monday's ids are `ID` scalars in GraphQL; keeping both as text means nothing is ever
 //! rounded on the way through.
 
-pub mod change;
-pub mod miro;
+pub(crate) mod change;
+pub(crate) mod miro;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -80,12 +80,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// An id as a URL path segment, percent-encoded (Miro board ids end in `=`).
-pub fn path_segment(id: &str) -> String {
+pub(crate) fn path_segment(id: &str) -> String {
     utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 /// The item's page on Miro.
-pub fn miro_item_url(board: &MiroBoardId, item: &MiroItemId) -> String {
+pub(crate) fn miro_item_url(board: &MiroBoardId, item: &MiroItemId) -> String {
     format!(
         "https://miro.com/app/board/{}/?moveToWidget={}",
         path_segment(board.as_str()),
@@ -94,7 +94,7 @@ pub fn miro_item_url(board: &MiroBoardId, item: &MiroItemId) -> String {
 }
 
 /// The item's page on monday (monday sends a signed-in person on to their account's address).
-pub fn monday_item_url(board: &MondayBoardId, item: &MondayItemId) -> String {
+pub(crate) fn monday_item_url(board: &MondayBoardId, item: &MondayItemId) -> String {
     format!(
         "https://monday.com/boards/{}/pulses/{}",
         path_segment(board.as_str()),
@@ -129,7 +129,7 @@ impl<T> Linked<T> {
 }
 
 /// An item id of one side or the other, the side told by the type.
-pub trait ItemId: AsRef<str> {
+pub(crate) trait ItemId: AsRef<str> {
     const SIDE: Side;
 }
 
@@ -151,14 +151,14 @@ pub enum Target {
 
 impl Target {
     /// The target as the store keeps it: a side and an untyped id.
-    pub fn new(side: Side, item: Option<String>) -> Target {
+    pub(crate) fn new(side: Side, item: Option<String>) -> Target {
         match side {
             Side::Miro => Target::Miro(item.map(MiroItemId)),
             Side::Monday => Target::Monday(item.map(MondayItemId)),
         }
     }
 
-    pub fn side(&self) -> Side {
+    pub(crate) fn side(&self) -> Side {
         match self {
             Target::Miro(_) => Side::Miro,
             Target::Monday(_) => Side::Monday,
@@ -166,7 +166,7 @@ impl Target {
     }
 
     /// The item's id as text, once it exists.
-    pub fn item(&self) -> Option<&str> {
+    pub(crate) fn item(&self) -> Option<&str> {
         match self {
             Target::Miro(id) => id.as_ref().map(MiroItemId::as_str),
             Target::Monday(id) => id.as_ref().map(MondayItemId::as_str),
@@ -174,7 +174,7 @@ impl Target {
     }
 
     /// The same side, with `item` when this target has none yet.
-    pub fn or(self, other: Target) -> Target {
+    pub(crate) fn or(self, other: Target) -> Target {
         match (self, other) {
             (Target::Miro(None), Target::Miro(id)) => Target::Miro(id),
             (Target::Monday(None), Target::Monday(id)) => Target::Monday(id),
@@ -196,20 +196,20 @@ impl fmt::Display for Target {
 /// Which side of a pair something happened on, or is written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Side {
+pub(crate) enum Side {
     Miro,
     Monday,
 }
 
 impl Side {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Side::Miro => "miro",
             Side::Monday => "monday",
         }
     }
 
-    pub fn other(self) -> Side {
+    pub(crate) fn other(self) -> Side {
         match self {
             Side::Miro => Side::Monday,
             Side::Monday => Side::Miro,
@@ -237,7 +237,7 @@ impl fmt::Display for Side {
 
 /// The URL slug of a pair name: lower case, every run of other characters a single `-`, no `-` at
 /// either end. `"Sprint planning (Q3)"` becomes `sprint-planning-q3`.
-pub fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut pending_dash = false;
     for c in name.chars() {

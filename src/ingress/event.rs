@@ -36,14 +36,14 @@ impl Event {
         }
     }
 
-    pub fn at(&self) -> Option<i64> {
+    pub(crate) fn at(&self) -> Option<i64> {
         match self {
             Event::Change { at, .. } | Event::Ignored { at, .. } => *at,
         }
     }
 
     /// The board the event is about, on its side.
-    pub fn board(&self) -> &str {
+    pub(crate) fn board(&self) -> &str {
         match self {
             Event::Change { change, .. } => change.item.board(),
             Event::Ignored { board, .. } => board,

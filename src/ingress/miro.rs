@@ -13,7 +13,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Checks the body's HMAC-SHA256 with the app's client secret, in constant time.
-pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> Result<(), Rejection> {
+pub(crate) fn verify(
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&str>,
+) -> Result<(), Rejection> {
     let secret = secret.ok_or(Rejection::Unauthorized(
         "no [miro] client_secret is configured",
     ))?;
@@ -39,7 +43,7 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> Result<
 }
 
 /// Turns a verified body into events: one per affected item.
-pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Rejection::Malformed("not JSON"))?;
     let hash = hex::encode(&Sha256::digest(body)[..8]);
     let change = if v["event"].is_object() && v["event"]["item"].is_object() {

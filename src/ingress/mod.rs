@@ -31,7 +31,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use writer::InboxWriter;
 
-pub use event::{Event, Rejection};
+pub(crate) use event::{Event, Rejection};
 
 /// Parses a Miro webhook body into events (no signature check): for fuzzing and tests.
 pub fn parse_miro(body: &[u8]) -> Result<Vec<Event>, Rejection> {
@@ -85,7 +85,7 @@ impl Outcome {
 
 /// What the receivers share.
 #[derive(Clone)]
-pub struct Ingress {
+pub(crate) struct Ingress {
     config: Arc<Config>,
     writer: InboxWriter,
     redis: Option<RedisDedupe>,
@@ -94,7 +94,7 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         writer: InboxWriter,
         redis: Option<RedisDedupe>,
@@ -110,7 +110,7 @@ impl Ingress {
         }
     }
 
-    pub fn routes(self) -> Router {
+    pub(crate) fn routes(self) -> Router {
         Router::new()
             .route("/webhooks/miro", post(receive_miro))
             .route("/webhooks/monday", post(receive_monday))

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use subtle::ConstantTimeEq;
 
 /// Verifies the `Authorization` JWT (HS256 only; `exp`; `aud` == `url`).
-pub fn verify_jwt(
+pub(crate) fn verify_jwt(
     headers: &HeaderMap,
     secret: Option<&str>,
     url: Option<&str>,
@@ -50,7 +50,7 @@ pub fn verify_jwt(
 }
 
 /// The secret path segment, compared in constant time.
-pub fn verify_path_secret(given: &str, configured: Option<&str>) -> Result<(), Rejection> {
+pub(crate) fn verify_path_secret(given: &str, configured: Option<&str>) -> Result<(), Rejection> {
     match configured {
         Some(c) if bool::from(given.as_bytes().ct_eq(c.as_bytes())) => Ok(()),
         _ => Err(Rejection::Unauthorized("wrong webhook path secret")),
@@ -58,7 +58,7 @@ pub fn verify_path_secret(given: &str, configured: Option<&str>) -> Result<(), R
 }
 
 /// One delivery: its dedupe key (`triggerUuid`, the same on every redelivery) and its change.
-pub fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Rejection::Malformed("not JSON"))?;
     let e = v
         .get("event")

@@ -12,20 +12,20 @@ fn is_html(path: &str) -> bool {
 }
 
 /// The Miro path of an item's tags, and of the connectors that start at it.
-pub const TAGS: &str = "tags";
-pub const CONNECTORS: &str = "connectors";
+pub(crate) const TAGS: &str = "tags";
+pub(crate) const CONNECTORS: &str = "connectors";
 /// The key under which a Miro change says whether its item carries the pair's
 /// `miro_filter.tag` (as the tag poll last saw it); no Miro path looks like it.
-pub const FILTER_TAG: &str = "@filter_tag";
+pub(crate) const FILTER_TAG: &str = "@filter_tag";
 /// A key the processor adds to a Miro change: the paths boardsync itself set in the very version
 /// the change reports (an array), as the dispatcher noted after its write. Those fields are
 /// boardsync's own write coming back, even when a newer one is already on its way.
-pub const OWN_FIELDS: &str = "@own_fields";
+pub(crate) const OWN_FIELDS: &str = "@own_fields";
 /// A key the processor adds to a Miro change: the paths boardsync's own writes set in versions
 /// newer than the one the change reports (an array). What the change shows in those fields is
 /// older than a write of boardsync's that has landed since: stale, whatever its time says (a
 /// Miro item has one `modifiedAt`, which a write of another field moves on).
-pub const LATER_OWN_FIELDS: &str = "@later_own_fields";
+pub(crate) const LATER_OWN_FIELDS: &str = "@later_own_fields";
 
 /// How many of its last writes to one Miro item boardsync remembers: a change reporting an older
 /// one may be processed after newer ones landed.
@@ -34,15 +34,15 @@ const REMEMBERED_OWN_WRITES: usize = 8;
 /// boardsync's last writes to one Miro item, oldest first: each version (`modifiedAt`) it made
 /// and the paths it set.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct OwnWrites(Vec<(String, Vec<String>)>);
+pub(crate) struct OwnWrites(Vec<(String, Vec<String>)>);
 
 impl OwnWrites {
     /// As stored; anything else (a note in an older shape) is no note.
-    pub fn parse(text: &str) -> OwnWrites {
+    pub(crate) fn parse(text: &str) -> OwnWrites {
         serde_json::from_str(text).unwrap_or_default()
     }
 
-    pub fn push(&mut self, version: &str, paths: Vec<String>) {
+    pub(crate) fn push(&mut self, version: &str, paths: Vec<String>) {
         self.0.push((version.to_owned(), paths));
         if self.0.len() > REMEMBERED_OWN_WRITES {
             self.0.remove(0);
@@ -50,7 +50,7 @@ impl OwnWrites {
     }
 
     /// The paths boardsync's write that made the version of `at` (Unix µs) set.
-    pub fn paths_at(&self, at: i64) -> Option<&[String]> {
+    pub(crate) fn paths_at(&self, at: i64) -> Option<&[String]> {
         self.0
             .iter()
             .rev()
@@ -61,7 +61,7 @@ impl OwnWrites {
     }
 
     /// The paths boardsync's writes set in versions newer than that of `at` (Unix µs).
-    pub fn paths_after(&self, at: i64) -> Vec<String> {
+    pub(crate) fn paths_after(&self, at: i64) -> Vec<String> {
         let mut paths: Vec<String> = self
             .0
             .iter()
@@ -79,14 +79,14 @@ impl OwnWrites {
 
 /// Miro fields that are not in an item's body: Miro keeps tags and connectors apart, with
 /// endpoints of their own, and boardsync reads them with pollers of their own.
-pub fn polled_apart(path: &str) -> bool {
+pub(crate) fn polled_apart(path: &str) -> bool {
     matches!(path, TAGS | CONNECTORS)
 }
 
 /// Tag titles as one logical value: each trimmed (a comma separates two tags, as in monday's
 /// text of a tags column), empty ones and repeats dropped, sorted case-insensitively, joined with
 /// `, `. Both sides' tags go through this, so the same set reads the same whatever its order.
-pub fn normalise_tags<'a>(titles: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn normalise_tags<'a>(titles: impl IntoIterator<Item = &'a str>) -> String {
     let mut out: Vec<&str> = titles
         .into_iter()
         .flat_map(|t| t.split(','))
@@ -103,7 +103,7 @@ pub fn normalise_tags<'a>(titles: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// The tag titles of a logical value.
-pub fn tag_titles(logical: &str) -> Vec<String> {
+pub(crate) fn tag_titles(logical: &str) -> Vec<String> {
     logical
         .split(',')
         .map(str::trim)
@@ -114,7 +114,7 @@ pub fn tag_titles(logical: &str) -> Vec<String> {
 
 /// monday item ids as one logical value: sorted numerically, repeats dropped, joined with `, `.
 /// Anything that is not an id is dropped.
-pub fn normalise_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn normalise_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     let mut out: Vec<u64> = ids
         .into_iter()
         .flat_map(|t| t.split(','))
@@ -129,7 +129,7 @@ pub fn normalise_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// The monday item ids of a logical value.
-pub fn item_ids(logical: &str) -> Vec<u64> {
+pub(crate) fn item_ids(logical: &str) -> Vec<u64> {
     logical
         .split(',')
         .filter_map(|t| t.trim().parse().ok())
@@ -138,7 +138,7 @@ pub fn item_ids(logical: &str) -> Vec<u64> {
 
 /// The logical value of a Miro field, or `None` when the value map has no entry for it (the
 /// change is then filtered for this field).
-pub fn from_miro(field: &FieldMapping, path: &str, native: &Value) -> Option<String> {
+pub(crate) fn from_miro(field: &FieldMapping, path: &str, native: &Value) -> Option<String> {
     if polled_apart(path) {
         // The pollers' values: a list of titles or ids, or already one logical value.
         let parts: Vec<String> = match native {
@@ -169,7 +169,7 @@ pub fn from_miro(field: &FieldMapping, path: &str, native: &Value) -> Option<Str
 }
 
 /// The Miro value to write for a logical value, or `None` when the value map cannot express it.
-pub fn to_miro(field: &FieldMapping, path: &str, logical: &str) -> Option<Value> {
+pub(crate) fn to_miro(field: &FieldMapping, path: &str, logical: &str) -> Option<Value> {
     if polled_apart(path) {
         // Written by the dispatcher through the tag and connector endpoints, never in a body.
         return Some(Value::String(logical.to_owned()));
@@ -184,7 +184,7 @@ pub fn to_miro(field: &FieldMapping, path: &str, logical: &str) -> Option<Value>
 
 /// The logical value of a monday column value as a webhook or a read gives it: a name as it is,
 /// a status as its label, a text column as its text.
-pub fn from_monday(value: &Value) -> Option<String> {
+pub(crate) fn from_monday(value: &Value) -> Option<String> {
     match value {
         Value::Null => Some(String::new()),
         Value::String(s) => Some(s.clone()),
@@ -226,7 +226,7 @@ pub fn from_monday(value: &Value) -> Option<String> {
 
 /// The value `change_multiple_column_values` takes for a column of `column_type`. A tags column
 /// takes tag ids, which the dispatcher looks up by name ([`tags_to_monday`]).
-pub fn to_monday(column_type: &str, logical: &str) -> Value {
+pub(crate) fn to_monday(column_type: &str, logical: &str) -> Value {
     match column_type {
         "dependency" | "board_relation" => serde_json::json!({ "item_ids": item_ids(logical) }),
         "status" | "color" => serde_json::json!({ "label": logical }),
@@ -238,7 +238,7 @@ pub fn to_monday(column_type: &str, logical: &str) -> Value {
 }
 
 /// A tags column's value for these tag ids.
-pub fn tags_to_monday(ids: &[i64]) -> Value {
+pub(crate) fn tags_to_monday(ids: &[i64]) -> Value {
     serde_json::json!({ "tag_ids": ids })
 }
 
@@ -275,7 +275,7 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 /// Plain text as Miro HTML: one `<p>` per line, `<`, `>` and `&` escaped.
-pub fn text_to_html(text: &str) -> String {
+pub(crate) fn text_to_html(text: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
@@ -285,7 +285,7 @@ pub fn text_to_html(text: &str) -> String {
 }
 
 /// Whether any of the pair's fields reads the Miro path `path` on one of its item types.
-pub fn maps(pair: &PairConfig, path: &str) -> bool {
+pub(crate) fn maps(pair: &PairConfig, path: &str) -> bool {
     pair.fields.iter().any(|f| {
         pair.miro_items
             .iter()
@@ -295,7 +295,7 @@ pub fn maps(pair: &PairConfig, path: &str) -> bool {
 
 /// The logical value of a Miro item's titles for `pair`: the pair's filter tag says which pair
 /// the item belongs to, and is not synced as one of its tags.
-pub fn logical_tags(pair: &PairConfig, titles: &str) -> String {
+pub(crate) fn logical_tags(pair: &PairConfig, titles: &str) -> String {
     let filter = pair.miro_filter.tag.as_deref();
     let titles = tag_titles(titles);
     normalise_tags(
@@ -307,7 +307,7 @@ pub fn logical_tags(pair: &PairConfig, titles: &str) -> String {
 }
 
 /// The monday columns the pair's connector fields write to.
-pub fn connector_columns(pair: &PairConfig) -> Vec<&str> {
+pub(crate) fn connector_columns(pair: &PairConfig) -> Vec<&str> {
     pair.fields
         .iter()
         .filter(|f| {

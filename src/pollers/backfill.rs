@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashSet};
 
 /// What a backfill did, or with `--dry-run` would do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// Pairs of items linked by their key.
     pub linked: usize,
     /// Of those, how many needed a field brought over (a change queued from the winning side).
@@ -48,7 +48,7 @@ struct Found {
 }
 
 /// Backfills `pair`. With `dry_run`, reads both boards and reports, writing nothing.
-pub async fn backfill(
+pub(crate) async fn backfill(
     engine: &Engine,
     pair: &PairConfig,
     dry_run: bool,

@@ -38,19 +38,15 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// What one round read and stored.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RoundReport {
+pub(crate) struct RoundReport {
     pub entries: usize,
     pub changes: usize,
 }
 
-/// Reads the feed until `shutdown`; returns at once without an `org_id` (the feed is Enterprise
-/// only, and the scan then finds every change).
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    run_as(engine, shutdown, WorkerStatus::detached("miro-content-log")).await;
-}
-
-/// [`run`], telling `status` whether this replica holds the feed's lease.
-pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
+/// Reads the feed until `shutdown`, telling `status` whether this replica holds the feed's lease;
+/// returns at once without an `org_id` (the feed is Enterprise only, and the scan then finds every
+/// change).
+pub(crate) async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
     let Some(org) = engine.config.miro.org_id.clone() else {
         return;
     };
@@ -104,7 +100,7 @@ pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerS
 }
 
 /// Reads the window since the last round and stores what it found, then advances the cursor.
-pub async fn round(engine: &Engine, org: &str) -> anyhow::Result<RoundReport> {
+pub(crate) async fn round(engine: &Engine, org: &str) -> anyhow::Result<RoundReport> {
     let key = keys::content_log_cursor(org);
     let now = engine.clock.now_ms();
     let stored = engine.store.cursor(&key).await?;

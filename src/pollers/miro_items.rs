@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// The change the scan makes of an item it found changed (`Updated` when it `known` it, else
 /// `Created`), read through its type's endpoint first when a mapped field is under `style` and the
 /// item came without it; `None` when the item is gone meanwhile.
-pub async fn item_change(
+pub(crate) async fn item_change(
     miro: &MiroClient,
     pair: &PairConfig,
     item: MiroItem,
@@ -40,7 +40,7 @@ pub async fn item_change(
 }
 
 /// A Miro item as it is now, as a change found by polling (its source time: `modifiedAt`).
-pub fn miro_change(
+pub(crate) fn miro_change(
     board: &MiroBoardId,
     item: &MiroItem,
     item_type: ItemType,
@@ -64,7 +64,7 @@ pub fn miro_change(
 
 /// Whether a mapped field is under `style`, which Miro's listing leaves out: each changed item is
 /// then read through its type's endpoint.
-pub fn needs_style(pair: &PairConfig) -> bool {
+pub(crate) fn needs_style(pair: &PairConfig) -> bool {
     pair.fields.iter().any(|f| match &f.miro {
         crate::config::MiroSide::All(p) => p.starts_with("style."),
         crate::config::MiroSide::PerType(m) => m.values().any(|p| p.starts_with("style.")),
@@ -73,7 +73,7 @@ pub fn needs_style(pair: &PairConfig) -> bool {
 
 /// The ids of the text items boardsync made on the pair's board for monday updates: they are
 /// boardsync's own, never items to sync. Read only when the pair syncs text items.
-pub async fn own_notes(
+pub(crate) async fn own_notes(
     engine: &Engine,
     pair: &PairConfig,
 ) -> Result<HashSet<MiroItemId>, crate::store::StoreError> {

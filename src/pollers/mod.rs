@@ -4,12 +4,12 @@
 //! reconciler. A poller hands what it finds to the inbox (backfill may also link the items it
 //! matches, through the store); it never writes to an API, and never imports the sync engine.
 
-pub mod backfill;
+pub(crate) mod backfill;
 pub mod connectors;
-pub mod contentlog;
-pub mod miro_items;
+pub(crate) mod contentlog;
+pub(crate) mod miro_items;
 pub mod reconcile;
 pub mod relation;
 pub mod scan;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod tags;

@@ -57,26 +57,11 @@ pub struct ReconcileReport {
     pub deferred: usize,
 }
 
-/// Reconciles every pair, one task each, until `shutdown`: a round at start (a daemon that was
-/// down catches up), then one every `reconcile_interval`, each under the pair's lease so that one
-/// replica reconciles a pair at a time. (A supervisor runs [`run_pair`] per pair instead.)
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for pair in &engine.config.pairs {
-        let status = WorkerStatus::detached(&format!("monday-reconcile:{}", pair.slug));
-        tasks.spawn(run_pair(
-            engine.clone(),
-            pair.clone(),
-            shutdown.clone(),
-            status,
-        ));
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
-/// Reconciles one pair until `shutdown`, as [`run`] describes; `status` hears whether this
-/// replica holds the pair's lease.
-pub async fn run_pair(
+/// Reconciles one pair until `shutdown` (the supervisor runs one such task per pair): a round at
+/// start (a daemon that was down catches up), then one every `reconcile_interval`, each under the
+/// pair's lease so that one replica reconciles a pair at a time; `status` hears whether this
+/// replica holds it.
+pub(crate) async fn run_pair(
     engine: Engine,
     pair: PairConfig,
     shutdown: CancellationToken,

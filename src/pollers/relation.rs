@@ -44,7 +44,7 @@ pub(super) struct RelationPoll<'a> {
 }
 
 impl<'a> RelationPoll<'a> {
-    pub async fn start(
+    pub(crate) async fn start(
         engine: &'a Engine,
         pair: &'a PairConfig,
         side: &'static str,
@@ -79,14 +79,14 @@ impl<'a> RelationPoll<'a> {
     }
 
     /// The items to compare: those `seen` now and those with a snapshot.
-    pub fn items<'s>(&self, seen: impl Iterator<Item = &'s String>) -> BTreeSet<String> {
+    pub(crate) fn items<'s>(&self, seen: impl Iterator<Item = &'s String>) -> BTreeSet<String> {
         let mut items: BTreeSet<String> = seen.cloned().collect();
         items.extend(self.before.keys().cloned());
         items
     }
 
     /// Passes over `item` this round (its snapshot goes if the scan no longer knows it).
-    pub fn skip(&mut self, item: &str) {
+    pub(crate) fn skip(&mut self, item: &str) {
         if !self.scanned.contains(item) && self.before.contains_key(item) {
             self.gone.push(item.to_owned());
         }
@@ -95,7 +95,7 @@ impl<'a> RelationPoll<'a> {
     /// Notes that `item` holds `value` now. `Some` with its value before (`None`: none was
     /// seen) when that is a change to report; `None` when it is not (unchanged, not scanned, or
     /// the first poll).
-    pub fn diff(&mut self, item: &str, value: &str) -> Option<Option<String>> {
+    pub(crate) fn diff(&mut self, item: &str, value: &str) -> Option<Option<String>> {
         if !self.scanned.contains(item) {
             self.skip(item);
             return None;
@@ -115,7 +115,7 @@ impl<'a> RelationPoll<'a> {
     }
 
     /// Queues `change`, which reports `value`, under a key of its item's generation.
-    pub fn report(&mut self, change: &Change, value: &str) {
+    pub(crate) fn report(&mut self, change: &Change, value: &str) {
         let generation = self
             .generations
             .get(change.item.item())
@@ -138,7 +138,7 @@ impl<'a> RelationPoll<'a> {
     }
 
     /// Stores the changes, then the snapshot and the cursor; the number of changes.
-    pub async fn finish(self) -> anyhow::Result<usize> {
+    pub(crate) async fn finish(self) -> anyhow::Result<usize> {
         let (engine, slug, now) = (self.engine, &self.pair.slug, self.now);
         engine.enqueue_polled(&self.entries, now).await?;
         engine

@@ -31,7 +31,7 @@ pub async fn scan_pair(engine: &Engine, pair: &PairConfig) -> anyhow::Result<Sca
 /// big to scan whole as often as it is busy is scanned type by type, in turns). Each item's
 /// snapshot keeps its type, so a scan of one type takes only that type's missing items for
 /// deleted.
-pub async fn scan_pair_of(
+pub(crate) async fn scan_pair_of(
     engine: &Engine,
     pair: &PairConfig,
     only: Option<ItemType>,

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The pace of one board's rounds.
 #[derive(Debug, Clone)]
-pub struct Pace {
+pub(crate) struct Pace {
     min: Duration,
     max: Duration,
     current: Duration,
@@ -37,7 +37,7 @@ pub struct Pace {
 }
 
 impl Pace {
-    pub fn new(settings: &PollerSettings, content_log: bool) -> Pace {
+    pub(crate) fn new(settings: &PollerSettings, content_log: bool) -> Pace {
         Pace {
             min: settings.min_interval.0,
             max: settings.max_interval.0,
@@ -49,7 +49,7 @@ impl Pace {
     /// The wait before the next round, after a round that found `changes` and used `credits` out
     /// of `budget` (the credits per minute the pollers of one board may use), and whether the
     /// budget set it.
-    pub fn next(&mut self, changes: usize, credits: u64, budget: f64) -> (Duration, bool) {
+    pub(crate) fn next(&mut self, changes: usize, credits: u64, budget: f64) -> (Duration, bool) {
         self.current = if self.backstop {
             self.max
         } else if changes > 0 {
@@ -66,7 +66,7 @@ impl Pace {
     }
 
     /// Whether rounds costing `credits` would have to come less often than activity asks.
-    pub fn exceeds(&self, credits: u64, budget: f64) -> bool {
+    pub(crate) fn exceeds(&self, credits: u64, budget: f64) -> bool {
         floor(credits, budget) > self.current
     }
 }
@@ -86,7 +86,7 @@ fn floor(credits: u64, budget: f64) -> Duration {
 }
 
 /// The Miro boards to scan, each with the pairs on it: one scan worker per board.
-pub fn boards(config: &crate::config::Config) -> BTreeMap<String, Vec<PairConfig>> {
+pub(crate) fn boards(config: &crate::config::Config) -> BTreeMap<String, Vec<PairConfig>> {
     let mut boards: BTreeMap<String, Vec<PairConfig>> = BTreeMap::new();
     for pair in &config.pairs {
         boards
@@ -97,29 +97,9 @@ pub fn boards(config: &crate::config::Config) -> BTreeMap<String, Vec<PairConfig
     boards
 }
 
-/// Runs one task per Miro board until `shutdown` (outside a supervisor, which runs
-/// [`run_board`] per board instead).
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
-    let boards = boards(&engine.config);
-    let count = boards.len().max(1);
-    let mut tasks = tokio::task::JoinSet::new();
-    for (board, pairs) in boards {
-        let status = WorkerStatus::detached(&format!("miro-scan:{board}"));
-        tasks.spawn(run_board(
-            engine.clone(),
-            board,
-            pairs,
-            count,
-            shutdown.clone(),
-            status,
-        ));
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
 /// Scans one Miro board (`pairs` are the pairs on it, `boards` how many boards share the
 /// credits) until `shutdown`, while holding the board's lease; `status` hears whether it does.
-pub async fn run_board(
+pub(crate) async fn run_board(
     engine: Engine,
     board: String,
     pairs: Vec<PairConfig>,

@@ -51,7 +51,12 @@ impl Engine {
 
     /// An engine reading `clock`, which the rest of the daemon (receivers, dashboard, workers)
     /// reads too.
-    pub fn with_clock(store: Store, config: Arc<Config>, metrics: Metrics, clock: Clock) -> Engine {
+    pub(crate) fn with_clock(
+        store: Store,
+        config: Arc<Config>,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> Engine {
         let (miro, monday) = crate::clients::for_config(&config, &clock);
         let miro = miro.governed(
             config.poller.credit_share.0,
@@ -73,7 +78,7 @@ impl Engine {
 
     /// boardsync's own user id on `side`, once known (monday: asked at start; Miro: read off the
     /// first item boardsync writes).
-    pub async fn own_user(&self, side: Side) -> Option<String> {
+    pub(crate) async fn own_user(&self, side: Side) -> Option<String> {
         if let Some(id) = self.own_users.lock().expect("own users").get(&side) {
             return Some(id.clone());
         }
@@ -91,7 +96,7 @@ impl Engine {
     }
 
     /// Records boardsync's own user id on `side`.
-    pub async fn learn_own_user(&self, side: Side, id: &str) {
+    pub(crate) async fn learn_own_user(&self, side: Side, id: &str) {
         let known = self
             .own_users
             .lock()
@@ -116,7 +121,7 @@ impl Engine {
     }
 
     /// Stores changes a poller found (deduplicated by their keys) and wakes the processor.
-    pub async fn enqueue_polled(
+    pub(crate) async fn enqueue_polled(
         &self,
         entries: &[crate::store::NewInboxEntry],
         now: i64,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// One named lease as one holder sees it.
-pub struct Lease {
+pub(crate) struct Lease {
     name: String,
     holder: String,
     ttl_ms: i64,
@@ -22,7 +22,7 @@ pub struct Lease {
 impl Lease {
     /// The lease `name` for `holder`, lasting `ttl` without renewal; renewed when a third of it
     /// has passed.
-    pub fn new(name: impl Into<String>, holder: &str, ttl: Duration) -> Lease {
+    pub(crate) fn new(name: impl Into<String>, holder: &str, ttl: Duration) -> Lease {
         Lease {
             name: name.into(),
             holder: holder.to_owned(),
@@ -34,23 +34,19 @@ impl Lease {
 
     /// Reports to `status` whether this holder has the lease (`running`) or waits for another
     /// replica (`standby`). A store error changes nothing: that is `/readyz`'s business.
-    pub fn reporting(mut self, status: &WorkerStatus) -> Lease {
+    pub(crate) fn reporting(mut self, status: &WorkerStatus) -> Lease {
         self.status = Some(status.clone());
         self
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// How often a holder renews: a third of the lease, so two renewals may fail before it lapses.
-    pub fn renew_every(&self) -> Duration {
+    pub(crate) fn renew_every(&self) -> Duration {
         Duration::from_millis((self.ttl_ms / 3).max(1) as u64)
     }
 
     /// Whether this holder has the lease now, taking or renewing it when due. A store error
     /// counts as not held: work stops rather than risking two holders.
-    pub async fn hold(&mut self, engine: &Engine) -> bool {
+    pub(crate) async fn hold(&mut self, engine: &Engine) -> bool {
         let now = engine.clock.now_ms();
         if self.renewed_at.is_some_and(|t| now - t < self.ttl_ms / 3) {
             return true;
@@ -83,7 +79,7 @@ impl Lease {
     }
 
     /// Waits until this holder has the lease, or `shutdown`; `false` on shutdown.
-    pub async fn acquire(&mut self, engine: &Engine, shutdown: &CancellationToken) -> bool {
+    pub(crate) async fn acquire(&mut self, engine: &Engine, shutdown: &CancellationToken) -> bool {
         loop {
             if self.hold(engine).await {
                 return true;
@@ -97,7 +93,7 @@ impl Lease {
     }
 
     /// Gives the lease up, so another replica takes over at once.
-    pub async fn release(&mut self, engine: &Engine) {
+    pub(crate) async fn release(&mut self, engine: &Engine) {
         self.renewed_at = None;
         if let Err(e) = engine.store.release_lease(&self.name, &self.holder).await {
             tracing::warn!(lease = %self.name, error = %e, "cannot give up a lease; it expires by itself");

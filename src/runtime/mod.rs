@@ -7,7 +7,8 @@ mod lease;
 mod monday_reads;
 mod write_error;
 
-pub use engine::{Engine, SyncEvent};
-pub use lease::Lease;
-pub use monday_reads::linked_item_ids;
-pub use write_error::WriteError;
+pub use engine::Engine;
+pub(crate) use engine::SyncEvent;
+pub(crate) use lease::Lease;
+pub(crate) use monday_reads::linked_item_ids;
+pub(crate) use write_error::WriteError;

@@ -19,14 +19,14 @@ use std::time::Duration;
 /// What a handler charged for a request (Miro credits, monday complexity); put in the response's
 /// extensions so the request log can record it.
 #[derive(Debug, Clone, Copy)]
-pub struct Cost(pub u64);
+pub(crate) struct Cost(pub u64);
 
 /// Who made a request, as resolved by the API's authentication; put in the response's extensions.
 #[derive(Debug, Clone)]
-pub struct Caller(pub String);
+pub(crate) struct Caller(pub String);
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LoggedRequest {
+pub(crate) struct LoggedRequest {
     pub seq: u64,
     pub at: String,
     pub method: String,
@@ -41,16 +41,16 @@ pub struct LoggedRequest {
 
 /// Every API call received (the control API aside), oldest first.
 #[derive(Clone, Default)]
-pub struct RequestLog {
+pub(crate) struct RequestLog {
     entries: Arc<Mutex<Vec<LoggedRequest>>>,
 }
 
 impl RequestLog {
-    pub fn all(&self) -> Vec<LoggedRequest> {
+    pub(crate) fn all(&self) -> Vec<LoggedRequest> {
         self.entries.lock().expect("log lock").clone()
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.entries.lock().expect("log lock").clear();
     }
 
@@ -62,11 +62,11 @@ impl RequestLog {
 }
 
 /// Builds the error response an API gives for a status (Miro's error body, monday's `errors[]`).
-pub type ErrorResponder = fn(StatusCode) -> Response;
+pub(crate) type ErrorResponder = fn(StatusCode) -> Response;
 
 /// State for [`instrument`].
 #[derive(Clone)]
-pub struct Instrumented {
+pub(crate) struct Instrumented {
     pub instruments: Instruments,
     pub clock: Clock,
     pub error: ErrorResponder,
@@ -74,7 +74,11 @@ pub struct Instrumented {
 
 /// Middleware around every API route: injects the configured faults and logs the request with
 /// its caller, status and cost.
-pub async fn instrument(State(ctx): State<Instrumented>, req: Request, next: Next) -> Response {
+pub(crate) async fn instrument(
+    State(ctx): State<Instrumented>,
+    req: Request,
+    next: Next,
+) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
@@ -129,7 +133,7 @@ pub async fn instrument(State(ctx): State<Instrumented>, req: Request, next: Nex
 }
 
 /// `/_sandbox/faults`, `/_sandbox/requests`, `/_sandbox/clock`, for one API.
-pub fn routes(shared: &Shared, instruments: &Instruments) -> Router {
+pub(crate) fn routes(shared: &Shared, instruments: &Instruments) -> Router {
     Router::new()
         .route("/_sandbox/faults", get(get_faults).post(set_faults))
         .route(
@@ -205,6 +209,6 @@ async fn move_clock(State(clock): State<Clock>, Json(m): Json<ClockMove>) -> Res
 }
 
 /// The control API's own error shape: `{"error": "..."}`.
-pub fn control_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn control_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

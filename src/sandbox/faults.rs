@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// Answer 429 as the API does when over its limit.
     #[serde(rename = "http_429")]
     Http429,
@@ -44,7 +44,7 @@ impl FaultKind {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     pub kind: FaultKind,
     /// From 0 to 1.
     pub probability: f64,
@@ -63,7 +63,7 @@ pub struct FaultRule {
 /// The body of `POST /_sandbox/faults`: replaces every rule.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultConfig {
+pub(crate) struct FaultConfig {
     #[serde(default)]
     pub seed: Option<u64>,
     #[serde(default)]
@@ -72,7 +72,7 @@ pub struct FaultConfig {
 
 /// What to do to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpFault {
+pub(crate) enum HttpFault {
     Status(u16),
     Timeout,
     Slow(u64),
@@ -81,14 +81,14 @@ pub enum HttpFault {
 
 /// What to do to one webhook delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookFault {
+pub(crate) enum WebhookFault {
     Drop,
     Duplicate,
     Reorder,
 }
 
 #[derive(Clone)]
-pub struct Faults {
+pub(crate) struct Faults {
     inner: Arc<Mutex<State>>,
 }
 
@@ -112,7 +112,7 @@ impl Default for Faults {
 
 impl Faults {
     /// Replaces the rules (and the random seed, when given); resets the counts.
-    pub fn configure(&self, config: FaultConfig) -> Result<(), String> {
+    pub(crate) fn configure(&self, config: FaultConfig) -> Result<(), String> {
         for rule in &config.rules {
             if !(0.0..=1.0).contains(&rule.probability) {
                 return Err(format!(
@@ -135,13 +135,13 @@ impl Faults {
     }
 
     /// The rules in force and how often each kind has been injected.
-    pub fn report(&self) -> serde_json::Value {
+    pub(crate) fn report(&self) -> serde_json::Value {
         let state = self.inner.lock().expect("faults lock");
         serde_json::json!({ "seed": state.config.seed, "rules": state.config.rules, "injected": state.injected })
     }
 
     /// The fault to apply to a request to `route` (`METHOD /path`) by `user`, if one fires.
-    pub fn for_request(&self, route: &str, user: Option<&str>) -> Option<HttpFault> {
+    pub(crate) fn for_request(&self, route: &str, user: Option<&str>) -> Option<HttpFault> {
         let kind = self.pick(route, false, user)?;
         let state = self.inner.lock().expect("faults lock");
         let ms = state
@@ -162,7 +162,7 @@ impl Faults {
     }
 
     /// The fault to apply to a webhook delivery to `url`, if one fires.
-    pub fn for_webhook(&self, url: &str) -> Option<WebhookFault> {
+    pub(crate) fn for_webhook(&self, url: &str) -> Option<WebhookFault> {
         Some(match self.pick(url, true, None)? {
             FaultKind::WebhookDrop => WebhookFault::Drop,
             FaultKind::WebhookDuplicate => WebhookFault::Duplicate,

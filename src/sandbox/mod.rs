@@ -10,11 +10,10 @@
 //! The sandbox must never pretend more than the real APIs do: where a behaviour is not documented
 //! it follows the reference notes, and docs/sandbox.md lists what it does not imitate.
 
-pub use crate::clock;
-pub mod control;
-pub mod faults;
-pub mod miro;
-pub mod monday;
+pub(crate) mod control;
+pub(crate) mod faults;
+pub(crate) mod miro;
+pub(crate) mod monday;
 pub mod users;
 
 use crate::clock::Clock;
@@ -93,7 +92,7 @@ pub struct Seed {
 
 /// What both APIs share.
 #[derive(Clone)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub clock: Clock,
     pub users: Arc<Users>,
     pub secret: Arc<str>,
@@ -107,7 +106,7 @@ pub struct Shared {
 impl Shared {
     /// POSTs `{"challenge": "<challenge>"}` to `url`, as both services do before they create a
     /// subscription; true when the answer is 200 with the same challenge.
-    pub async fn challenge_echoed(&self, url: &str, challenge: &str) -> bool {
+    pub(crate) async fn challenge_echoed(&self, url: &str, challenge: &str) -> bool {
         let body = serde_json::json!({ "challenge": challenge });
         match self.http.post(url).json(&body).send().await {
             Ok(r) if r.status().as_u16() == 200 => r
@@ -121,7 +120,7 @@ impl Shared {
 
 /// Per-API pieces of the control API: faults and the request log are kept per port.
 #[derive(Clone, Default)]
-pub struct Instruments {
+pub(crate) struct Instruments {
     pub faults: Faults,
     pub requests: RequestLog,
 }
@@ -222,7 +221,7 @@ interval = "{interval}"
         )
     }
 
-    pub fn miro_addr(&self) -> SocketAddr {
+    pub(crate) fn miro_addr(&self) -> SocketAddr {
         self.miro_addr
     }
 

@@ -33,12 +33,12 @@ pub struct SeedUser {
 }
 
 #[derive(Debug, Default)]
-pub struct Users {
+pub(crate) struct Users {
     seeded: HashMap<String, User>,
 }
 
 impl Users {
-    pub fn new(seed: &[SeedUser]) -> Users {
+    pub(crate) fn new(seed: &[SeedUser]) -> Users {
         Users {
             seeded: seed
                 .iter()
@@ -48,7 +48,7 @@ impl Users {
     }
 
     /// The user a token stands for, or `None` (the API answers 401).
-    pub fn resolve(&self, token: &str) -> Option<User> {
+    pub(crate) fn resolve(&self, token: &str) -> Option<User> {
         if let Some(user) = self.seeded.get(token) {
             return Some(user.clone());
         }

@@ -189,7 +189,11 @@ impl Store {
 
     /// Inbox entries of `pair` the receivers stored with `outcome` (`stale`, `ignored`) and that
     /// retention has not pruned yet.
-    pub async fn count_received(&self, pair: &str, outcome: &str) -> Result<i64, StoreError> {
+    pub(crate) async fn count_received(
+        &self,
+        pair: &str,
+        outcome: &str,
+    ) -> Result<i64, StoreError> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM inbox WHERE pair = $1 AND outcome = $2")
                 .bind(pair)
@@ -201,7 +205,7 @@ impl Store {
     }
 
     /// The latest conflicts of every pair, newest first.
-    pub async fn all_conflicts(
+    pub(crate) async fn all_conflicts(
         &self,
         limit: i64,
     ) -> Result<Vec<super::sync::ConflictRecord>, StoreError> {

@@ -78,7 +78,7 @@ impl Store {
     /// Like [`Store::open`], waiting up to `busy_ms` for another process's write on SQLite
     /// before giving up: for the commands run beside a daemon, which would rather wait for a
     /// busy daemon than fail.
-    pub async fn open_waiting(url: &str, busy_ms: u32) -> Result<Store, StoreError> {
+    pub(crate) async fn open_waiting(url: &str, busy_ms: u32) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
         let url = match backend {
@@ -181,15 +181,9 @@ impl Store {
         self.backend
     }
 
-    /// Answers when the database does; `/readyz` asks this.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Commits a one-row write; `/readyz` asks this, since a store that answers reads can still
     /// be unable to write (a full disk), and only a write shows it.
-    pub async fn prove_writable(&self, now: i64) -> Result<(), StoreError> {
+    pub(crate) async fn prove_writable(&self, now: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO readiness (probe, checked_at) VALUES ('readyz', $1)
@@ -291,7 +285,7 @@ fn sqlite_url(url: &str) -> String {
 }
 
 /// A database URL fit for a message: any password replaced by `***`.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));

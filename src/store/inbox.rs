@@ -56,7 +56,7 @@ pub struct NewInboxEntry {
 
 impl NewInboxEntry {
     /// A change a poller found, as an inbox entry of pair `pair_slug` under `dedupe_key`.
-    pub fn polled(
+    pub(crate) fn polled(
         pair_slug: &str,
         change: &crate::domain::change::Change,
         dedupe_key: String,

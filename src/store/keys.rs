@@ -6,35 +6,35 @@ use crate::domain::{MiroItemId, Side};
 use serde::{Deserialize, Serialize};
 
 /// The lease of the processor (one replica processes the inbox at a time).
-pub const PROCESSOR_LEASE: &str = "processor";
+pub(crate) const PROCESSOR_LEASE: &str = "processor";
 /// The lease of the Miro content-log feed (one per organisation, so one name).
-pub const CONTENT_LOG_LEASE: &str = "poll:content-logs";
+pub(crate) const CONTENT_LOG_LEASE: &str = "poll:content-logs";
 /// The snapshot side of the tag poll: per item, its normalised titles.
-pub const TAGS_SNAPSHOT: &str = "miro-tags";
+pub(crate) const TAGS_SNAPSHOT: &str = "miro-tags";
 /// The snapshot side of the connector poll: per item, the monday ids its connectors point at.
-pub const CONNECTORS_SNAPSHOT: &str = "miro-connectors";
+pub(crate) const CONNECTORS_SNAPSHOT: &str = "miro-connectors";
 /// The prefix of the cursors that record boardsync's monday webhook subscriptions.
-pub const MONDAY_WEBHOOK_PREFIX: &str = "webhook:monday:";
+pub(crate) const MONDAY_WEBHOOK_PREFIX: &str = "webhook:monday:";
 /// The prefix of the cursors that record boardsync's Miro board subscriptions.
-pub const MIRO_WEBHOOK_PREFIX: &str = "webhook:miro:";
+pub(crate) const MIRO_WEBHOOK_PREFIX: &str = "webhook:miro:";
 
 /// boardsync's own user id on `side`.
-pub fn own_user(side: Side) -> String {
+pub(crate) fn own_user(side: Side) -> String {
     format!("self:{side}")
 }
 
 /// The time of the pair's last completed Miro board scan.
-pub fn scan_cursor(pair_slug: &str) -> String {
+pub(crate) fn scan_cursor(pair_slug: &str) -> String {
     format!("scan:{pair_slug}")
 }
 
 /// The pair's [`PollState`].
-pub fn poll_state(pair_slug: &str) -> String {
+pub(crate) fn poll_state(pair_slug: &str) -> String {
     format!("poll:{pair_slug}")
 }
 
 /// The lease of the task that polls one Miro board.
-pub fn board_poll_lease(board: &str) -> String {
+pub(crate) fn board_poll_lease(board: &str) -> String {
     format!("poll:miro:{board}")
 }
 
@@ -54,24 +54,24 @@ pub fn reconcile_cursor(pair_slug: &str) -> String {
 }
 
 /// How far the organisation's Miro content log has been read.
-pub fn content_log_cursor(org: &str) -> String {
+pub(crate) fn content_log_cursor(org: &str) -> String {
     format!("contentlog:{org}")
 }
 
 /// The prefix of the cursors recording the notes boardsync made on a pair's board for monday
 /// updates: one per note, named by the note's id, holding the id of the item it stands beside.
-pub fn comment_note_prefix(pair_slug: &str) -> String {
+pub(crate) fn comment_note_prefix(pair_slug: &str) -> String {
     format!("comment-note:{pair_slug}:")
 }
 
 /// The versions and paths of boardsync's last writes to one Miro item.
-pub fn own_writes(pair_slug: &str, item_id: &MiroItemId) -> String {
+pub(crate) fn own_writes(pair_slug: &str, item_id: &MiroItemId) -> String {
     format!("ownwrite:{pair_slug}:{item_id}")
 }
 
 /// How a pair's polling stands, as `/api/status` shows it (kept under [`poll_state`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PollState {
+pub(crate) struct PollState {
     /// The time until the next round.
     pub interval_ms: u64,
     /// When the last round ended (Unix ms).

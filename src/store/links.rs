@@ -16,7 +16,7 @@ pub enum LinkState {
 }
 
 impl LinkState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LinkState::Active => "active",
             LinkState::Quarantined => "quarantined",
@@ -51,7 +51,7 @@ pub struct ItemLink {
 
 impl ItemLink {
     /// Where a write to the link's item on `side` goes: that item, once it exists.
-    pub fn target(&self, side: Side) -> Target {
+    pub(crate) fn target(&self, side: Side) -> Target {
         match side {
             Side::Miro => Target::Miro(self.miro_item_id.known().cloned()),
             Side::Monday => Target::Monday(self.monday_item_id.known().cloned()),
@@ -106,7 +106,7 @@ impl Store {
     }
 
     /// The monday twin of a Miro item in the pair, once it has been created.
-    pub async fn monday_twin(
+    pub(crate) async fn monday_twin(
         &self,
         pair: &str,
         miro_item_id: &MiroItemId,
@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// The Miro twin of a monday item in the pair, once it has been created.
-    pub async fn miro_twin(
+    pub(crate) async fn miro_twin(
         &self,
         pair: &str,
         monday_item_id: &MondayItemId,
@@ -147,7 +147,7 @@ impl Store {
 
     /// The number of links in a pair, by state.
     /// The links of `pair` in `state`, most recently changed first.
-    pub async fn links_in_state(
+    pub(crate) async fn links_in_state(
         &self,
         pair: &str,
         state: LinkState,
@@ -174,7 +174,7 @@ impl Store {
 
     /// Sets a link's state (a link whose other item is gone becomes `orphaned`), leaving its
     /// field state, which only the processor writes, alone.
-    pub async fn set_link_state(
+    pub(crate) async fn set_link_state(
         &self,
         id: i64,
         state: LinkState,
@@ -221,7 +221,7 @@ fn item_link(row: &sqlx::any::AnyRow) -> Result<ItemLink, StoreError> {
 const PENDING_ID: &str = "pending:";
 
 /// A linked id as the links table stores it (and `/api/*` shows it): the id, or `pending:N`.
-pub fn stored<T: AsRef<str>>(id: &Linked<T>) -> String {
+pub(crate) fn stored<T: AsRef<str>>(id: &Linked<T>) -> String {
     match id {
         Linked::Known(id) => id.as_ref().to_owned(),
         Linked::Pending(n) => format!("{PENDING_ID}{n}"),

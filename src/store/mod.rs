@@ -18,9 +18,13 @@ mod sync;
 mod tx;
 
 pub use dashboard::HistoryRow;
-pub use db::{Backend, Store, StoreError, redact};
+pub use db::{Backend, Store};
+pub(crate) use db::{StoreError, redact};
 pub use inbox::{InboxEntry, InboxInsert, NewInboxEntry};
-pub use links::{ItemLink, LinkState, stored as stored_id};
-pub use outbox::{NewOutboxEntry, OutboxEntry, OutboxStatus};
-pub use state::{HistoryEntry, Pruned, Snapshot};
-pub use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};
+pub(crate) use links::stored as stored_id;
+pub use links::{ItemLink, LinkState};
+pub(crate) use outbox::OutboxEntry;
+pub use outbox::{NewOutboxEntry, OutboxStatus};
+pub(crate) use state::Pruned;
+pub use state::{HistoryEntry, Snapshot};
+pub(crate) use sync::{ConflictRecord, LinkWrite, NewConflict, ProcessedChange};

@@ -126,7 +126,7 @@ impl Store {
     /// Claims every other pending row for `link_id` toward `target`, due or not: a write waiting
     /// for its retry must go out with (or before) the newer writes to the same item, never after
     /// them, or an old value would overwrite a new one.
-    pub async fn claim_link_rows(
+    pub(crate) async fn claim_link_rows(
         &self,
         link_id: i64,
         target: Side,

@@ -313,7 +313,7 @@ impl Store {
     }
 
     /// Every cursor whose name starts with `prefix`, as (name, value).
-    pub async fn cursors_with_prefix(
+    pub(crate) async fn cursors_with_prefix(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
@@ -328,7 +328,7 @@ impl Store {
             .collect()
     }
 
-    pub async fn forget_cursor(&self, name: &str) -> Result<(), StoreError> {
+    pub(crate) async fn forget_cursor(&self, name: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM cursors WHERE name = $1")
             .bind(name)
             .execute(&self.pool)

@@ -11,7 +11,7 @@ use sqlx::Row;
 
 /// What becomes of the change's link.
 #[derive(Debug, Clone)]
-pub enum LinkWrite {
+pub(crate) enum LinkWrite {
     None,
     /// Updates the field state (and the state) of an existing link.
     Update {
@@ -33,7 +33,7 @@ pub enum LinkWrite {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewConflict {
+pub(crate) struct NewConflict {
     pub item: String,
     pub field: String,
     pub winner: String,
@@ -45,7 +45,7 @@ pub struct NewConflict {
 
 /// Everything one processed change writes.
 #[derive(Debug, Clone)]
-pub struct ProcessedChange {
+pub(crate) struct ProcessedChange {
     pub entry_id: i64,
     pub outcome: String,
     pub error: Option<String>,
@@ -70,7 +70,10 @@ pub struct ConflictRecord {
 
 impl Store {
     /// Writes a processed change in one transaction. Returns the link id, when there is one.
-    pub async fn record_processed(&self, p: &ProcessedChange) -> Result<Option<i64>, StoreError> {
+    pub(crate) async fn record_processed(
+        &self,
+        p: &ProcessedChange,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         // Claim the entry first: if another worker finished it meanwhile, nothing is written.
         let claimed = sqlx::query(
@@ -170,7 +173,7 @@ impl Store {
     }
 
     /// Records the other side's id of a link once the create that made it is done.
-    pub async fn resolve_link<I: ItemId>(
+    pub(crate) async fn resolve_link<I: ItemId>(
         &self,
         link_id: i64,
         item_id: &I,
@@ -264,7 +267,7 @@ impl Store {
 
 impl Store {
     /// The newest history entry of `pair` whose change came from `origin`.
-    pub async fn last_change(
+    pub(crate) async fn last_change(
         &self,
         pair: &str,
         origin: &str,
@@ -281,7 +284,7 @@ impl Store {
     }
 
     /// Links of `pair` whose item on `side` is still being created.
-    pub async fn pending_creates(&self, pair: &str, side: Side) -> Result<i64, StoreError> {
+    pub(crate) async fn pending_creates(&self, pair: &str, side: Side) -> Result<i64, StoreError> {
         Ok(sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM links WHERE pair = $1 AND {}",
             is_pending_sql(id_column(side))
@@ -292,7 +295,7 @@ impl Store {
         .try_get("n")?)
     }
 
-    pub async fn count_conflicts(&self, pair: &str) -> Result<i64, StoreError> {
+    pub(crate) async fn count_conflicts(&self, pair: &str) -> Result<i64, StoreError> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM conflicts WHERE pair = $1")
                 .bind(pair)

@@ -25,7 +25,11 @@ struct MondayBoard {
 }
 
 /// Every problem found, in file order; empty when the mapping fits the boards.
-pub async fn check(config: &Config, miro: &MiroClient, monday: &MondayClient) -> Vec<String> {
+pub(crate) async fn check(
+    config: &Config,
+    miro: &MiroClient,
+    monday: &MondayClient,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let boards = match monday_boards(config, monday).await {
         Ok(b) => Some(b),

@@ -8,8 +8,8 @@
 //!   └── pollers (Miro), webhooks + reconciler (monday) ── own writes come back as echoes
 //! ```
 
-pub mod check;
+pub(crate) mod check;
 pub mod dispatcher;
 pub mod processor;
-pub mod retention;
+pub(crate) mod retention;
 pub mod subscriptions;

@@ -12,7 +12,7 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// The first run, after start-up has settled.
 const FIRST: Duration = Duration::from_secs(60);
 
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
+pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
     let mut wait = FIRST;
     loop {
         tokio::select! {
@@ -25,7 +25,7 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
 }
 
 /// One pass, logged; what the store removed, or `None` when it failed (tried again next time).
-pub async fn prune_once(engine: &Engine) -> Option<crate::store::Pruned> {
+pub(crate) async fn prune_once(engine: &Engine) -> Option<crate::store::Pruned> {
     let now = engine.clock.now_ms();
     let age = |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let before = age(engine.config.sync.retention.0);

@@ -14,7 +14,7 @@ use crate::store::keys;
 use std::collections::{BTreeMap, HashSet};
 
 /// The events whose webhooks carry what the processor needs.
-pub const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
+pub(crate) const MONDAY_EVENTS: [create_webhook::WebhookEventType; 5] = [
     create_webhook::WebhookEventType::create_item,
     create_webhook::WebhookEventType::change_column_value,
     create_webhook::WebhookEventType::change_name,
@@ -73,7 +73,7 @@ pub struct Subscription {
 }
 
 /// The URL monday delivers to.
-pub fn receiver_url(engine: &Engine) -> Result<String, WriteError> {
+pub(crate) fn receiver_url(engine: &Engine) -> Result<String, WriteError> {
     let base = engine.config.daemon.public_url.as_ref().ok_or_else(|| {
         ApiError::Rejected(
             "[daemon] public_url is not set, so monday cannot reach boardsync's receiver".into(),
@@ -193,7 +193,7 @@ async fn sync_miro(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
 }
 
 /// Deletes the webhooks boardsync made that the mapping no longer needs.
-pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
+pub(crate) async fn prune(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let needed: HashSet<String> = monday_boards(engine)
         .into_iter()
         .flat_map(|(board, events)| {
@@ -263,7 +263,7 @@ pub async fn prune(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
 }
 
 /// Every webhook on the mapped boards, and whether boardsync made it.
-pub async fn list(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
+pub(crate) async fn list(engine: &Engine) -> Result<Vec<Subscription>, WriteError> {
     let ours: BTreeMap<String, String> = engine
         .store
         .cursors_with_prefix(keys::MONDAY_WEBHOOK_PREFIX)

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 
 /// Credits a call of each Miro rate-limit level costs.
-pub const LEVEL_1: u64 = 50;
-pub const LEVEL_2: u64 = 100;
-pub const LEVEL_3: u64 = 500;
-pub const LEVEL_4: u64 = 2_000;
+pub(crate) const LEVEL_1: u64 = 50;
+pub(crate) const LEVEL_2: u64 = 100;
+pub(crate) const LEVEL_3: u64 = 500;
+pub(crate) const LEVEL_4: u64 = 2_000;
 /// Credits always left for other work: the budget waits for the next window below this.
 const CREDIT_RESERVE: u64 = 500;
 /// Items per page of the board listing (Miro's maximum).
-pub const PAGE_LIMIT: u32 = 50;
+pub(crate) const PAGE_LIMIT: u32 = 50;
 
 #[derive(Debug, Deserialize)]
 struct CursorPage<T> {
@@ -36,13 +36,13 @@ struct OffsetPage<T> {
 /// What a call is for: pollers may use only their share of the credits, so writes always have
 /// room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     Poll,
     Write,
 }
 
 impl Purpose {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Purpose::Poll => "poll",
             Purpose::Write => "write",
@@ -134,7 +134,7 @@ impl std::fmt::Debug for MiroClient {
 }
 
 impl MiroClient {
-    pub fn new(http: reqwest::Client, base: Url, token: &str, clock: Clock) -> MiroClient {
+    pub(crate) fn new(http: reqwest::Client, base: Url, token: &str, clock: Clock) -> MiroClient {
         MiroClient {
             http,
             base,
@@ -149,7 +149,7 @@ impl MiroClient {
 
     /// This client with pollers limited to `share` of each window's credits, counting the
     /// credits it uses in `counter` (labelled by purpose).
-    pub fn governed(mut self, share: f64, counter: prometheus::IntCounterVec) -> MiroClient {
+    pub(crate) fn governed(mut self, share: f64, counter: prometheus::IntCounterVec) -> MiroClient {
         self.poll_share = share;
         self.credits_used = Some(counter);
         self
@@ -157,7 +157,7 @@ impl MiroClient {
 
     /// The same client (same credit budget) for a poller's calls: they wait when the pollers
     /// have used their share of the window.
-    pub fn polling(&self) -> MiroClient {
+    pub(crate) fn polling(&self) -> MiroClient {
         MiroClient {
             purpose: Purpose::Poll,
             ..self.clone()
@@ -165,17 +165,17 @@ impl MiroClient {
     }
 
     /// Miro's credits per window, once an answer has said it.
-    pub fn credit_limit(&self) -> Option<u64> {
+    pub(crate) fn credit_limit(&self) -> Option<u64> {
         self.budget.lock().expect("credits lock").limit
     }
 
     /// The credits booked by pollers since start.
-    pub fn poll_credits_spent(&self) -> u64 {
+    pub(crate) fn poll_credits_spent(&self) -> u64 {
         self.budget.lock().expect("credits lock").spent_poll
     }
 
     /// The id of the user the token acts as: boardsync's own user, whose changes are its own.
-    pub async fn own_user_id(&self) -> Result<String, ApiError> {
+    pub(crate) async fn own_user_id(&self) -> Result<String, ApiError> {
         let v = self
             .call(reqwest::Method::GET, "v1/oauth-token", &[], None, LEVEL_1)
             .await?;
@@ -345,7 +345,7 @@ fn http_date_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 
 /// Miro's answer as a decision: 429 waits for the window, 5xx and 423 back off, 404 is gone,
 /// every other 4xx is permanent. `now` is the daemon's clock, from which waits are reckoned.
-pub fn classify(
+pub(crate) fn classify(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &str,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// A connector: a line from one item to another.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Connector {
+pub(crate) struct Connector {
     #[serde(deserialize_with = "string_id")]
     pub id: String,
     #[serde(rename = "startItem", default)]
@@ -19,27 +19,27 @@ pub struct Connector {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ConnectorEnd {
+pub(crate) struct ConnectorEnd {
     #[serde(deserialize_with = "string_id")]
     pub id: MiroItemId,
 }
 
 impl Connector {
     /// The ids of the items at its start and end, when it has both.
-    pub fn ends(&self) -> Option<(&MiroItemId, &MiroItemId)> {
+    pub(crate) fn ends(&self) -> Option<(&MiroItemId, &MiroItemId)> {
         Some((&self.start_item.as_ref()?.id, &self.end_item.as_ref()?.id))
     }
 }
 
 impl MiroClient {
     /// Every connector of the board, page after page (cursor paging).
-    pub async fn connectors(&self, board: &MiroBoardId) -> Result<Vec<Connector>, ApiError> {
+    pub(crate) async fn connectors(&self, board: &MiroBoardId) -> Result<Vec<Connector>, ApiError> {
         let path = format!("v2/boards/{}/connectors", enc(board));
         self.cursor_pages(&path, PAGE_LIMIT, LEVEL_2).await
     }
 
     /// Draws a connector from `start` to `end`.
-    pub async fn create_connector(
+    pub(crate) async fn create_connector(
         &self,
         board: &MiroBoardId,
         start: &MiroItemId,
@@ -58,7 +58,11 @@ impl MiroClient {
     }
 
     /// Deletes a connector; one already gone counts as deleted.
-    pub async fn delete_connector(&self, board: &MiroBoardId, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete_connector(
+        &self,
+        board: &MiroBoardId,
+        id: &str,
+    ) -> Result<(), ApiError> {
         let path = format!("v2/boards/{}/connectors/{}", enc(board), enc(id));
         match self
             .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_3)

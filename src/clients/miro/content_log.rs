@@ -10,7 +10,7 @@ use serde_json::Value;
 /// One entry of the Enterprise content-logs feed: a change to an item (`itemType` `widget`) or
 /// to a comment (`comment_thread`, `comment_message`), who made it and the state it left.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ContentLogEntry {
+pub(crate) struct ContentLogEntry {
     pub id: String,
     /// The board.
     #[serde(rename = "contentId", default)]
@@ -32,21 +32,21 @@ pub struct ContentLogEntry {
 
 /// One page of the content-logs feed.
 #[derive(Debug, Deserialize)]
-pub struct ContentLogPage {
+pub(crate) struct ContentLogPage {
     pub data: Vec<ContentLogEntry>,
     #[serde(default)]
     pub cursor: Option<String>,
 }
 
 /// Entries per page of the content-logs feed (Miro's maximum).
-pub const CONTENT_LOG_LIMIT: u32 = 1_000;
+pub(crate) const CONTENT_LOG_LIMIT: u32 = 1_000;
 /// Boards one content-logs call may name (`board_ids` holds at most 15).
-pub const CONTENT_LOG_BOARDS: usize = 15;
+pub(crate) const CONTENT_LOG_BOARDS: usize = 15;
 
 impl MiroClient {
     /// One page of the organisation's content-logs feed (Enterprise only; Level 4): what
     /// happened on `boards` between `from` and `to` (ISO 8601 UTC), oldest first.
-    pub async fn content_logs(
+    pub(crate) async fn content_logs(
         &self,
         org: &str,
         boards: &[MiroBoardId],

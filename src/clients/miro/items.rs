@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// An item as the listing or a typed read returns it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct MiroItem {
+pub(crate) struct MiroItem {
     #[serde(deserialize_with = "string_id")]
     pub id: MiroItemId,
     #[serde(rename = "type")]
@@ -39,17 +39,17 @@ pub struct MiroItem {
 
 impl MiroItem {
     /// The item's fields under the paths the mapping names (`data.content`, `style.fillColor`...).
-    pub fn fields(&self) -> BTreeMap<String, Value> {
+    pub(crate) fn fields(&self) -> BTreeMap<String, Value> {
         item_fields(&json!({ "data": self.data, "style": self.style, "parent": self.parent }))
     }
 
-    pub fn modified_by(&self) -> Option<String> {
+    pub(crate) fn modified_by(&self) -> Option<String> {
         self.modified_by
             .as_ref()
             .and_then(|u| crate::domain::change::id_text(&u["id"]))
     }
 
-    pub fn created_by(&self) -> Option<String> {
+    pub(crate) fn created_by(&self) -> Option<String> {
         self.created_by
             .as_ref()
             .and_then(|u| crate::domain::change::id_text(&u["id"]))
@@ -58,22 +58,13 @@ impl MiroItem {
 
 /// One page of the board listing.
 #[derive(Debug, Deserialize)]
-pub struct ItemPage {
+pub(crate) struct ItemPage {
     pub data: Vec<MiroItem>,
     #[serde(default)]
     pub cursor: Option<String>,
 }
 
 impl MiroClient {
-    /// One page of the board's items, `limit` at most 50.
-    pub async fn list_items(
-        &self,
-        board: &MiroBoardId,
-        cursor: Option<&str>,
-    ) -> Result<ItemPage, ApiError> {
-        self.list_page(board, cursor, None).await
-    }
-
     /// One page of the board's items, of one type only when `only` says so.
     async fn list_page(
         &self,
@@ -101,12 +92,12 @@ impl MiroClient {
     }
 
     /// Every item of the board, page after page.
-    pub async fn all_items(&self, board: &MiroBoardId) -> Result<Vec<MiroItem>, ApiError> {
+    pub(crate) async fn all_items(&self, board: &MiroBoardId) -> Result<Vec<MiroItem>, ApiError> {
         self.all_items_of(board, None).await
     }
 
     /// Every item of the board (of one type, when `only` says so), page after page.
-    pub async fn all_items_of(
+    pub(crate) async fn all_items_of(
         &self,
         board: &MiroBoardId,
         only: Option<ItemType>,
@@ -124,7 +115,7 @@ impl MiroClient {
     }
 
     /// The item with its `style`, read through its type's endpoint.
-    pub async fn get_item(
+    pub(crate) async fn get_item(
         &self,
         board: &MiroBoardId,
         item_type: ItemType,
@@ -138,7 +129,7 @@ impl MiroClient {
     }
 
     /// Whether an item of any type still exists (Miro answers 404 when it does not).
-    pub async fn item_exists(
+    pub(crate) async fn item_exists(
         &self,
         board: &MiroBoardId,
         id: &MiroItemId,
@@ -147,7 +138,7 @@ impl MiroClient {
     }
 
     /// An item of any type (without `style`), or `None` when Miro answers 404.
-    pub async fn item(
+    pub(crate) async fn item(
         &self,
         board: &MiroBoardId,
         id: &MiroItemId,
@@ -157,7 +148,7 @@ impl MiroClient {
     }
 
     /// Whether the board exists and the token can see it.
-    pub async fn board_exists(&self, board: &MiroBoardId) -> Result<bool, ApiError> {
+    pub(crate) async fn board_exists(&self, board: &MiroBoardId) -> Result<bool, ApiError> {
         let path = format!("v2/boards/{}", enc(board));
         Ok(self.found(&path).await?.is_some())
     }
@@ -174,7 +165,7 @@ impl MiroClient {
     }
 
     /// Creates an item of `item_type` from `body` (`data`, `style`, `parent`...).
-    pub async fn create_item(
+    pub(crate) async fn create_item(
         &self,
         board: &MiroBoardId,
         item_type: ItemType,
@@ -188,7 +179,7 @@ impl MiroClient {
     }
 
     /// Changes the fields in `body` and nothing else.
-    pub async fn update_item(
+    pub(crate) async fn update_item(
         &self,
         board: &MiroBoardId,
         item_type: ItemType,
@@ -203,7 +194,7 @@ impl MiroClient {
     }
 
     /// Deletes an item; one already gone counts as deleted.
-    pub async fn delete_item(
+    pub(crate) async fn delete_item(
         &self,
         board: &MiroBoardId,
         item_type: ItemType,

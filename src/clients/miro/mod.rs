@@ -5,7 +5,7 @@
 //! `client.rs` holds the client, its budget and how answers are judged; each group of endpoints
 //! has a file of its own (`items.rs`, `content_log.rs`, `subscriptions.rs`, `tags.rs`,
 //! `connectors.rs`), importing the client from `client.rs`, never from here. This file only
-//! re-exports, so `crate::clients::miro::X` names each public item.
+//! re-exports, so `crate::clients::miro::X` names each item the rest of the crate uses.
 
 mod client;
 mod connectors;
@@ -14,9 +14,7 @@ mod items;
 mod subscriptions;
 mod tags;
 
-pub use client::{LEVEL_1, LEVEL_2, LEVEL_3, LEVEL_4, MiroClient, PAGE_LIMIT, Purpose, classify};
-pub use connectors::{Connector, ConnectorEnd};
-pub use content_log::{CONTENT_LOG_BOARDS, CONTENT_LOG_LIMIT, ContentLogEntry, ContentLogPage};
-pub use items::{ItemPage, MiroItem};
-pub use subscriptions::BoardSubscription;
-pub use tags::Tag;
+pub(crate) use client::MiroClient;
+pub(crate) use content_log::{CONTENT_LOG_BOARDS, ContentLogEntry};
+pub(crate) use items::MiroItem;
+pub(crate) use tags::Tag;

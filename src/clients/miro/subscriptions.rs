@@ -9,18 +9,16 @@ use serde_json::{Value, json};
 
 /// A Miro board subscription (a retired webhook).
 #[derive(Debug, Clone, Deserialize)]
-pub struct BoardSubscription {
+pub(crate) struct BoardSubscription {
     pub id: String,
     #[serde(default)]
     pub status: String,
-    #[serde(rename = "callbackUrl", default)]
-    pub callback_url: String,
     #[serde(default)]
     pub data: Value,
 }
 
 impl BoardSubscription {
-    pub fn board(&self) -> &str {
+    pub(crate) fn board(&self) -> &str {
         self.data["boardId"].as_str().unwrap_or_default()
     }
 }
@@ -28,13 +26,17 @@ impl BoardSubscription {
 impl MiroClient {
     /// Every board subscription the token made (Miro's retired webhooks; only where they still
     /// answer, such as the sandbox).
-    pub async fn subscriptions(&self) -> Result<Vec<BoardSubscription>, ApiError> {
+    pub(crate) async fn subscriptions(&self) -> Result<Vec<BoardSubscription>, ApiError> {
         self.cursor_pages("v2-experimental/webhooks/subscriptions", 100, LEVEL_1)
             .await
     }
 
     /// Subscribes `callback` to the board's item events; Miro first sends it a challenge.
-    pub async fn subscribe(&self, board: &MiroBoardId, callback: &str) -> Result<String, ApiError> {
+    pub(crate) async fn subscribe(
+        &self,
+        board: &MiroBoardId,
+        callback: &str,
+    ) -> Result<String, ApiError> {
         let made: BoardSubscription = parse(
             self.call(
                 reqwest::Method::POST,
@@ -49,7 +51,7 @@ impl MiroClient {
     }
 
     /// Deletes a board subscription; one already gone counts as deleted.
-    pub async fn unsubscribe(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn unsubscribe(&self, id: &str) -> Result<(), ApiError> {
         let path = format!("v2-experimental/webhooks/subscriptions/{}", enc(id));
         match self
             .call(reqwest::Method::DELETE, &path, &[], None, LEVEL_1)

@@ -14,7 +14,7 @@ struct ItemTags {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Tag {
+pub(crate) struct Tag {
     #[serde(deserialize_with = "string_id")]
     pub id: String,
     pub title: String,
@@ -22,14 +22,18 @@ pub struct Tag {
 
 impl MiroClient {
     /// Every tag of the board, page after page (offset paging).
-    pub async fn board_tags(&self, board: &MiroBoardId) -> Result<Vec<Tag>, ApiError> {
+    pub(crate) async fn board_tags(&self, board: &MiroBoardId) -> Result<Vec<Tag>, ApiError> {
         let path = format!("v2/boards/{}/tags", enc(board));
         self.offset_pages(&path, &[], LEVEL_1).await
     }
 
     /// Makes a tag on the board (Miro: titles are unique per board, at most 120 characters).
     /// Tag colours are not synced: boardsync's tags are gray.
-    pub async fn create_tag(&self, board: &MiroBoardId, title: &str) -> Result<Tag, ApiError> {
+    pub(crate) async fn create_tag(
+        &self,
+        board: &MiroBoardId,
+        title: &str,
+    ) -> Result<Tag, ApiError> {
         parse(
             self.call(
                 reqwest::Method::POST,
@@ -43,7 +47,7 @@ impl MiroClient {
     }
 
     /// Every item carrying the tag, page after page (offset paging).
-    pub async fn items_with_tag(
+    pub(crate) async fn items_with_tag(
         &self,
         board: &MiroBoardId,
         tag: &str,
@@ -54,7 +58,7 @@ impl MiroClient {
     }
 
     /// The tags of one item.
-    pub async fn item_tags(
+    pub(crate) async fn item_tags(
         &self,
         board: &MiroBoardId,
         id: &MiroItemId,
@@ -68,7 +72,7 @@ impl MiroClient {
     }
 
     /// Attaches a tag to an item.
-    pub async fn attach_tag(
+    pub(crate) async fn attach_tag(
         &self,
         board: &MiroBoardId,
         id: &MiroItemId,
@@ -78,7 +82,7 @@ impl MiroClient {
     }
 
     /// Detaches a tag from an item.
-    pub async fn detach_tag(
+    pub(crate) async fn detach_tag(
         &self,
         board: &MiroBoardId,
         id: &MiroItemId,

@@ -7,7 +7,7 @@
 
 mod operations;
 
-pub use operations::*;
+pub(crate) use operations::*;
 
 use super::error::{ApiError, excerpt, transport};
 use crate::clock::Clock;
@@ -44,7 +44,7 @@ impl std::fmt::Debug for MondayClient {
 }
 
 impl MondayClient {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         url: Url,
         token: &str,
@@ -62,7 +62,7 @@ impl MondayClient {
     }
 
     /// The id of the tag named `name`, made when the account has none by that name.
-    pub async fn tag_id(&self, board: &MondayBoardId, name: &str) -> Result<i64, ApiError> {
+    pub(crate) async fn tag_id(&self, board: &MondayBoardId, name: &str) -> Result<i64, ApiError> {
         let key = (board.clone(), name.to_owned());
         if let Some(id) = self.tag_ids.lock().expect("tag ids").get(&key) {
             return Ok(*id);
@@ -87,7 +87,7 @@ impl MondayClient {
 
     /// Runs one operation. With `idempotency_key`, monday replays the first answer to a repeat
     /// of the same mutation for 30 minutes instead of running it again.
-    pub async fn run<Q: GraphQLQuery>(
+    pub(crate) async fn run<Q: GraphQLQuery>(
         &self,
         variables: Q::Variables,
         idempotency_key: Option<&str>,
@@ -136,7 +136,7 @@ impl MondayClient {
 
 /// An item of a board, as [`MondayClient::board_items`] pages it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BoardItem {
+pub(crate) struct BoardItem {
     pub id: MondayItemId,
     pub name: String,
     pub group: Option<String>,
@@ -149,7 +149,7 @@ pub struct BoardItem {
 
 impl BoardItem {
     /// The item's fields as a change carries them: `name`, `group`, and each column's text.
-    pub fn fields(&self) -> std::collections::BTreeMap<String, Value> {
+    pub(crate) fn fields(&self) -> std::collections::BTreeMap<String, Value> {
         let mut fields = std::collections::BTreeMap::new();
         fields.insert("name".to_owned(), Value::String(self.name.clone()));
         if let Some(g) = &self.group {
@@ -180,7 +180,10 @@ impl MondayClient {
     /// Every item of the board, paged with `items_page` and `next_items_page`. A listing whose
     /// cursor expires before the last page (it took more than an hour) starts over, twice at
     /// most. `NotFound` when the board does not exist or the token cannot see it.
-    pub async fn board_items(&self, board: &MondayBoardId) -> Result<Vec<BoardItem>, ApiError> {
+    pub(crate) async fn board_items(
+        &self,
+        board: &MondayBoardId,
+    ) -> Result<Vec<BoardItem>, ApiError> {
         let mut restarts = 0;
         loop {
             match self.list_board_once(board).await {
@@ -250,7 +253,7 @@ impl MondayClient {
 
 /// The name monday uses for a value of one of its enums (`status`, `change_column_value`), as
 /// graphql_client serialises it.
-pub fn enum_name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn enum_name<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -260,7 +263,7 @@ pub fn enum_name<T: serde::Serialize>(value: &T) -> String {
 /// monday's answer as a decision, or `None` when it succeeded. Reads both the current error format
 /// (`errors[].extensions.code`) and the legacy top-level `error_code`. `now` is the daemon's
 /// clock, from which waits are reckoned.
-pub fn classify(
+pub(crate) fn classify(
     status: u16,
     body: Option<&Value>,
     retry_after: Option<i64>,

@@ -125,7 +125,12 @@ pub(super) fn plan_comment(
 
 /// The body of the monday update a Miro comment becomes: the comment's text, then who wrote it,
 /// with a link back to the item on Miro.
-pub fn update_body(text: &str, author: &str, board: &MiroBoardId, item: &MiroItemId) -> String {
+pub(crate) fn update_body(
+    text: &str,
+    author: &str,
+    board: &MiroBoardId,
+    item: &MiroItemId,
+) -> String {
     let url = miro_item_url(board, item);
     format!(
         "{}<p>— {} on <a href=\"{}\">Miro</a></p>",

@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What `change` means for its pair, given the link of its item (if any).
-pub fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan {
+pub(crate) fn plan(change: &Change, link: Option<&LinkView>, cx: &Context<'_>) -> Plan {
     let from = change.side();
     let own = cx.own_user.is_some() && change.author.as_deref() == cx.own_user;
     // A webhook names who made this very change; a scan only who touched the item last, which

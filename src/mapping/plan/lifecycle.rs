@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The tag a Miro item gets when its monday item was archived (Miro has no archive).
-pub const ARCHIVED_TAG: &str = "archived";
+pub(crate) const ARCHIVED_TAG: &str = "archived";
 
 /// A change to an item boardsync has no link for: it is born (or enters the pair) and gets a twin.
 pub(super) fn plan_unlinked(change: &Change, own: bool, ts: i64, cx: &Context<'_>) -> Plan {

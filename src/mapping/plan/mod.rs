@@ -11,10 +11,11 @@ mod outcome;
 mod scope;
 mod state;
 
-pub use decide::plan;
-pub use outcome::{Conflict, Context, LinkChange, Outcome, Plan, Write};
-pub use scope::logical_value;
-pub use state::{FieldState, LinkFields, LinkView};
+pub(crate) use decide::plan;
+pub use outcome::Write;
+pub(crate) use outcome::{Context, LinkChange, Outcome, Plan};
+pub(crate) use scope::logical_value;
+pub(crate) use state::{FieldState, LinkFields, LinkView};
 
 #[cfg(test)]
 pub(crate) mod tests;

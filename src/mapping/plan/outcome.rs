@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// What the processor records for a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Applied,
     Echo,
     Stale,
@@ -23,7 +23,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Applied => "applied",
             Outcome::Echo => "echo",
@@ -77,7 +77,7 @@ pub enum Write {
 }
 
 impl Write {
-    pub fn target(&self) -> Side {
+    pub(crate) fn target(&self) -> Side {
         match self {
             Write::CreateMonday { .. }
             | Write::UpdateMonday { .. }
@@ -106,7 +106,7 @@ impl Write {
 
 /// What becomes of the link.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LinkChange {
+pub(crate) enum LinkChange {
     /// Nothing beyond the field state in [`Plan::fields`].
     Keep,
     /// A new link; the other side's id is not known until its create is done.
@@ -119,7 +119,7 @@ pub enum LinkChange {
 
 /// A field both sides changed since the last sync, and how it was settled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Conflict {
+pub(crate) struct Conflict {
     pub field: String,
     pub winner: Side,
     pub won: String,
@@ -130,7 +130,7 @@ pub struct Conflict {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub outcome: Outcome,
     pub detail: Option<String>,
     pub fields: LinkFields,
@@ -162,7 +162,7 @@ impl Plan {
 }
 
 /// The context a change is planned in.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub pair: &'a PairConfig,
     /// boardsync's own user on the change's side, when known.
     pub own_user: Option<&'a str>,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The field's logical value on the change's side (`Some(None)` when the value map has no entry
 /// for it), or `None` when the change does not carry the field.
-pub fn logical_value(
+pub(crate) fn logical_value(
     change: &Change,
     field: &FieldMapping,
     miro_type: ItemType,

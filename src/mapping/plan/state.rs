@@ -20,7 +20,7 @@ pub(super) const REMEMBERED_VALUES: usize = 64;
 /// [`Change::source_us`](crate::domain::change::Change::source_us); links stored before that (in milliseconds) are read as microseconds.
 /// The JSON keys stay what they were, so stored links read on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FieldState {
+pub(crate) struct FieldState {
     /// The logical value both sides were last brought to.
     pub value: Option<String>,
     /// The source time of the newest change seen from each side.
@@ -107,7 +107,7 @@ impl FieldState {
 
 /// The state a link keeps: per mapped field, and the loop breaker's count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LinkFields {
+pub(crate) struct LinkFields {
     #[serde(default)]
     pub fields: BTreeMap<String, FieldState>,
     /// When (Unix ms) a field of the item came back to a value boardsync wrote within the loop
@@ -118,7 +118,7 @@ pub struct LinkFields {
 
 /// A link as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinkView {
+pub(crate) struct LinkView {
     pub miro_item_id: Linked<MiroItemId>,
     pub monday_item_id: Linked<MondayItemId>,
     pub miro_type: ItemType,

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub fn routes(ctx: Ctx) -> Router {
+pub(crate) fn routes(ctx: Ctx) -> Router {
     Router::new()
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/reset", post(reset))

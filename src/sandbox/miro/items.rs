@@ -287,7 +287,7 @@ fn frame_ids(board: &super::model::Board) -> Vec<String> {
         .collect()
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board, collection)): Path<(String, String)>,
@@ -317,7 +317,7 @@ fn read(ctx: &Ctx, base: &str, board: &str, id: &str, kind: Option<&str>) -> Res
     }
 }
 
-pub async fn get_typed(
+pub(crate) async fn get_typed(
     State(ctx): State<Ctx>,
     Path((board, collection, id)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -328,7 +328,7 @@ pub async fn get_typed(
     }
 }
 
-pub async fn get_generic(
+pub(crate) async fn get_generic(
     State(ctx): State<Ctx>,
     Path((board, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -386,7 +386,7 @@ fn update(
     axum::Json(rendered.0).into_response()
 }
 
-pub async fn patch_typed(
+pub(crate) async fn patch_typed(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board, collection, id)): Path<(String, String, String)>,
@@ -399,7 +399,7 @@ pub async fn patch_typed(
     }
 }
 
-pub async fn patch_generic(
+pub(crate) async fn patch_generic(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board, id)): Path<(String, String)>,
@@ -441,7 +441,7 @@ pub(crate) fn remove(
     StatusCode::NO_CONTENT.into_response()
 }
 
-pub async fn delete_typed(
+pub(crate) async fn delete_typed(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board, collection, id)): Path<(String, String, String)>,
@@ -453,7 +453,7 @@ pub async fn delete_typed(
     }
 }
 
-pub async fn delete_generic(
+pub(crate) async fn delete_generic(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board, id)): Path<(String, String)>,
@@ -484,7 +484,7 @@ pub(crate) fn limit(
 }
 
 /// `GET /v2/boards/{board}/items`: by tag (offset paging), by parent frame, or all (cursor).
-pub async fn list(
+pub(crate) async fn list(
     State(ctx): State<Ctx>,
     Path(board_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,

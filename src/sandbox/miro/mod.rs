@@ -51,7 +51,7 @@ pub(crate) struct Ctx {
     pub held: Arc<Mutex<Option<webhooks::Outgoing>>>,
 }
 
-pub fn router(shared: Shared, options: &SandboxOptions) -> anyhow::Result<Router> {
+pub(crate) fn router(shared: Shared, options: &SandboxOptions) -> anyhow::Result<Router> {
     let instruments = Instruments::default();
     let ctx = Ctx {
         state: Arc::default(),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The item types the sandbox serves, with the REST collection each lives under.
-pub const TYPES: [(&str, &str); 6] = [
+pub(crate) const TYPES: [(&str, &str); 6] = [
     ("sticky_note", "sticky_notes"),
     ("card", "cards"),
     ("app_card", "app_cards"),
@@ -15,7 +15,7 @@ pub const TYPES: [(&str, &str); 6] = [
     ("frame", "frames"),
 ];
 
-pub fn type_of_collection(collection: &str) -> Option<&'static str> {
+pub(crate) fn type_of_collection(collection: &str) -> Option<&'static str> {
     TYPES
         .iter()
         .find(|(_, c)| *c == collection)
@@ -23,7 +23,7 @@ pub fn type_of_collection(collection: &str) -> Option<&'static str> {
 }
 
 #[derive(Debug, Clone)]
-pub struct Item {
+pub(crate) struct Item {
     pub id: String,
     pub kind: &'static str,
     pub data: Value,
@@ -39,14 +39,14 @@ pub struct Item {
 }
 
 #[derive(Debug, Clone)]
-pub struct Tag {
+pub(crate) struct Tag {
     pub id: String,
     pub title: String,
     pub fill_color: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Connector {
+pub(crate) struct Connector {
     pub id: String,
     pub start: Value,
     pub end: Value,
@@ -60,7 +60,7 @@ pub struct Connector {
 }
 
 #[derive(Debug, Clone)]
-pub struct Board {
+pub(crate) struct Board {
     pub id: String,
     pub name: String,
     pub description: String,
@@ -75,7 +75,7 @@ pub struct Board {
 }
 
 #[derive(Debug, Clone)]
-pub struct LogEntry {
+pub(crate) struct LogEntry {
     pub id: String,
     pub board: String,
     pub action: &'static str,
@@ -88,7 +88,7 @@ pub struct LogEntry {
 }
 
 #[derive(Debug, Clone)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub id: String,
     pub board: String,
     pub callback_url: String,
@@ -100,7 +100,7 @@ pub struct Subscription {
 }
 
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     pub boards: BTreeMap<String, Board>,
     pub log: Vec<LogEntry>,
     pub subscriptions: BTreeMap<String, Subscription>,
@@ -109,13 +109,13 @@ pub struct State {
 
 impl State {
     /// A fresh int64 id, above 2^53 as Miro's are.
-    pub fn next_id(&mut self) -> u64 {
+    pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         3_458_764_600_000_000_000 + self.next_id
     }
 
     /// A board id shaped like Miro's (`uXjV` + 7 characters + `=`).
-    pub fn next_board_id(&mut self) -> String {
+    pub(crate) fn next_board_id(&mut self) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         self.next_id += 1;
         let mut n = self.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -130,14 +130,14 @@ impl State {
     }
 }
 
-pub fn user_ref(id: &str) -> Value {
+pub(crate) fn user_ref(id: &str) -> Value {
     json!({ "id": id, "type": "user" })
 }
 
 impl Item {
     /// The typed shape (`GET /sticky_notes/{id}`); `generic` leaves out `style`, as the generic
     /// item endpoints do.
-    pub fn render(&self, base: &str, board: &str, generic: bool) -> Value {
+    pub(crate) fn render(&self, base: &str, board: &str, generic: bool) -> Value {
         let mut v = json!({
             "id": self.id,
             "type": self.kind,
@@ -171,7 +171,7 @@ impl Item {
 }
 
 impl Tag {
-    pub fn render(&self, base: &str, board: &str, links: bool) -> Value {
+    pub(crate) fn render(&self, base: &str, board: &str, links: bool) -> Value {
         let mut v = json!({ "id": self.id, "type": "tag", "title": self.title, "fillColor": self.fill_color });
         if links {
             v["links"] = json!({ "self": format!("{base}/v2/boards/{board}/tags/{}", self.id) });
@@ -181,7 +181,7 @@ impl Tag {
 }
 
 impl Connector {
-    pub fn render(&self, base: &str, board: &str) -> Value {
+    pub(crate) fn render(&self, base: &str, board: &str) -> Value {
         let end = |item: &Value| {
             let mut v = item.clone();
             if let Some(id) = item["id"].as_str() {
@@ -208,7 +208,7 @@ impl Connector {
 }
 
 impl Board {
-    pub fn render(&self, base: &str) -> Value {
+    pub(crate) fn render(&self, base: &str) -> Value {
         json!({
             "id": self.id,
             "type": "board",
@@ -224,17 +224,17 @@ impl Board {
         })
     }
 
-    pub fn item_by_str(&self, id: &str) -> Option<&Item> {
+    pub(crate) fn item_by_str(&self, id: &str) -> Option<&Item> {
         self.items.get(&id.parse::<u64>().ok()?)
     }
 
-    pub fn item_by_str_mut(&mut self, id: &str) -> Option<&mut Item> {
+    pub(crate) fn item_by_str_mut(&mut self, id: &str) -> Option<&mut Item> {
         self.items.get_mut(&id.parse::<u64>().ok()?)
     }
 }
 
 impl Subscription {
-    pub fn render(&self) -> Value {
+    pub(crate) fn render(&self) -> Value {
         json!({
             "id": self.id,
             "type": "board_subscription",

@@ -59,7 +59,7 @@ pub(crate) fn new_board(
 }
 
 /// `GET /v1/oauth-token`: who the token belongs to.
-pub async fn token_info(Extension(user): Extension<User>) -> Response {
+pub(crate) async fn token_info(Extension(user): Extension<User>) -> Response {
     let me = json!({ "type": "user", "name": user.name, "id": user.miro_id });
     axum::Json(json!({
         "type": "oauth",
@@ -72,7 +72,7 @@ pub async fn token_info(Extension(user): Extension<User>) -> Response {
     .into_response()
 }
 
-pub async fn create_board(
+pub(crate) async fn create_board(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
@@ -93,7 +93,7 @@ pub async fn create_board(
         .into_response()
 }
 
-pub async fn list_boards(
+pub(crate) async fn list_boards(
     State(ctx): State<Ctx>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -119,7 +119,7 @@ pub async fn list_boards(
     .into_response()
 }
 
-pub async fn get_board(
+pub(crate) async fn get_board(
     State(ctx): State<Ctx>,
     Path(board): Path<String>,
     headers: HeaderMap,
@@ -135,7 +135,7 @@ fn tag_key(board: &Board, id: &str) -> Option<u64> {
     id.parse().ok().filter(|k| board.tags.contains_key(k))
 }
 
-pub async fn create_tag(
+pub(crate) async fn create_tag(
     State(ctx): State<Ctx>,
     Path(board_id): Path<String>,
     headers: HeaderMap,
@@ -174,7 +174,7 @@ pub async fn create_tag(
     (StatusCode::CREATED, axum::Json(rendered)).into_response()
 }
 
-pub async fn list_tags(
+pub(crate) async fn list_tags(
     State(ctx): State<Ctx>,
     Path(board_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -204,7 +204,7 @@ pub async fn list_tags(
     .into_response()
 }
 
-pub async fn get_tag(
+pub(crate) async fn get_tag(
     State(ctx): State<Ctx>,
     Path((board_id, tag)): Path<(String, String)>,
     headers: HeaderMap,
@@ -221,7 +221,7 @@ pub async fn get_tag(
     }
 }
 
-pub async fn update_tag(
+pub(crate) async fn update_tag(
     State(ctx): State<Ctx>,
     Path((board_id, tag)): Path<(String, String)>,
     headers: HeaderMap,
@@ -259,7 +259,7 @@ pub async fn update_tag(
     axum::Json(board.tags[&k].render(&base(&headers), &board_id, true)).into_response()
 }
 
-pub async fn delete_tag(
+pub(crate) async fn delete_tag(
     State(ctx): State<Ctx>,
     Path((board_id, tag)): Path<(String, String)>,
 ) -> Response {
@@ -278,7 +278,7 @@ pub async fn delete_tag(
 }
 
 /// `POST /items/{id}?tag_id=`: attach a tag.
-pub async fn attach_tag(
+pub(crate) async fn attach_tag(
     State(ctx): State<Ctx>,
     Path((board_id, item)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
@@ -321,7 +321,7 @@ pub(crate) fn detach(ctx: &Ctx, board_id: &str, item: &str, tag: &str) -> Respon
     StatusCode::NO_CONTENT.into_response()
 }
 
-pub async fn item_tags(
+pub(crate) async fn item_tags(
     State(ctx): State<Ctx>,
     Path((board_id, item)): Path<(String, String)>,
     headers: HeaderMap,
@@ -399,7 +399,7 @@ fn connector_end(board: &Board, v: &Value, which: &str) -> Result<Value, Respons
     Ok(end)
 }
 
-pub async fn create_connector(
+pub(crate) async fn create_connector(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path(board_id): Path<String>,
@@ -441,7 +441,7 @@ pub async fn create_connector(
     axum::Json(rendered).into_response()
 }
 
-pub async fn list_connectors(
+pub(crate) async fn list_connectors(
     State(ctx): State<Ctx>,
     Path(board_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -484,7 +484,7 @@ fn connector_key(board: &Board, id: &str) -> Option<u64> {
     id.parse().ok().filter(|k| board.connectors.contains_key(k))
 }
 
-pub async fn get_connector(
+pub(crate) async fn get_connector(
     State(ctx): State<Ctx>,
     Path((board_id, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -501,7 +501,7 @@ pub async fn get_connector(
     }
 }
 
-pub async fn update_connector(
+pub(crate) async fn update_connector(
     State(ctx): State<Ctx>,
     Extension(user): Extension<User>,
     Path((board_id, id)): Path<(String, String)>,
@@ -542,7 +542,7 @@ pub async fn update_connector(
     axum::Json(rendered).into_response()
 }
 
-pub async fn delete_connector(
+pub(crate) async fn delete_connector(
     State(ctx): State<Ctx>,
     Path((board_id, id)): Path<(String, String)>,
 ) -> Response {
@@ -560,7 +560,7 @@ pub async fn delete_connector(
 }
 
 /// `GET /v2/orgs/{org}/content-logs/items`: every logged change between `from` and `to`.
-pub async fn content_logs(
+pub(crate) async fn content_logs(
     State(ctx): State<Ctx>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {

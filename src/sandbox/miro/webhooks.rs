@@ -24,7 +24,7 @@ const APP_ID: u64 = 3_458_764_540_087_247_854;
 
 /// A delivery about to be sent.
 #[derive(Clone, Debug)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     url: String,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
@@ -209,7 +209,7 @@ fn callback_ok(url: &str) -> bool {
     }
 }
 
-pub async fn create(State(ctx): State<Ctx>, Body(body): Body) -> Response {
+pub(crate) async fn create(State(ctx): State<Ctx>, Body(body): Body) -> Response {
     let (Some(board), Some(url)) = (body["boardId"].as_str(), body["callbackUrl"].as_str()) else {
         return invalid("`boardId` and `callbackUrl` are required");
     };
@@ -255,7 +255,11 @@ pub async fn create(State(ctx): State<Ctx>, Body(body): Body) -> Response {
     (StatusCode::CREATED, axum::Json(rendered)).into_response()
 }
 
-pub async fn update(State(ctx): State<Ctx>, Path(id): Path<String>, Body(body): Body) -> Response {
+pub(crate) async fn update(
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Response {
     if let Some(url) = body.get("callbackUrl")
         && !url.as_str().is_some_and(callback_ok)
     {
@@ -279,7 +283,7 @@ pub async fn update(State(ctx): State<Ctx>, Path(id): Path<String>, Body(body): 
     axum::Json(sub.render()).into_response()
 }
 
-pub async fn list(State(ctx): State<Ctx>) -> Response {
+pub(crate) async fn list(State(ctx): State<Ctx>) -> Response {
     let state = ctx.state.lock().expect("miro state");
     let data: Vec<Value> = state
         .subscriptions
@@ -290,14 +294,14 @@ pub async fn list(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-pub async fn get(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
+pub(crate) async fn get(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     match ctx.state.lock().expect("miro state").subscriptions.get(&id) {
         Some(s) => axum::Json(s.render()).into_response(),
         None => not_found("Subscription"),
     }
 }
 
-pub async fn delete(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
+pub(crate) async fn delete(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     match ctx
         .state
         .lock()

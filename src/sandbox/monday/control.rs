@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-pub fn routes(ctx: MondayCtx) -> Router {
+pub(crate) fn routes(ctx: MondayCtx) -> Router {
     Router::new()
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/reset", post(reset))

@@ -131,7 +131,7 @@ fn fault_error(status: StatusCode) -> Response {
     }
 }
 
-pub fn router(shared: Shared, options: &SandboxOptions) -> anyhow::Result<Router> {
+pub(crate) fn router(shared: Shared, options: &SandboxOptions) -> anyhow::Result<Router> {
     let instruments = Instruments::default();
     let schema = Schema::build(schema::Query, ops::Mutation, EmptySubscription)
         .register_output_type::<schema::ColumnValue>()

@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: String,
     pub title: String,
     pub color: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Column {
+pub(crate) struct Column {
     pub id: String,
     pub title: String,
     /// The API's `ColumnType` name: `name`, `text`, `long_text`, `status`, `date`, ...
@@ -23,7 +23,7 @@ pub struct Column {
 }
 
 #[derive(Debug, Clone)]
-pub struct Update {
+pub(crate) struct Update {
     pub id: u64,
     pub body: String,
     pub creator_id: i64,
@@ -31,7 +31,7 @@ pub struct Update {
 }
 
 #[derive(Debug, Clone)]
-pub struct Item {
+pub(crate) struct Item {
     pub id: u64,
     pub name: String,
     pub group: String,
@@ -46,7 +46,7 @@ pub struct Item {
 }
 
 #[derive(Debug, Clone)]
-pub struct Board {
+pub(crate) struct Board {
     pub id: u64,
     pub name: String,
     pub kind: String,
@@ -56,7 +56,7 @@ pub struct Board {
 }
 
 #[derive(Debug, Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub id: u64,
     pub board: u64,
     pub url: String,
@@ -67,14 +67,14 @@ pub struct Webhook {
 }
 
 #[derive(Debug, Clone)]
-pub struct Tag {
+pub(crate) struct Tag {
     pub id: u64,
     pub name: String,
     pub color: String,
 }
 
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     pub boards: BTreeMap<u64, Board>,
     pub tags: Vec<Tag>,
     pub webhooks: BTreeMap<u64, Webhook>,
@@ -83,18 +83,18 @@ pub struct State {
 
 impl State {
     /// A fresh id, in the range real monday ids fall in (within 2^53).
-    pub fn next_id(&mut self) -> u64 {
+    pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         7_786_000_000 + self.next_id
     }
 
-    pub fn item(&self, id: u64) -> Option<(&Board, &Item)> {
+    pub(crate) fn item(&self, id: u64) -> Option<(&Board, &Item)> {
         self.boards
             .values()
             .find_map(|b| b.items.get(&id).map(|i| (b, i)))
     }
 
-    pub fn board_of_item(&self, id: u64) -> Option<u64> {
+    pub(crate) fn board_of_item(&self, id: u64) -> Option<u64> {
         self.boards
             .values()
             .find(|b| b.items.contains_key(&id))
@@ -103,7 +103,7 @@ impl State {
 }
 
 /// The labels a new status column has.
-pub fn default_labels() -> BTreeMap<i64, String> {
+pub(crate) fn default_labels() -> BTreeMap<i64, String> {
     [(0, "Working on it"), (1, "Done"), (2, "Stuck"), (5, "")]
         .into_iter()
         .map(|(i, s)| (i, s.to_owned()))
@@ -123,7 +123,7 @@ fn label_style(index: i64) -> Value {
 impl Column {
     /// Turns a written value (JSON from `column_values`/`change_column_value`, or a plain string
     /// from `change_simple_column_value`) into the stored read shape. `Ok(None)` clears the column.
-    pub fn write(
+    pub(crate) fn write(
         &mut self,
         input: &Value,
         create_labels: bool,
@@ -219,7 +219,7 @@ impl Column {
     }
 
     /// The `text` the API reads for a stored value.
-    pub fn text(&self, stored: Option<&Value>, tags: &[Tag]) -> Option<String> {
+    pub(crate) fn text(&self, stored: Option<&Value>, tags: &[Tag]) -> Option<String> {
         let v = stored?;
         Some(match self.kind.as_str() {
             "text" | "numbers" => v.as_str().unwrap_or_default().to_owned(),
@@ -257,7 +257,7 @@ impl Column {
     }
 
     /// `columnType` and `value` as a webhook reports them.
-    pub fn webhook_value(&self, stored: Option<&Value>) -> (String, Value) {
+    pub(crate) fn webhook_value(&self, stored: Option<&Value>) -> (String, Value) {
         let kind = match self.kind.as_str() {
             "status" => "color",
             "people" => "multiple-person",

@@ -13,7 +13,7 @@ use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-pub fn webhook(w: &model::Webhook) -> Webhook {
+pub(crate) fn webhook(w: &model::Webhook) -> Webhook {
     let event = match w.event.as_str() {
         "change_name" => WebhookEventType::ChangeName,
         "change_specific_column_value" => WebhookEventType::ChangeSpecificColumnValue,
@@ -117,7 +117,7 @@ fn write_values(
     Ok(happened)
 }
 
-pub struct Mutation;
+pub(crate) struct Mutation;
 
 impl Mutation {
     /// Runs `change` on the board holding `item_id` (or `board_id`), then reports what happened.
@@ -632,7 +632,7 @@ impl Mutation {
 }
 
 /// The webhook `columnValues` of a new item, keyed by column id.
-pub fn column_values_of(board: &model::Board, item: &ItemModel) -> Value {
+pub(crate) fn column_values_of(board: &model::Board, item: &ItemModel) -> Value {
     let mut out = Map::new();
     for c in board.columns.iter().filter(|c| c.kind != "name") {
         if let Some(v) = item.values.get(&c.id) {

@@ -12,12 +12,12 @@ const CURSOR_TTL_MS: i64 = 60 * 60 * 1000;
 const MAX_LIMIT: i32 = 500;
 
 #[derive(SimpleObject)]
-pub struct ItemsResponse {
+pub(crate) struct ItemsResponse {
     pub cursor: Option<String>,
     pub items: Vec<Item>,
 }
 
-pub struct Cursor {
+pub(crate) struct Cursor {
     ids: Vec<u64>,
     next: usize,
     created_ms: i64,
@@ -34,7 +34,7 @@ fn check_limit(limit: i32) -> Result<usize> {
     }
 }
 
-pub fn first_page(
+pub(crate) fn first_page(
     ctx: &Context<'_>,
     board: u64,
     cursor: Option<String>,
@@ -70,7 +70,7 @@ pub fn first_page(
     page(m, cursor, limit)
 }
 
-pub fn next_page(ctx: &Context<'_>, cursor: &str, limit: i32) -> Result<ItemsResponse> {
+pub(crate) fn next_page(ctx: &Context<'_>, cursor: &str, limit: i32) -> Result<ItemsResponse> {
     let limit = check_limit(limit)?;
     let m = ctx.data_unchecked::<MondayCtx>();
     let Some(c) = m.cursors.lock().expect("cursors").remove(cursor) else {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// monday's `Date` scalar: an ISO 8601 string.
 #[derive(Clone, Debug)]
-pub struct Date(pub String);
+pub(crate) struct Date(pub String);
 
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
@@ -30,7 +30,7 @@ impl ScalarType for Date {
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(rename_items = "snake_case")]
-pub enum ColumnType {
+pub(crate) enum ColumnType {
     Name,
     Text,
     LongText,
@@ -44,7 +44,7 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ColumnType::Name => "name",
             ColumnType::Text => "text",
@@ -80,7 +80,7 @@ impl ColumnType {
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(rename_items = "snake_case")]
-pub enum BoardKind {
+pub(crate) enum BoardKind {
     Private,
     Public,
     Share,
@@ -88,7 +88,7 @@ pub enum BoardKind {
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(rename_items = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     Active,
     All,
     Archived,
@@ -107,7 +107,7 @@ impl State {
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(rename_items = "snake_case")]
-pub enum WebhookEventType {
+pub(crate) enum WebhookEventType {
     ChangeColumnValue,
     ChangeName,
     ChangeSpecificColumnValue,
@@ -119,7 +119,7 @@ pub enum WebhookEventType {
 }
 
 impl WebhookEventType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WebhookEventType::ChangeColumnValue => "change_column_value",
             WebhookEventType::ChangeName => "change_name",
@@ -135,14 +135,14 @@ impl WebhookEventType {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Account {
+pub(crate) struct Account {
     pub id: ID,
     pub name: String,
 }
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct User {
+pub(crate) struct User {
     pub id: ID,
     pub name: String,
     pub email: String,
@@ -151,7 +151,7 @@ pub struct User {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Complexity {
+pub(crate) struct Complexity {
     pub before: i32,
     pub after: i32,
     pub query: i32,
@@ -160,7 +160,7 @@ pub struct Complexity {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Group {
+pub(crate) struct Group {
     pub id: ID,
     pub title: String,
     pub color: String,
@@ -171,7 +171,7 @@ pub struct Group {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Column {
+pub(crate) struct Column {
     pub id: ID,
     pub title: String,
     #[graphql(name = "type")]
@@ -182,7 +182,7 @@ pub struct Column {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Update {
+pub(crate) struct Update {
     pub id: ID,
     pub body: String,
     pub text_body: Option<String>,
@@ -193,7 +193,7 @@ pub struct Update {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Tag {
+pub(crate) struct Tag {
     pub id: ID,
     pub name: String,
     pub color: String,
@@ -201,7 +201,7 @@ pub struct Tag {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case")]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub id: ID,
     pub board_id: ID,
     pub event: WebhookEventType,
@@ -210,7 +210,7 @@ pub struct Webhook {
 
 #[derive(InputObject)]
 #[graphql(rename_fields = "snake_case")]
-pub struct ItemsQuery {
+pub(crate) struct ItemsQuery {
     pub ids: Option<Vec<ID>>,
 }
 
@@ -259,7 +259,7 @@ column_values! {
     BoardRelation(BoardRelationValue) { linked_item_ids: Vec<ID> }
 }
 
-pub fn column(c: &model::Column) -> Column {
+pub(crate) fn column(c: &model::Column) -> Column {
     let settings = if c.kind == "status" {
         serde_json::json!({ "labels": c.labels.iter().map(|(i, l)| (i.to_string(), serde_json::Value::String(l.clone()))).collect::<serde_json::Map<_, _>>() })
     } else {
@@ -388,7 +388,7 @@ fn column_value(c: &model::Column, stored: Option<&Value>, tags: &[model::Tag]) 
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case", complex)]
-pub struct Board {
+pub(crate) struct Board {
     pub id: ID,
     pub name: String,
     pub state: State,
@@ -397,7 +397,7 @@ pub struct Board {
     pub key: u64,
 }
 
-pub fn board(b: &model::Board) -> Board {
+pub(crate) fn board(b: &model::Board) -> Board {
     Board {
         id: ID(b.id.to_string()),
         name: b.name.clone(),
@@ -491,7 +491,7 @@ impl Board {
 
 #[derive(SimpleObject, Clone)]
 #[graphql(rename_fields = "snake_case", complex)]
-pub struct Item {
+pub(crate) struct Item {
     pub id: ID,
     pub name: String,
     pub created_at: Option<Date>,
@@ -502,7 +502,7 @@ pub struct Item {
     pub key: u64,
 }
 
-pub fn item(i: &model::Item) -> Item {
+pub(crate) fn item(i: &model::Item) -> Item {
     Item {
         id: ID(i.id.to_string()),
         name: i.name.clone(),
@@ -578,7 +578,7 @@ impl Item {
     }
 }
 
-pub fn update(u: &model::Update, item: u64) -> Update {
+pub(crate) fn update(u: &model::Update, item: u64) -> Update {
     Update {
         id: ID(u.id.to_string()),
         body: u.body.clone(),
@@ -590,7 +590,7 @@ pub fn update(u: &model::Update, item: u64) -> Update {
 }
 
 /// The plain text of an update body (monday's `text_body`).
-pub fn strip_tags(html: &str) -> String {
+pub(crate) fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut inside = false;
     for c in html.chars() {
@@ -604,7 +604,7 @@ pub fn strip_tags(html: &str) -> String {
     out
 }
 
-pub struct Query;
+pub(crate) struct Query;
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
 impl Query {
@@ -723,6 +723,6 @@ impl Query {
     }
 }
 
-pub fn not_found(what: &str) -> async_graphql::Error {
+pub(crate) fn not_found(what: &str) -> async_graphql::Error {
     app_error("ResourceNotFoundException", &format!("{what} not found"))
 }

@@ -20,7 +20,7 @@ const RETRY_WINDOW_MS: i64 = 30 * 60 * 1000;
 const TICK: Duration = Duration::from_millis(25);
 
 /// What a mutation did, for the subscriptions to hear about.
-pub enum Happened {
+pub(crate) enum Happened {
     Created {
         item: u64,
     },
@@ -46,7 +46,7 @@ pub enum Happened {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub url: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -160,7 +160,13 @@ fn describe(
 
 /// Queues a delivery to every subscription of `board` that matches what happened at `now` (the
 /// time the change was applied, so deliveries carry times in the order of the changes).
-pub fn report(m: &MondayCtx, call: &Call, board: u64, happened: Vec<Happened>, now: DateTime<Utc>) {
+pub(crate) fn report(
+    m: &MondayCtx,
+    call: &Call,
+    board: u64,
+    happened: Vec<Happened>,
+    now: DateTime<Utc>,
+) {
     let mut queued = Vec::new();
     {
         let state = m.state.lock().expect("monday state");
@@ -223,7 +229,7 @@ pub fn report(m: &MondayCtx, call: &Call, board: u64, happened: Vec<Happened>, n
 }
 
 /// Sends `{"challenge": ...}` to `url`; the webhook is made only if it is echoed with 200.
-pub async fn challenge(m: &MondayCtx, url: &str) -> async_graphql::Result<()> {
+pub(crate) async fn challenge(m: &MondayCtx, url: &str) -> async_graphql::Result<()> {
     let challenge = uuid::Uuid::new_v4().simple().to_string();
     let echoed = m.shared.challenge_echoed(url, &challenge).await;
     if echoed {
@@ -251,7 +257,7 @@ fn jwt(m: &MondayCtx, url: &str, (account, user): (i64, i64)) -> Option<String> 
 }
 
 /// The loop that sends due deliveries and schedules retries, until the sandbox stops.
-pub async fn run(m: MondayCtx, interval: Duration) {
+pub(crate) async fn run(m: MondayCtx, interval: Duration) {
     let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(60_000);
     loop {
         tokio::select! {

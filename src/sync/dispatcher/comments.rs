@@ -32,14 +32,14 @@ const NOTE_GAP: f64 = 40.0;
 /// How far each further note of an item sits below the one before.
 const NOTE_STEP: f64 = 60.0;
 /// The app-card field that shows the latest monday update (its `tooltip`, the field's label).
-pub const APP_CARD_FIELD: &str = "monday update";
+pub(crate) const APP_CARD_FIELD: &str = "monday update";
 /// Updates of an item read when looking for one an earlier attempt posted.
 const RECENT_UPDATES: i64 = 100;
 /// How far apart boardsync's and an API's clocks may be when a post's time is compared.
 const CLOCK_SKEW_MS: i64 = 60_000;
 
 /// Posts a Miro comment (`body`, HTML) as an update on monday item `item`, once.
-pub async fn post_update(
+pub(crate) async fn post_update(
     engine: &Engine,
     row: &OutboxEntry,
     item: &MondayItemId,
@@ -104,7 +104,7 @@ async fn update_posted(
 }
 
 /// A monday update to show on Miro.
-pub struct Note<'a> {
+pub(crate) struct Note<'a> {
     /// The monday user who posted it.
     pub author_id: Option<&'a str>,
     pub text: &'a str,
@@ -112,7 +112,7 @@ pub struct Note<'a> {
 }
 
 /// Shows a monday update on Miro beside (or, for an app card, inside) the linked item `item`.
-pub async fn post_note(
+pub(crate) async fn post_note(
     engine: &Engine,
     pair: &PairConfig,
     row: &OutboxEntry,

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 /// Brings the connectors that start at Miro item `item` to the monday ids in `logical`: draws
 /// one to each twin it lacks, deletes those to twins that are not among them. An id whose item
 /// has no twin on Miro is skipped, and a connector to an item with no twin on monday is kept.
-pub async fn write_miro(
+pub(crate) async fn write_miro(
     engine: &Engine,
     pair: &PairConfig,
     item: &MiroItemId,
@@ -61,7 +61,7 @@ pub async fn write_miro(
 /// A monday dependency column's value for a logical value from Miro: those items, and the ones
 /// the column holds now that have no twin on Miro (Miro cannot show them, so it cannot have
 /// removed them). `item` is `None` for an item being created.
-pub async fn monday_value(
+pub(crate) async fn monday_value(
     engine: &Engine,
     pair: &PairConfig,
     item: Option<&MondayItemId>,

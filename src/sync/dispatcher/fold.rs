@@ -128,7 +128,7 @@ pub(super) fn fold(rows: &[OutboxEntry]) -> Result<Folded, String> {
 }
 
 /// Exponential backoff with jitter: attempt 1 waits 0.5–1 s, attempt 2 1–2 s, ... up to 5 min.
-pub fn backoff(attempts: i64) -> i64 {
+pub(crate) fn backoff(attempts: i64) -> i64 {
     let exp = BASE_BACKOFF_MS.saturating_mul(1 << attempts.clamp(1, 20).saturating_sub(1));
     let ceiling = exp.min(MAX_BACKOFF_MS);
     rand::thread_rng().gen_range(ceiling / 2..=ceiling)

@@ -12,5 +12,4 @@ mod own_writes;
 mod run;
 mod tags;
 
-pub use fold::backoff;
 pub use run::run;

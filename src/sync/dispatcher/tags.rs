@@ -11,12 +11,12 @@ use crate::runtime::WriteError;
 use serde_json::Value;
 
 /// Miro allows this many tags on a sticky note or a card.
-pub const MAX_TAGS_PER_ITEM: usize = 8;
+pub(crate) const MAX_TAGS_PER_ITEM: usize = 8;
 
 /// Brings a Miro item's tags to `want` (titles), the pair's filter tag included: detaches the
 /// others first (Miro allows [`MAX_TAGS_PER_ITEM`]), then attaches the missing ones, making tags
 /// the board lacks. More than Miro allows is a permanent error.
-pub async fn write_miro(
+pub(crate) async fn write_miro(
     engine: &Engine,
     pair: &PairConfig,
     item: &MiroItemId,
@@ -40,7 +40,7 @@ pub async fn write_miro(
 
 /// Attaches the tag titled `title` to a Miro item, making it on the board when missing (the
 /// `archived` tag, the pair's filter tag on a new item).
-pub async fn attach_miro(
+pub(crate) async fn attach_miro(
     miro: &MiroClient,
     board: &MiroBoardId,
     item: &MiroItemId,
@@ -109,7 +109,7 @@ async fn board_tag(
 
 /// A monday tags column's value for a logical value: each name's tag id (made when the account
 /// has no tag by that name).
-pub async fn monday_value(
+pub(crate) async fn monday_value(
     engine: &Engine,
     board: &MondayBoardId,
     logical: &str,

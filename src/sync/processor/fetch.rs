@@ -13,7 +13,7 @@ use crate::runtime::Engine;
 use serde_json::Value;
 
 /// Replaces `change.fields` with the item's current fields.
-pub async fn complete(
+pub(crate) async fn complete(
     engine: &Engine,
     pair: &PairConfig,
     change: &mut Change,

@@ -6,4 +6,5 @@ mod fetch;
 mod relations;
 mod run;
 
-pub use run::{process, run, run_as};
+pub(crate) use run::run_as;
+pub use run::{process, run};

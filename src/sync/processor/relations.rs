@@ -28,7 +28,7 @@ async fn carries_filter_tag(
 
 /// Whether a Miro change's item passes the pair's tag filter (for a board in several pairs, told
 /// apart by their tags). Changes of the other side, and pairs without a tag filter, pass.
-pub async fn passes(
+pub(crate) async fn passes(
     engine: &Engine,
     pair: &PairConfig,
     change: &Change,
@@ -53,7 +53,7 @@ pub async fn passes(
 /// more; one of an item that is not linked (the link may have ended since the poll) brings the
 /// item into the pair only when it just got the pair's tag (the item is then read whole);
 /// otherwise it is ignored, with the reason returned.
-pub async fn prepare(
+pub(crate) async fn prepare(
     engine: &Engine,
     pair: &PairConfig,
     change: &mut Change,
@@ -103,7 +103,7 @@ pub async fn prepare(
 
 /// Keeps, in a monday change's dependency values, only the items that have a twin on Miro: the
 /// others cannot be drawn there, and are left alone on monday. Returns how many it left out.
-pub async fn keep_linked(
+pub(crate) async fn keep_linked(
     engine: &Engine,
     pair: &PairConfig,
     change: &mut Change,

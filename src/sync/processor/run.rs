@@ -35,7 +35,7 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
 }
 
 /// [`run`], telling `status` whether this replica holds the processor's lease.
-pub async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
+pub(crate) async fn run_as(engine: Engine, shutdown: CancellationToken, status: WorkerStatus) {
     let mut lease =
         Lease::new(keys::PROCESSOR_LEASE, status.holder(), LEASE_TTL).reporting(&status);
     work(&engine, &shutdown, &mut lease).await;
