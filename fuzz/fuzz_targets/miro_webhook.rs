@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(events) = boardsync::ingress::parse_miro(data) {
         for e in events {
             assert!(e.key().starts_with("miro:"));
-            assert!(!e.change().expect("Miro events always carry a change").item_id.is_empty());
+            assert!(!e.change().expect("Miro events always carry a change").item.item().is_empty());
         }
     }
 });
