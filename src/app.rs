@@ -65,7 +65,7 @@ impl App {
         config: Config,
         role: Role,
     ) -> anyhow::Result<App> {
-        let store = Store::open(config.daemon.database_url.expose()).await?;
+        let store = open_store(&config).await?;
         let metrics = Metrics::default();
         // The one clock every part reads; tests move it through the engine's handle.
         let clock = Clock::default();
@@ -96,17 +96,16 @@ impl App {
             let redis = match &config.daemon.redis_url {
                 None => None,
                 Some(url) => Some(
-                    RedisDedupe::connect(
+                    RedisDedupe::connect_in_background(
                         url.expose(),
                         &config.ingress.redis_prefix,
                         config.ingress.pending_ttl.0,
                         config.ingress.dedupe_ttl.0,
                         config.ingress.redis_timeout.0,
                     )
-                    .await
                     .with_context(|| {
                         format!(
-                            "cannot reach Redis at {}",
+                            "`{}` is not a Redis URL boardsync can use",
                             crate::store::redact(url.expose())
                         )
                     })?,
@@ -202,6 +201,29 @@ impl App {
         Ok(())
     }
 }
+
+/// Opens the store, trying again for up to `[daemon] store_start_timeout` while the database does
+/// not answer (a daemon started with its database, as compose or systemd do, gets there first),
+/// each failed attempt logged. A bad URL, password or database name fails at once.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.daemon.database_url.expose();
+    let give_up = tokio::time::Instant::now() + config.daemon.store_start_timeout.0;
+    let mut attempt = 1;
+    loop {
+        match Store::open(url).await {
+            Ok(store) => return Ok(store),
+            Err(e) if e.may_pass() && tokio::time::Instant::now() < give_up => {
+                tracing::warn!(attempt, error = %anyhow::Error::from(e), "the database does not answer yet; trying again");
+                attempt += 1;
+                tokio::time::sleep(STORE_START_RETRY).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// How long a starting daemon waits between two attempts to reach its database.
+const STORE_START_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs the HTTP server as the worker `http`. Each run serves a clone of the one bound socket, so
 /// a server started again after a failure answers on the same port.

@@ -17,6 +17,7 @@ pub(crate) struct RawDaemon {
     pub redis_url: Option<Spanned<String>>,
     pub shutdown_timeout: Option<Duration>,
     pub store_timeout: Option<Duration>,
+    pub store_start_timeout: Option<Duration>,
     pub manage_subscriptions: Option<bool>,
 }
 

@@ -75,6 +75,9 @@ pub struct DaemonSettings {
     /// How long a delivery waits for the store to commit its event before it is answered 503
     /// (with `Retry-After`), so a hung store never holds the senders' connections.
     pub store_timeout: Duration,
+    /// How long a starting daemon keeps trying a database that does not answer (down, still
+    /// starting, not accepting connections) before it gives up.
+    pub store_start_timeout: Duration,
     /// Make the monday webhooks the mapping needs at start (`subscriptions sync`).
     pub manage_subscriptions: bool,
 }

@@ -56,7 +56,8 @@ pub enum Claim {
 
 #[derive(Clone)]
 pub struct RedisDedupe {
-    conn: ConnectionManager,
+    /// Set once Redis has answered (at start, or later when it was down at start).
+    conn: Arc<tokio::sync::OnceCell<ConnectionManager>>,
     prefix: String,
     pending_ttl: Duration,
     done_ttl: Duration,
@@ -66,6 +67,7 @@ pub struct RedisDedupe {
 }
 
 impl RedisDedupe {
+    /// Connects to Redis at `url`; an error when it does not answer within 5 s.
     pub async fn connect(
         url: &str,
         prefix: &str,
@@ -73,22 +75,78 @@ impl RedisDedupe {
         done_ttl: Duration,
         timeout: Duration,
     ) -> anyhow::Result<RedisDedupe> {
+        let dedupe = RedisDedupe::unconnected(prefix, pending_ttl, done_ttl, timeout);
+        let conn = first_connection(redis::Client::open(url)?).await?;
+        let _ = dedupe.conn.set(conn);
+        Ok(dedupe)
+    }
+
+    /// A dedupe that connects in the background: Redis is an accelerator, so a daemon whose
+    /// Redis is down at start runs without it (the store decides duplicates) and uses it once
+    /// it answers, trying every few seconds. Only a malformed URL is an error.
+    pub fn connect_in_background(
+        url: &str,
+        prefix: &str,
+        pending_ttl: Duration,
+        done_ttl: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<RedisDedupe> {
         let client = redis::Client::open(url)?;
-        let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
-            .await
-            .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
-        Ok(RedisDedupe {
-            conn,
+        let dedupe = RedisDedupe::unconnected(prefix, pending_ttl, done_ttl, timeout);
+        let cell = dedupe.conn.clone();
+        tokio::spawn(async move {
+            let mut attempt = 1;
+            loop {
+                match first_connection(client.clone()).await {
+                    Ok(conn) => {
+                        if attempt > 1 {
+                            tracing::info!(
+                                "Redis answers; deliveries are deduplicated in it again"
+                            );
+                        }
+                        let _ = cell.set(conn);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(attempt, error = %e, "Redis does not answer; running without it, the store decides duplicates");
+                        attempt += 1;
+                        tokio::time::sleep(AWAY_FOR).await;
+                    }
+                }
+            }
+        });
+        Ok(dedupe)
+    }
+
+    fn unconnected(
+        prefix: &str,
+        pending_ttl: Duration,
+        done_ttl: Duration,
+        timeout: Duration,
+    ) -> RedisDedupe {
+        RedisDedupe {
+            conn: Arc::default(),
             prefix: prefix.to_owned(),
             pending_ttl,
             done_ttl,
             timeout,
             away_until: Arc::default(),
+        }
+    }
+
+    /// The connection, once Redis has answered.
+    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        self.conn.get().cloned().ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Io, "Redis has not answered yet"))
         })
     }
 
-    /// Whether Redis is left aside now (it failed to answer less than [`AWAY_FOR`] ago).
+    /// Whether Redis is left aside now: not connected yet, or it failed to answer less than
+    /// [`AWAY_FOR`] ago.
     pub fn away(&self) -> bool {
+        if self.conn.get().is_none() {
+            return true;
+        }
         let away = self.away_until.lock().expect("away lock");
         away.is_some_and(|until| Instant::now() < until)
     }
@@ -120,7 +178,7 @@ impl RedisDedupe {
     /// not answering is an error, after which Redis is [`away`](Self::away) for a while.
     pub async fn claim(&self, key: &str) -> redis::RedisResult<Claim> {
         let key = self.key(key);
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection()?;
         let deadline = Instant::now() + PENDING_WAIT;
         loop {
             let token = ClaimToken::new();
@@ -154,7 +212,7 @@ impl RedisDedupe {
     /// called only after the commit, so "done" is true whoever holds the claim by then (a retry
     /// that claimed it finds its own insert a duplicate in the store).
     pub async fn done(&self, key: &str) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection()?;
         self.within(conn.set_ex::<_, _, ()>(self.key(key), "done", self.done_ttl.as_secs().max(1)))
             .await
     }
@@ -163,17 +221,20 @@ impl RedisDedupe {
     /// does nothing when the key no longer holds `token` (the claim expired and another request
     /// holds the key now, or it is done).
     pub async fn release(&self, key: &str, token: &ClaimToken) {
-        let mut conn = self.conn.clone();
-        let released: redis::RedisResult<i64> = self
-            .within(
-                redis::cmd("EVAL")
-                    .arg(RELEASE_IF_MINE)
-                    .arg(1)
-                    .arg(self.key(key))
-                    .arg(&token.0)
-                    .query_async(&mut conn),
-            )
-            .await;
+        let released: redis::RedisResult<i64> = match self.connection() {
+            Ok(mut conn) => {
+                self.within(
+                    redis::cmd("EVAL")
+                        .arg(RELEASE_IF_MINE)
+                        .arg(1)
+                        .arg(self.key(key))
+                        .arg(&token.0)
+                        .query_async(&mut conn),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = released {
             // The claim then expires by itself after the pending TTL.
             tracing::warn!(error = %e, "could not release a Redis dedupe claim");
@@ -182,7 +243,7 @@ impl RedisDedupe {
 
     /// Sets `key` pending as a crashed request would have left it (for tests of that case).
     pub async fn leave_pending(&self, key: &str) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection()?;
         conn.pset_ex::<_, _, ()>(
             self.key(key),
             ClaimToken::new().0,
@@ -190,4 +251,12 @@ impl RedisDedupe {
         )
         .await
     }
+}
+
+/// A first connection to Redis, or an error when it does not answer within 5 s.
+async fn first_connection(client: redis::Client) -> anyhow::Result<ConnectionManager> {
+    tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))?
+        .map_err(Into::into)
 }

@@ -107,7 +107,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
     let mut incomplete = false;
     match kind {
         "create_pulse" => {
-            fields.insert("name".into(), e["pulseName"].clone());
+            fields.insert("name".into(), item_name(&e["pulseName"]));
             fields.insert("group".into(), e["groupId"].clone());
             for (col, val) in e["columnValues"].as_object().into_iter().flatten() {
                 // A tags value names its tags by id only: the processor reads the item.
@@ -132,7 +132,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
             ) || matches!(ty, "dependency" | "board_relation") && linked);
         }
         "update_name" => {
-            fields.insert("name".into(), e["value"]["name"].clone());
+            fields.insert("name".into(), item_name(&e["value"]["name"]));
         }
         "move_pulse_into_group" => {
             fields.insert("group".into(), e["destGroupId"].clone());
@@ -161,6 +161,20 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, Rejection> {
         )
     };
     Ok(vec![Event::Change { key, at, change }])
+}
+
+/// monday's longest item name (`ItemNameTooLongException` past it).
+const MAX_ITEM_NAME: usize = 255;
+
+/// An item name as monday can hold it: a longer one (only a forged or broken event has one) is
+/// cut to monday's limit, so it never becomes a sticky note of a megabyte.
+fn item_name(v: &Value) -> Value {
+    match v.as_str() {
+        Some(name) if name.chars().count() > MAX_ITEM_NAME => {
+            Value::String(name.chars().take(MAX_ITEM_NAME).collect())
+        }
+        _ => v.clone(),
+    }
 }
 
 fn board(e: &Value) -> String {
@@ -208,5 +222,20 @@ mod tests {
         let events = parse(&delivery("")).unwrap();
         let change = events[0].change().unwrap();
         assert_eq!(change.source_us, Some(1_738_777_972_390_000));
+    }
+
+    #[test]
+    fn an_item_name_longer_than_monday_allows_is_cut_to_its_limit() {
+        let long = "é".repeat(900_000);
+        let body = format!(
+            r#"{{"event": {{"type": "create_pulse", "triggerUuid": "t2", "triggerTime": "2025-02-05T17:52:52.390Z",
+                "boardId": 1, "pulseId": 2, "pulseName": "{long}", "groupId": "topics"}}}}"#
+        );
+        let events = parse(body.as_bytes()).unwrap();
+        let name = events[0].change().unwrap().fields["name"].as_str().unwrap();
+        assert_eq!(name.chars().count(), 255);
+        assert!(name.chars().all(|c| c == 'é'));
+        let fine = item_name(&Value::from("Order laptops"));
+        assert_eq!(fine, "Order laptops");
     }
 }

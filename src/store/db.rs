@@ -69,6 +69,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
+impl StoreError {
+    /// Whether trying again later may succeed: the database did not answer, or answered that it
+    /// cannot take connections yet. A bad URL, password or database name is not worth a retry.
+    pub fn may_pass(&self) -> bool {
+        let StoreError::Unreachable { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // cannot_connect_now (starting up), object_not_in_prerequisite_state (not accepting
+            // connections), too_many_connections.
+            sqlx::Error::Database(e) => {
+                matches!(e.code().as_deref(), Some("57P03" | "55000" | "53300"))
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Store {
     /// Connects to `url`, creating a SQLite file if there is none, and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {

@@ -33,6 +33,12 @@ enum Db {
 
 impl Daemon {
     async fn start(db: &Db, redis: bool, pending_ttl: &str) -> Daemon {
+        let redis = redis.then_some("redis://127.0.0.1:6379");
+        Daemon::start_with(db, redis, pending_ttl).await
+    }
+
+    /// A daemon whose `redis_url` is `redis` (None: no Redis).
+    async fn start_with(db: &Db, redis: Option<&str>, pending_ttl: &str) -> Daemon {
         let (url, dir) = match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -43,11 +49,7 @@ impl Daemon {
             }
             Db::Postgres(t) => (t.url.clone(), None),
         };
-        let redis_line = if redis {
-            "redis_url = \"redis://127.0.0.1:6379\""
-        } else {
-            ""
-        };
+        let redis_line = redis.map_or(String::new(), |url| format!("redis_url = \"{url}\""));
         let prefix = format!("boardsync-test-{}", uuid::Uuid::new_v4().simple());
         let text = format!(
             "[daemon]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC_URL}\"\ndatabase_url = \"{url}\"\n{redis_line}\n\
@@ -265,6 +267,16 @@ async fn challenges_are_echoed_before_any_signature_check() {
             r.json::<Value>().await.unwrap(),
             json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
         );
+        // A megabyte "challenge" is not echoed: unsigned, it is refused.
+        let r = d
+            .http
+            .post(format!("{}{path}", d.base))
+            .json(&json!({ "challenge": "x".repeat(1 << 19) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        assert!(r.text().await.unwrap().len() < 200);
     }
     assert_eq!(d.stored(None).await, 0);
 }
@@ -613,6 +625,130 @@ async fn a_hung_inbox_gets_503_with_retry_after_within_the_store_timeout_and_rea
     locker.close().await.unwrap();
     drop(d);
     db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_daemon_whose_redis_is_down_at_start_runs_without_it_and_uses_it_once_it_answers() {
+    // Nothing listens on this port yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::start_with(
+        &Db::Sqlite,
+        Some(&format!("redis://127.0.0.1:{port}")),
+        "30s",
+    )
+    .await;
+    let first = uuid::Uuid::new_v4().simple().to_string();
+    assert_eq!(d.monday(&crate::common::monday_delivery(&first)).await, 200);
+    assert_eq!(d.monday(&crate::common::monday_delivery(&first)).await, 200);
+    assert_eq!(d.stored(None).await, 1, "the store decided the duplicate");
+
+    // Redis comes up on that port (a relay to the local one).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect("127.0.0.1:6379")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    let redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    crate::common::wait_for(
+        "a delivery deduplicated in Redis",
+        std::time::Duration::from_secs(30),
+        || async {
+            let trigger = uuid::Uuid::new_v4().simple().to_string();
+            assert_eq!(
+                d.monday(&crate::common::monday_delivery(&trigger)).await,
+                200
+            );
+            let key = format!("{}:dedupe:monday:{trigger}", d.prefix);
+            let mut redis = redis.clone();
+            let state: Option<String> = redis::AsyncCommands::get(&mut redis, &key).await.unwrap();
+            (state.as_deref() == Some("done")).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_daemon_starting_before_its_database_answers_keeps_trying_and_starts_when_it_does() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let db = TestDb::create().await;
+    // A port where the database is not up yet: connections are taken and dropped, and counted,
+    // until `up`; then they are relayed to the real server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (up, refused) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (gate, count) = (up.clone(), refused.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            if !gate.load(Ordering::SeqCst) {
+                count.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect("127.0.0.1:5432")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    let url = db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    assert_ne!(url, db.url);
+    let text = format!(
+        "[daemon]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\n[miro]\ntoken = \"t\"\n[monday]\ntoken = \"t\"\n"
+    );
+    let config = Config::parse(Path::new("test.toml"), &text, &|_| None).unwrap();
+    let starting = tokio::spawn(App::build(config, Role::Ingest));
+    crate::common::wait_for(
+        "two attempts on the database",
+        std::time::Duration::from_secs(20),
+        || async { (refused.load(Ordering::SeqCst) >= 2).then_some(()) },
+    )
+    .await;
+    assert!(!starting.is_finished(), "still trying");
+    up.store(true, Ordering::SeqCst);
+    let app = tokio::time::timeout(std::time::Duration::from_secs(30), starting)
+        .await
+        .expect("started within the store start timeout")
+        .unwrap()
+        .expect("started once the database answered");
+    drop(app);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_mistyped_database_fails_the_start_at_once() {
+    let text = "[daemon]\ndatabase_url = \"postgres://postgres@127.0.0.1:5432/no_such_database_here\"\n[miro]\ntoken = \"t\"\n[monday]\ntoken = \"t\"\n";
+    let config = Config::parse(Path::new("test.toml"), text, &|_| None).unwrap();
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        App::build(config, Role::Ingest),
+    )
+    .await
+    .expect("no retries for a database that does not exist");
+    let error = format!("{:#}", started.err().expect("the start fails"));
+    assert!(error.contains("no_such_database_here"), "{error}");
 }
 
 #[tokio::test]

@@ -176,6 +176,7 @@ impl<'r, 'a> Checker<'r, 'a> {
             redis_url,
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
             store_timeout: raw.store_timeout.unwrap_or(Duration::from_secs(2)),
+            store_start_timeout: raw.store_start_timeout.unwrap_or(Duration::from_secs(30)),
             manage_subscriptions: raw.manage_subscriptions.unwrap_or(true),
         }
     }
