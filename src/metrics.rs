@@ -237,9 +237,6 @@ pub struct ReceiverLog(Arc<Mutex<ReceiverState>>);
 
 #[derive(Default)]
 struct ReceiverState {
-    /// Since when, and until when, the store has failed every event the receivers gave it
-    /// (none since a success), for `/readyz`.
-    store_failing: Option<(i64, i64)>,
     sources: BTreeMap<String, SourceHealth>,
     /// (pair, outcome) -> events.
     events: HashMap<(String, String), u64>,
@@ -271,25 +268,6 @@ impl ReceiverLog {
             health.last_failure = Some(now);
             health.last_failure_reason = why.map(str::to_owned);
         }
-    }
-
-    /// Notes whether the store committed (or refused as a duplicate) an event it was given.
-    pub fn store_answered(&self, ok: bool, now: i64) {
-        let mut state = self.0.lock().expect("receiver log lock");
-        state.store_failing = match (ok, state.store_failing) {
-            (true, _) => None,
-            (false, since) => Some((since.map_or(now, |(first, _)| first), now)),
-        };
-    }
-
-    /// Since when the store has failed every event given to it, when it failed one within
-    /// `recent` ms of `now` (senders back off, so an old failure says nothing of the store now).
-    pub fn store_failing_since(&self, now: i64, recent: i64) -> Option<i64> {
-        let state = self.0.lock().expect("receiver log lock");
-        state
-            .store_failing
-            .filter(|(_, last)| now - last <= recent)
-            .map(|(first, _)| first)
     }
 
     /// Notes what became of one event of a delivery (`accepted`, `duplicate`, `stale`...).

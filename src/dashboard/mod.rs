@@ -33,8 +33,6 @@ use std::time::Duration;
 
 /// How long `/readyz` waits for the store before it calls it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a delivery the store failed keeps `/readyz` at 503 (with none stored since).
-const STORE_FAILURE_RECENT_MS: i64 = 30_000;
 
 /// The dashboard's routes, `/metrics` and the health checks. Everything but the health checks and
 /// the login form sits behind [`access::guard`].
@@ -91,22 +89,28 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-/// 200 when the store commits a write and the receivers' last event was stored, 503 with the
-/// reason otherwise (a lock on the inbox alone leaves other writes committing).
+/// 200 when the inbox answers and the store commits a write, 503 with the reason otherwise.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let now = state.clock.now_ms();
-    if let Some(since) = state
-        .metrics
-        .receivers
-        .store_failing_since(now, STORE_FAILURE_RECENT_MS)
-    {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the inbox has stored no delivery for {} s: the store is not answering the receivers\n",
-                (now - since).max(0) / 1000
-            ),
-        );
+    // The inbox is read first: a lock held on it alone (other writes still commit) holds every
+    // delivery, and only this read sees it.
+    match tokio::time::timeout(READY_TIMEOUT, state.store.inbox_backlog()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the inbox cannot be read");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the inbox cannot be read: {e}\n"),
+            );
+        }
+        Err(_) => {
+            tracing::warn!("the inbox did not answer in time");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the inbox did not answer in time: the receivers cannot store deliveries\n"
+                    .to_owned(),
+            );
+        }
     }
     match tokio::time::timeout(READY_TIMEOUT, state.store.prove_writable(now)).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n".to_owned()),

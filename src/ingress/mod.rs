@@ -416,7 +416,6 @@ async fn store(
             Err(Unstored("the store did not answer in time"))
         }
     };
-    ing.metrics.receivers.store_answered(result.is_ok(), now);
     if let Some(redis) = &ing.redis
         && let Some(token) = claimed
     {

@@ -161,11 +161,16 @@ async fn readiness_fails_while_the_database_is_gone_and_health_does_not() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// Runs a daemon that must fail to start; returns its exit code and standard error.
+/// Runs a daemon that must fail to start (trying an unreachable database for 2 s); returns its
+/// exit code and standard error.
 fn failed_start(database_url: &str, listen: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("boardsync.toml");
-    std::fs::write(&config, MINIMAL).unwrap();
+    std::fs::write(
+        &config,
+        format!("[daemon]\nstore_start_timeout = \"2s\"\n{MINIMAL}"),
+    )
+    .unwrap();
     let mut child = spawn(&config, database_url, listen);
     let lines = crate::common::stderr_lines(&mut child);
     let (status, _) = wait_exit(&mut child, Duration::from_secs(15)).expect("it should give up");
@@ -189,6 +194,10 @@ fn an_unreachable_database_ends_start_up_with_one_readable_line() {
         "{stderr}"
     );
     assert!(errors[0].contains("Connection refused"), "{stderr}");
+    assert!(
+        stderr.contains("the database does not answer yet; trying again"),
+        "each attempt is logged: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -604,7 +604,7 @@ async fn a_hung_inbox_gets_503_with_retry_after_within_the_store_timeout_and_rea
             .text()
             .await
             .unwrap()
-            .contains("the inbox has stored no delivery")
+            .contains("the inbox did not answer in time")
     );
 
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
