@@ -20,14 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STORE=${1:-sqlite}
+NAME=chaos-kill
+source scripts/chaos/lib.sh
+chaos_store_and_seed "scripts/chaos-kill.sh [sqlite|postgres] [KILLS]" "$@"
 KILLS=${2:-10}
-case "$STORE" in
-  sqlite | postgres) ;;
-  *) echo "usage: scripts/chaos-kill.sh [sqlite|postgres] [KILLS]" >&2; exit 2 ;;
-esac
 [[ "$KILLS" =~ ^[0-9]+$ ]] || { echo "KILLS must be a number" >&2; exit 2; }
-SEED=${SEED:-$(python3 -c 'import random; print(random.getrandbits(32))')}
 # Seconds the daemon runs between two kills: uniform in [GAP_MIN, GAP_MAX].
 GAP_MIN=${GAP_MIN:-1.5}
 GAP_MAX=${GAP_MAX:-6}
@@ -36,9 +33,7 @@ GAP_MAX=${GAP_MAX:-6}
 QUIESCE_SECONDS=${QUIESCE_SECONDS:-300}
 echo "chaos-kill: $STORE, $KILLS kills, seed $SEED (SEED=$SEED scripts/chaos-kill.sh $STORE $KILLS repeats it)"
 
-NAME=chaos-kill
 LOAD_RATE=${RATE:-1.0} LOAD_CREATE_SHARE=0.3 LOAD_DELIVERERS=8 LOAD_DELIVERY_RATE=${DELIVERY_RATE:-6.0}
-source scripts/chaos/lib.sh
 chaos_prepare chaos
 chaos_start_sandbox
 chaos_make_store

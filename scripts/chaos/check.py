@@ -17,20 +17,17 @@ The store is read directly, and the run waited for, by settle.py (shared with
 scripts/fault-storm.sh). Writes RUN_DIR/check.json and prints one summary line last. Exits 0 only when every check holds. Standard library only.
 """
 
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from load import request  # noqa: E402
-from settle import Store, boards, differences, twins, wait_settled  # noqa: E402
+from settle import Store, converged, print_converged, print_settled, people_line, read_json, wait_settled, write_json  # noqa: E402
 
 
 def main(run_dir):
-    with open(os.path.join(run_dir, "load.json")) as f:
-        cfg = json.load(f)
-    with open(os.path.join(run_dir, "load-result.json")) as f:
-        load = json.load(f)
+    cfg = read_json(run_dir, "load.json")
+    load = read_json(run_dir, "load-result.json")
     store = Store(cfg)
 
     # Quiescence: conditions, with a deadline; never a bare sleep.
@@ -47,17 +44,15 @@ def main(run_dir):
     acked_twice = len(acked) - len(set(acked))
 
     # Created items and their twins.
-    miro, monday = boards(cfg)
-    created, with_twin, twin_problems = twins(load["created"], miro, monday)
-    diff = differences(miro, monday)
-    equal = not diff
+    conv = converged(cfg, load["created"])
+    created, with_twin, equal = conv["created"], conv["twins"], conv["boards_equal"]
     sandbox = request(cfg["monday_url_root"], "GET", "/_sandbox/webhooks")[1]
     redelivered = sum(1 for d in sandbox if d["attempts"] > 1)
     dead = store.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'")
     links = store.count("SELECT COUNT(*) FROM links WHERE state = 'active'")
     kills = int(open(os.path.join(run_dir, "kills")).read().strip() or 0)
 
-    ok = settled and not lost and not doubled and not load["unacked"] and not twin_problems and equal
+    ok = settled and not lost and not doubled and not load["unacked"] and not conv["twin_problems"] and equal
     result = {
         "ok": ok,
         "settled": settled,
@@ -71,44 +66,28 @@ def main(run_dir):
         "doubled": doubled,
         "acked_twice": acked_twice,
         "unacked": load["unacked"],
-        "created": created,
-        "twins": with_twin,
-        "twin_problems": twin_problems,
-        "boards_equal": equal,
-        "differences": diff,
-        "items": {"miro": sum(map(len, miro.values())), "monday": sum(map(len, monday.values()))},
+        **conv,
         "sandbox_deliveries": len(sandbox),
         "sandbox_redelivered": redelivered,
         "dead_letters": dead,
         "active_links": links,
         "load": load["stats"],
     }
-    with open(os.path.join(run_dir, "check.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(run_dir, "check.json", result)
 
     s = load["stats"]
     print(
-        f"load: {s['miro_creates']} creates and {s['miro_edits']} edits on Miro, {s['monday_creates']} creates and "
-        f"{s['monday_edits']} edits on monday ({s['people_errors']} refused or failed); {s['deliveries']} deliveries in "
-        f"{s['delivery_attempts']} attempts, refused: {s['refused'] or 'none'}; longest wait for a 200 "
+        f"{people_line(s)}; {s['deliveries']} deliveries in {s['delivery_attempts']} attempts, refused: {s['refused'] or 'none'}; longest wait for a 200 "
         f"{s['longest_wait_s']} s, most attempts {s['most_attempts']}"
     )
     print(f"sandbox monday webhooks: {len(sandbox)} deliveries, {redelivered} of them delivered again after an answer other than 200")
-    print(f"settled: {'yes' if settled else 'NO'} after {settle_s} s" + ("" if settled else f" ({'; '.join(waiting)})"))
+    print_settled(settled, settle_s, waiting)
     print(f"deliveries answered 200: {len(acked)}; in the inbox: {found}; lost: {len(lost)}; doubled: {len(doubled)}; never answered 200: {len(load['unacked'])}")
     for t in lost[:20]:
         print(f"  LOST monday:{t}")
     for t in doubled[:20]:
         print(f"  DOUBLED monday:{t}")
-    print(
-        f"items created: {created['miro']} on Miro, {created['monday']} on monday; with exactly one twin: "
-        f"{with_twin['miro']} and {with_twin['monday']}"
-    )
-    for p in twin_problems[:20]:
-        print(f"  TWIN {p}")
-    print(f"boards equal under the mapping: {'yes' if equal else 'NO'} ({result['items']['miro']} sticky notes, {result['items']['monday']} items; {links} active links; {dead} dead letters)")
-    for d in diff[:20]:
-        print(f"  DIFF {d}")
+    print_converged(conv, f"; {links} active links; {dead} dead letters")
     print(
         f"chaos-kill {'PASS' if ok else 'FAIL'}: {cfg['store']}, seed {cfg['seed']}: {kills} kills survived; "
         f"{len(acked)} deliveries acknowledged, {found} in the inbox, {len(lost)} lost, {len(doubled)} doubled; "

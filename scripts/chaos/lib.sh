@@ -15,6 +15,18 @@
 # removed; the run directory is removed after a passing run (unless KEEP=1) and kept, with its
 # path printed, after a failed one. KEPT_NOTE says what it holds.
 
+# $1 is the usage line; the rest are the script's arguments, the first of them the store (sqlite,
+# the default, or postgres). Sets STORE, and SEED: the environment's, or a new one.
+chaos_store_and_seed() {
+  local usage=$1
+  STORE=${2:-sqlite}
+  case "$STORE" in
+    sqlite | postgres) ;;
+    *) echo "usage: $usage" >&2; exit 2 ;;
+  esac
+  SEED=${SEED:-$(python3 -c 'import random; print(random.getrandbits(32))')}
+}
+
 SANDBOX_PID= DAEMON_PID= LOAD_PID= DB= REDIS_PREFIX= WORK=
 KEPT_NOTE=${KEPT_NOTE:-logs, load and checks}
 

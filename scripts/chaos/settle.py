@@ -9,12 +9,16 @@ settle, and whether every created item has exactly one twin.
   monday delivery to be answered, nothing pending in the inbox or the outbox, and both boards equal
   under the mapping, three samples in a row over at least `stable_seconds`.
 - `twins(created, miro, monday)`: each item a person created, on its own board once and with
-  exactly one twin on the other.
+  exactly one twin on the other; `converged(cfg, created)` reads the boards and says both (for
+  check.json), `print_converged` prints it, `print_settled` how the waiting ended;
+  `people_line(stats)` says what the load's people did; `read_json` and `write_json` read and
+  write a file of the run directory.
 
 Standard library only.
 """
 
 import html
+import json
 import os
 import re
 import sqlite3
@@ -173,3 +177,58 @@ def twins(created_items, miro, monday):
             title = f", its title now {now[0]['title']!r}" if now and n_own == 0 else ""
             problems.append(f"{c['key']} (made on {c['side']}, id {c['id']}): {n_own} on its board, {n_other} twins{title}")
     return created, with_twin, problems
+
+
+def converged(cfg, created_items):
+    """The boards as they are now: twins of the items the load created, and what differs."""
+    miro, monday = boards(cfg)
+    created, with_twin, problems = twins(created_items, miro, monday)
+    diff = differences(miro, monday)
+    return {
+        "created": created,
+        "twins": with_twin,
+        "twin_problems": problems,
+        "boards_equal": not diff,
+        "differences": diff,
+        "items": {"miro": sum(map(len, miro.values())), "monday": sum(map(len, monday.values()))},
+    }
+
+
+def print_settled(settled, settle_s, waiting):
+    print(f"settled: {'yes' if settled else 'NO'} after {settle_s} s" + ("" if settled else f" ({'; '.join(waiting)})"))
+
+
+def print_converged(conv, note=""):
+    """The twins and the boards, with at most 20 lines of each problem; `note` ends the boards' line."""
+    created, with_twin = conv["created"], conv["twins"]
+    print(
+        f"items created: {created['miro']} on Miro, {created['monday']} on monday; with exactly one twin: "
+        f"{with_twin['miro']} and {with_twin['monday']}"
+    )
+    for p in conv["twin_problems"][:20]:
+        print(f"  TWIN {p}")
+    items = conv["items"]
+    print(
+        f"boards equal under the mapping: {'yes' if conv['boards_equal'] else 'NO'} "
+        f"({items['miro']} sticky notes, {items['monday']} items{note})"
+    )
+    for d in conv["differences"][:20]:
+        print(f"  DIFF {d}")
+
+
+def people_line(stats):
+    """What the load's people did, from load-result.json's `stats`."""
+    return (
+        f"load: {stats['miro_creates']} creates and {stats['miro_edits']} edits on Miro, {stats['monday_creates']} "
+        f"creates and {stats['monday_edits']} edits on monday ({stats['people_errors']} refused or failed)"
+    )
+
+
+def read_json(run_dir, name):
+    with open(os.path.join(run_dir, name)) as f:
+        return json.load(f)
+
+
+def write_json(run_dir, name, value):
+    with open(os.path.join(run_dir, name), "w") as f:
+        json.dump(value, f, indent=1)
