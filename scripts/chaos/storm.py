@@ -48,6 +48,8 @@ FAULT_SHARE = float(os.environ.get("FAULT_SHARE", "0.2"))
 SLOW_MS = 3000
 # Each kind's part of the faults, in the order the rules are tried.
 MIX = [("http_429", 0.25), ("http_500", 0.15), ("http_503", 0.2), ("timeout", 0.1), ("slow", 0.3)]
+# `[sync] max_attempts` (lib.sh's mappings file leaves the default).
+MAX_ATTEMPTS = 10
 # How long the daemon may take to finish its start-up (webhooks made on both sides) before the storm.
 START_SECONDS = 120
 
@@ -200,6 +202,8 @@ def check(run_dir):
     created, with_twin, equal = conv["created"], conv["twins"], conv["boards_equal"]
     dead = store.query("SELECT id, target, operation, attempts, last_error FROM outbox WHERE status = 'dead' ORDER BY id")
     outbox_rows = store.count("SELECT COUNT(*) FROM outbox")
+    retried = store.count("SELECT COUNT(*) FROM outbox WHERE attempts > 1")
+    most_attempts = store.count("SELECT COALESCE(MAX(attempts), 0) FROM outbox")
 
     per_api = {}
     for name, base in apis(cfg):
@@ -227,6 +231,8 @@ def check(run_dir):
         **conv,
         "dead_letters": [list(map(str, d)) for d in dead],
         "outbox_rows": outbox_rows,
+        "outbox_retried": retried,
+        "most_attempts": most_attempts,
         "apis": per_api,
         "undrawn_429": undrawn,
         "load": load["stats"],
@@ -244,7 +250,10 @@ def check(run_dir):
         )
     print_settled(settled, settle_s, waiting)
     print_converged(conv)
-    print(f"dead letters: {len(dead)} of {outbox_rows} outbox rows")
+    print(
+        f"dead letters: {len(dead)} of {outbox_rows} outbox rows; {retried} rows needed more than one attempt, "
+        f"the most {most_attempts} (a row is dead after {MAX_ATTEMPTS})"
+    )
     for row_id, target, operation, attempts, error in dead[:20]:
         print(f"  DEAD #{row_id} {operation} to {target} after {attempts} attempts: {error}")
     total = {k: per_api["miro"]["injected"].get(k, 0) + per_api["monday"]["injected"].get(k, 0) for k, _ in MIX}
