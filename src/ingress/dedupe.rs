@@ -22,7 +22,7 @@ use tokio::time::Instant;
 /// How often a copy waiting on a pending key looks again.
 const POLL: Duration = Duration::from_millis(10);
 /// How long a copy waits for another request's pending claim before the store decides.
-pub const PENDING_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const PENDING_WAIT: Duration = Duration::from_millis(500);
 /// How long Redis is left aside after it failed to answer.
 pub const AWAY_FOR: Duration = Duration::from_secs(5);
 
@@ -84,7 +84,7 @@ impl RedisDedupe {
     /// A dedupe that connects in the background: Redis is an accelerator, so a daemon whose
     /// Redis is down at start runs without it (the store decides duplicates) and uses it once
     /// it answers, trying every few seconds. Only a malformed URL is an error.
-    pub fn connect_in_background(
+    pub(crate) fn connect_in_background(
         url: &str,
         prefix: &str,
         pending_ttl: Duration,

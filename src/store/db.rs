@@ -72,7 +72,7 @@ impl std::fmt::Debug for Store {
 impl StoreError {
     /// Whether trying again later may succeed: the database did not answer, or answered that it
     /// cannot take connections yet. A bad URL, password or database name is not worth a retry.
-    pub fn may_pass(&self) -> bool {
+    pub(crate) fn may_pass(&self) -> bool {
         let StoreError::Unreachable { source, .. } = self else {
             return false;
         };
