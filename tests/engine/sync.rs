@@ -671,6 +671,15 @@ async fn an_edit_delivered_before_its_items_create_makes_the_twin_from_the_whole
     w.stop_daemon().await;
     // Made while the daemon is down: monday retries the create_pulse a minute later.
     let item = w.create_on_monday("Order the new laptops").await;
+    // Its first try must have failed before the daemon is back, or it would simply arrive.
+    wait_for("the create's first try to fail", DEADLINE, || async {
+        w.monday_deliveries()
+            .await
+            .iter()
+            .any(|d| d["type"] == "create_pulse" && d["attempts"] == 1 && d["status"] == "pending")
+            .then_some(())
+    })
+    .await;
     // The reconciler's round at start would read the item whole first; after a kill -9 the dead
     // daemon's lease holds it back. Another replica holds it here.
     let store = Store::open(&w.database_url).await.unwrap();
