@@ -161,7 +161,19 @@ impl App {
         tracing::info!(%addr, pairs = self.config.pairs.len(), "listening");
         let grace = self.config.daemon.shutdown_timeout.0;
         let workers = self.state.workers.clone();
-        let server = serve(&workers, self.listener, self.router, &shutdown)?;
+        let limits = crate::server::Limits {
+            header_read_timeout: self.config.daemon.header_read_timeout.0,
+            max_connections: crate::server::connection_limit(self.config.daemon.max_connections),
+        };
+        let metrics = self.state.metrics.clone();
+        let server = serve(
+            &workers,
+            self.listener,
+            self.router,
+            limits,
+            metrics,
+            &shutdown,
+        )?;
         if let Some(writing) = self.inbox_writer {
             // Not stopped by `shutdown`: it ends once the server has let go of the receivers,
             // so requests still in flight during the grace period are stored and answered.
@@ -231,6 +243,8 @@ fn serve(
     workers: &Supervisor,
     listener: TcpListener,
     router: Router,
+    limits: crate::server::Limits,
+    metrics: Metrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let socket = listener
@@ -239,13 +253,11 @@ fn serve(
     let stopping = shutdown.clone();
     Ok(workers.spawn("http", shutdown.clone(), move |_| {
         let listener = socket.try_clone().and_then(TcpListener::from_std);
-        let (router, stopping) = (router.clone(), stopping.clone());
+        let (router, metrics, stopping) = (router.clone(), metrics.clone(), stopping.clone());
         async move {
             let listener = listener.context("cannot reuse the listening socket")?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopping.cancelled().await })
-                .await
-                .context("the HTTP server failed")
+            crate::server::serve(listener, router, limits, metrics, stopping).await;
+            anyhow::Ok(())
         }
     }))
 }

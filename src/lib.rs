@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod pollers;
 pub mod runtime;
 pub mod sandbox;
+pub(crate) mod server;
 pub mod store;
 pub mod supervisor;
 pub mod sync;

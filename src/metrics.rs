@@ -40,6 +40,11 @@ pub struct Metrics {
     pub miro_credits_used: IntCounterVec,
     /// `boardsync_worker_restarts_total{worker}`: background tasks restarted after they failed.
     pub worker_restarts: IntCounterVec,
+    /// `boardsync_http_connections`: connections open now, within `[daemon] max_connections`.
+    pub http_connections: prometheus::IntGauge,
+    /// `boardsync_http_connections_over_limit_total`: connections that came while
+    /// `max_connections` were open, answered only `/healthz` and `/readyz`, and closed.
+    pub http_connections_over_limit: prometheus::IntCounter,
     /// Webhook health for the dashboard.
     pub receivers: ReceiverLog,
 }
@@ -159,8 +164,20 @@ impl Default for Metrics {
             &["worker"],
         )
         .expect("valid metric");
+        let http_connections = prometheus::IntGauge::new(
+            "boardsync_http_connections",
+            "HTTP connections open, within [daemon] max_connections",
+        )
+        .expect("valid metric");
+        let http_connections_over_limit = prometheus::IntCounter::new(
+            "boardsync_http_connections_over_limit_total",
+            "Connections that came while max_connections were open: answered only /healthz and /readyz (others 503) and closed",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(webhooks_received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_connections.clone()),
+            Box::new(http_connections_over_limit.clone()),
             Box::new(webhook_ack_seconds.clone()),
             Box::new(changes.clone()),
             Box::new(api_calls.clone()),
@@ -198,6 +215,8 @@ impl Default for Metrics {
             poll_ignored,
             miro_credits_used,
             worker_restarts,
+            http_connections,
+            http_connections_over_limit,
             receivers: ReceiverLog::default(),
         }
     }

@@ -18,6 +18,9 @@ pub(crate) struct RawDaemon {
     pub shutdown_timeout: Option<Duration>,
     pub store_timeout: Option<Duration>,
     pub store_start_timeout: Option<Duration>,
+    pub header_read_timeout: Option<Spanned<Duration>>,
+    pub body_read_timeout: Option<Spanned<Duration>>,
+    pub max_connections: Option<Spanned<i64>>,
     pub manage_subscriptions: Option<bool>,
 }
 

@@ -78,6 +78,14 @@ pub struct DaemonSettings {
     /// How long a starting daemon keeps trying a database that does not answer (down, still
     /// starting, not accepting connections) before it gives up.
     pub store_start_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and may sit idle between
+    /// requests, before it is closed.
+    pub header_read_timeout: Duration,
+    /// How long a receiver waits for a request's whole body before it answers 408.
+    pub body_read_timeout: Duration,
+    /// The most connections served at once; past it a new connection gets `/healthz` and
+    /// `/readyz` answered and everything else a 503, and is closed.
+    pub max_connections: usize,
     /// Make the monday webhooks the mapping needs at start (`subscriptions sync`).
     pub manage_subscriptions: bool,
 }

@@ -45,6 +45,9 @@ fn defaults_fill_what_the_file_leaves_out() {
     assert!(c.daemon.redis_url.is_none());
     assert_eq!(c.daemon.shutdown_timeout, Duration::from_secs(5));
     assert_eq!(c.daemon.store_timeout, Duration::from_secs(2));
+    assert_eq!(c.daemon.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.daemon.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(c.daemon.max_connections, 4096);
     assert_eq!(
         c.ingress.redis_timeout.0,
         std::time::Duration::from_millis(250)
@@ -277,6 +280,40 @@ fn poller_settings_out_of_range_are_refused_where_they_are_written() {
         assert!(text.contains(says), "{line}: {text}");
         assert!(text.contains("m.toml:"), "{line}: {text}");
     }
+}
+
+#[test]
+fn connection_limits_that_would_refuse_everything_are_refused_where_they_are_written() {
+    let env = [("MIRO_TOKEN", "abc")];
+    for (line, says) in [
+        (
+            "max_connections = 0",
+            "m.toml:2:19: `max_connections` must be between 1 and",
+        ),
+        (
+            "max_connections = -5",
+            "m.toml:2:19: `max_connections` must be between 1 and",
+        ),
+        (
+            "header_read_timeout = \"0s\"",
+            "m.toml:2:23: `header_read_timeout` must be longer than zero",
+        ),
+        (
+            "body_read_timeout = \"0ms\"",
+            "m.toml:2:21: `body_read_timeout` must be longer than zero",
+        ),
+    ] {
+        let err = parse_with(&format!("[daemon]\n{line}\n{BASE}"), &env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(says), "{line}: {text}");
+    }
+    let c = parse_with(
+        &format!("[daemon]\nmax_connections = 20\nheader_read_timeout = \"1s\"\n{BASE}"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.daemon.max_connections, 20);
+    assert_eq!(c.daemon.header_read_timeout, Duration::from_secs(1));
 }
 
 #[test]

@@ -53,6 +53,8 @@ enum Outcome {
     Unauthorized,
     Malformed,
     TooLarge,
+    /// The body did not arrive within `[daemon] body_read_timeout`.
+    TimedOut,
     Unavailable,
 }
 
@@ -66,6 +68,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::Malformed => "malformed",
             Outcome::TooLarge => "too_large",
+            Outcome::TimedOut => "timed_out",
             Outcome::Unavailable => "unavailable",
         }
     }
@@ -78,6 +81,7 @@ impl Outcome {
             Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
             Outcome::Malformed => StatusCode::BAD_REQUEST,
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -211,13 +215,35 @@ async fn handle(
     );
     let (outcome, why, response) = async {
         let limit = usize::try_from(ing.config.ingress.body_limit.0).unwrap_or(usize::MAX);
-        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-            let why = "body too large";
-            return (
-                Some(Outcome::TooLarge),
-                Some(why),
-                plain(Outcome::TooLarge, why),
-            );
+        let deadline = ing.config.daemon.body_read_timeout.0;
+        let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) if is_too_large(&e) => {
+                let why = "body too large";
+                return (
+                    Some(Outcome::TooLarge),
+                    Some(why),
+                    plain(Outcome::TooLarge, why),
+                );
+            }
+            Ok(Err(_)) => {
+                // The client went away mid-body: nobody is left to read an answer.
+                let why = "the body was cut short";
+                return (
+                    Some(Outcome::Malformed),
+                    Some(why),
+                    plain(Outcome::Malformed, why),
+                );
+            }
+            Err(_) => {
+                let why = "the body did not arrive within [daemon] body_read_timeout";
+                tracing::warn!(timeout = ?deadline, "body read timed out");
+                return (
+                    Some(Outcome::TimedOut),
+                    Some(why),
+                    plain(Outcome::TimedOut, why),
+                );
+            }
         };
         if let Some(echo) = challenge(&bytes) {
             return (None, None, echo);
@@ -304,6 +330,19 @@ fn plain(outcome: Outcome, message: &str) -> Response {
         );
     }
     response
+}
+
+/// Whether reading a body failed because it passed the limit (the `Limited` body's error, boxed
+/// inside axum's), rather than because the client went away.
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Why an event was not stored (its request is answered 503).

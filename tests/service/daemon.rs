@@ -7,7 +7,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const MINIMAL: &str = "[miro]\ntoken = \"t\"\n\n[monday]\ntoken = \"t\"\n";
+/// Both APIs point at a port where nothing answers: these daemons never reach Miro or monday.
+const MINIMAL: &str = "[miro]\ntoken = \"t\"\napi_url = \"http://127.0.0.1:9\"\n\n[monday]\ntoken = \"t\"\napi_url = \"http://127.0.0.1:9\"\n";
 
 struct Daemon {
     child: Child,
@@ -18,10 +19,34 @@ struct Daemon {
 
 /// Starts `boardsync run` on `database_url` and returns once it says it is listening.
 fn start(database_url: &str) -> Daemon {
+    start_as(MINIMAL, database_url, None, "all")
+}
+
+/// Starts `boardsync run --role ROLE` with `config` as its mappings file, under `ulimit ULIMIT`
+/// when given (as a shell would start it), and returns once it says it is listening.
+fn start_as(config: &str, database_url: &str, ulimit: Option<&str>, role: &str) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("boardsync.toml");
-    std::fs::write(&config, MINIMAL).unwrap();
-    let mut child = spawn(&config, database_url, "127.0.0.1:0");
+    let path = dir.path().join("boardsync.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = match ulimit {
+        None => spawn_with(
+            Command::new(crate::common::bin())
+                .args(["run", "--role", role, "--config"])
+                .arg(&path),
+            database_url,
+            "127.0.0.1:0",
+        ),
+        Some(limit) => spawn_with(
+            Command::new("sh").args([
+                "-c",
+                &format!("ulimit {limit} && exec \"$0\" run --role {role} --config \"$1\""),
+                crate::common::bin(),
+                path.to_str().unwrap(),
+            ]),
+            database_url,
+            "127.0.0.1:0",
+        ),
+    };
     let stderr = crate::common::stderr_lines(&mut child);
     let addr = wait_for_line(&stderr, Duration::from_secs(20), |line| {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -38,9 +63,17 @@ fn start(database_url: &str) -> Daemon {
 }
 
 fn spawn(config: &std::path::Path, database_url: &str, listen: &str) -> Child {
-    Command::new(crate::common::bin())
-        .args(["run", "--config"])
-        .arg(config)
+    spawn_with(
+        Command::new(crate::common::bin())
+            .args(["run", "--config"])
+            .arg(config),
+        database_url,
+        listen,
+    )
+}
+
+fn spawn_with(command: &mut Command, database_url: &str, listen: &str) -> Child {
+    command
         .env("DATABASE_URL", database_url)
         .env("BOARDSYNC_LISTEN", listen)
         .env("BOARDSYNC_LOG_FORMAT", "json")
@@ -225,4 +258,104 @@ fn an_unsupported_database_url_is_refused_before_anything_starts() {
         stderr.contains("DATABASE_URL: `database_url` must start with sqlite:// or postgres://"),
         "{stderr}"
     );
+}
+
+/// A mappings file whose monday receiver verifies the tests' JWTs; for `--role ingest`.
+fn receiving() -> String {
+    format!(
+        "[daemon]\npublic_url = \"{}\"\n{MINIMAL}signing_secret = \"{}\"\n",
+        crate::ingress::PUBLIC_URL,
+        crate::ingress::MONDAY_SECRET
+    )
+}
+
+/// One signed monday delivery on a connection of its own: its status and how long it took.
+async fn deliver(addr: &str) -> (u16, Duration) {
+    let jwt = crate::common::monday_jwt(
+        crate::ingress::MONDAY_SECRET,
+        &format!("{}/webhooks/monday", crate::ingress::PUBLIC_URL),
+        300,
+    );
+    let started = Instant::now();
+    let status = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/monday"))
+        .header("Authorization", jwt)
+        .body(crate::common::monday_delivery(
+            &uuid::Uuid::new_v4().to_string(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (status, started.elapsed())
+}
+
+#[tokio::test]
+async fn started_with_a_soft_limit_of_1024_open_files_it_holds_1100_unfinished_requests_and_still_answers()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    // A soft limit of 1,024 is many systems' default; the hard limit above it is left as it is.
+    let daemon = start_as(&receiving(), &url, Some("-Sn 1024"), "ingest");
+    let base = format!("http://{}", daemon.addr);
+    let held =
+        crate::connections::hold(&base, 1100, &crate::connections::unfinished_delivery()).await;
+    // Read off the process, not its metrics: at 1,024 files a daemon that could not raise its
+    // limit would stop just past 1,000, with the rest of the clients queued behind them.
+    let pid = daemon.child.id();
+    crate::common::wait_for(
+        "1,000 connections taken",
+        Duration::from_secs(30),
+        || async {
+            let open = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+            (open >= 1000).then_some(())
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        let (status, took) = tokio::time::timeout(Duration::from_secs(5), deliver(&daemon.addr))
+            .await
+            .expect("a delivery answered beside 1,100 unfinished requests");
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_secs(1), "a delivery took {took:?}");
+    }
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    let served = crate::connections::gauge(&base, "boardsync_http_connections").await;
+    assert!(served >= Some(1100), "{served:?}");
+    drop(held);
+}
+
+#[tokio::test]
+async fn when_its_files_cannot_hold_max_connections_it_serves_fewer_says_so_and_health_still_answers()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    // Soft and hard limits at 1,024: the daemon cannot raise them.
+    let daemon = start_as(&receiving(), &url, Some("-n 1024"), "ingest");
+    wait_for_line(&daemon.stderr, Duration::from_secs(10), |l| {
+        l.contains("the open-file limit cannot hold [daemon] max_connections")
+            .then_some(())
+    })
+    .expect("the lowered limit is logged");
+    let base = format!("http://{}", daemon.addr);
+    let held =
+        crate::connections::hold(&base, 1100, &crate::connections::unfinished_delivery()).await;
+    wait_for_line(&daemon.stderr, Duration::from_secs(30), |l| {
+        l.contains("connection limit reached").then_some(())
+    })
+    .expect("reaching the limit is logged");
+    // Past the limit: health answers, a delivery is refused at once for its sender to retry.
+    assert_eq!(daemon.get("/healthz").await, (200, "ok\n".to_owned()));
+    let (status, took) = deliver(&daemon.addr).await;
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    drop(held);
+    let (status, _) = crate::common::wait_for(
+        "a delivery served once the clients let go",
+        Duration::from_secs(30),
+        || async { Some(deliver(&daemon.addr).await).filter(|(s, _)| *s == 200) },
+    )
+    .await;
+    assert_eq!(status, 200);
 }

@@ -13,12 +13,12 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 const MIRO_SECRET: &str = "miro-client-secret";
-const MONDAY_SECRET: &str = "monday-signing-secret";
+pub(crate) const MONDAY_SECRET: &str = "monday-signing-secret";
 const PATH_SECRET: &str = "p4th-s3cret";
-const PUBLIC_URL: &str = "https://boardsync.example.com";
+pub(crate) const PUBLIC_URL: &str = "https://boardsync.example.com";
 
-struct Daemon {
-    base: String,
+pub(crate) struct Daemon {
+    pub(crate) base: String,
     prefix: String,
     store: Store,
     stop: CancellationToken,
@@ -39,6 +39,20 @@ impl Daemon {
 
     /// A daemon whose `redis_url` is `redis` (None: no Redis).
     async fn start_with(db: &Db, redis: Option<&str>, pending_ttl: &str) -> Daemon {
+        Daemon::start_configured(db, redis, pending_ttl, "").await
+    }
+
+    /// A daemon on SQLite without Redis, with `daemon_lines` added to its `[daemon]` table.
+    pub(crate) async fn start_sqlite_with(daemon_lines: &str) -> Daemon {
+        Daemon::start_configured(&Db::Sqlite, None, "30s", daemon_lines).await
+    }
+
+    async fn start_configured(
+        db: &Db,
+        redis: Option<&str>,
+        pending_ttl: &str,
+        daemon_lines: &str,
+    ) -> Daemon {
         let (url, dir) = match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -52,7 +66,7 @@ impl Daemon {
         let redis_line = redis.map_or(String::new(), |url| format!("redis_url = \"{url}\""));
         let prefix = format!("boardsync-test-{}", uuid::Uuid::new_v4().simple());
         let text = format!(
-            "[daemon]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC_URL}\"\ndatabase_url = \"{url}\"\n{redis_line}\n\
+            "[daemon]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{PUBLIC_URL}\"\ndatabase_url = \"{url}\"\n{redis_line}\n{daemon_lines}\n\
              [ingress]\nredis_prefix = \"{prefix}\"\npending_ttl = \"{pending_ttl}\"\n\
              [miro]\ntoken = \"t\"\nclient_secret = \"{MIRO_SECRET}\"\n\
              [monday]\ntoken = \"t\"\nsigning_secret = \"{MONDAY_SECRET}\"\nwebhook_secret = \"{PATH_SECRET}\"\n\
@@ -95,7 +109,7 @@ impl Daemon {
         .await
     }
 
-    async fn monday(&self, body: &[u8]) -> u16 {
+    pub(crate) async fn monday(&self, body: &[u8]) -> u16 {
         self.post(
             "/webhooks/monday",
             &[(
@@ -112,7 +126,7 @@ impl Daemon {
     }
 
     /// `boardsync_webhooks_received_total` for a source and outcome.
-    async fn received(&self, source: &str, outcome: &str) -> u64 {
+    pub(crate) async fn received(&self, source: &str, outcome: &str) -> u64 {
         let text = crate::common::get_text(&format!("{}/metrics", self.base)).await;
         let needle = format!(
             "boardsync_webhooks_received_total{{outcome=\"{outcome}\",source=\"{source}\"}} "
@@ -122,7 +136,7 @@ impl Daemon {
             .map_or(0, |n| n.trim().parse().unwrap())
     }
 
-    async fn stored(&self, outcome: Option<&str>) -> i64 {
+    pub(crate) async fn stored(&self, outcome: Option<&str>) -> i64 {
         self.store.count_inbox(outcome).await.unwrap()
     }
 }

@@ -9,6 +9,7 @@ mod conformance;
 mod check;
 mod check_online;
 mod compose;
+mod connections;
 mod daemon;
 mod dedupe;
 mod ingress;

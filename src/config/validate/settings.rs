@@ -11,6 +11,12 @@ use std::net::SocketAddr;
 use toml::Spanned;
 use url::Url;
 
+/// `[daemon] max_connections` when unset: far above what Miro and monday open, and below the
+/// open-file limit the daemon asks for at start.
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The largest `max_connections` accepted.
+const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+
 impl<'r, 'a> Checker<'r, 'a> {
     /// `[dashboard]`, with `BOARDSYNC_DASHBOARD_TOKEN` over the file's `token`. A daemon listening
     /// beyond loopback must have a token: without one, anyone who reaches the port could read
@@ -177,7 +183,42 @@ impl<'r, 'a> Checker<'r, 'a> {
             shutdown_timeout: raw.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
             store_timeout: raw.store_timeout.unwrap_or(Duration::from_secs(2)),
             store_start_timeout: raw.store_start_timeout.unwrap_or(Duration::from_secs(30)),
+            header_read_timeout: self.positive(raw.header_read_timeout, "header_read_timeout", 10),
+            body_read_timeout: self.positive(raw.body_read_timeout, "body_read_timeout", 30),
+            max_connections: match raw.max_connections {
+                None => DEFAULT_MAX_CONNECTIONS,
+                Some(n) => match usize::try_from(*n.get_ref()) {
+                    Ok(v) if (1..=MAX_MAX_CONNECTIONS).contains(&v) => v,
+                    _ => {
+                        self.report.at(
+                            n.span(),
+                            format!(
+                                "`max_connections` must be between 1 and {MAX_MAX_CONNECTIONS}"
+                            ),
+                        );
+                        DEFAULT_MAX_CONNECTIONS
+                    }
+                },
+            },
             manage_subscriptions: raw.manage_subscriptions.unwrap_or(true),
+        }
+    }
+
+    /// A duration that must be longer than zero (`default_secs` when absent).
+    fn positive(
+        &mut self,
+        value: Option<Spanned<Duration>>,
+        key: &str,
+        default_secs: u64,
+    ) -> Duration {
+        match value {
+            None => Duration::from_secs(default_secs),
+            Some(v) if v.get_ref().0.is_zero() => {
+                self.report
+                    .at(v.span(), format!("`{key}` must be longer than zero"));
+                Duration::from_secs(default_secs)
+            }
+            Some(v) => v.into_inner(),
         }
     }
 
