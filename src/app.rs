@@ -262,8 +262,12 @@ fn serve(
     }))
 }
 
-/// How long start-up tasks wait between tries of an API that does not answer.
+/// How long start-up tasks first wait between tries of an API that does not answer, or of a
+/// mapping that does not fit the boards; the wait doubles each round up to [`STARTUP_RETRY_MAX`].
 const STARTUP_RETRY: Duration = Duration::from_secs(5);
+/// The longest wait between two rounds of start-up checks: a board that does not exist yet is
+/// asked about this often, not every 5 s for ever.
+const STARTUP_RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Starts the processor, the dispatcher, one Miro scan per board, one monday reconciler per pair,
 /// (with an `org_id`) the Miro content logs and retention, each a supervised worker.
@@ -327,8 +331,13 @@ fn start_checks(
     let shutdown = shutdown.clone();
     workers.spawn(async move {
         // Each step is retried until it succeeds; the problems shown are those of the last round.
-        let (mut own_users, mut subscriptions, mut checked) =
-            (false, !engine.config.daemon.manage_subscriptions, false);
+        // Of the mapping, only the pairs that failed are checked again: each check reads a Miro
+        // board, and with hundreds of pairs re-reading all of them each round cost tens of
+        // thousands of credits a minute.
+        let (mut own_users, mut subscriptions) =
+            (false, !engine.config.daemon.manage_subscriptions);
+        let mut unchecked: Vec<&crate::config::PairConfig> = engine.config.pairs.iter().collect();
+        let mut wait = STARTUP_RETRY;
         loop {
             let mut round = Vec::new();
             if !own_users {
@@ -344,19 +353,20 @@ fn start_checks(
                     Ok(subs) => {
                         let created = subs.iter().filter(|s| s.status == "created").count();
                         tracing::info!(webhooks = subs.len(), created, "monday webhooks in place");
+                        wake_reconcilers(&engine, &subs);
                         subscriptions = true;
                     }
                     Err(e) => round.push(format!("cannot make the monday webhooks: {e}")),
                 }
             }
-            if !checked {
-                let found =
-                    crate::sync::check::check(&engine.config, &engine.miro, &engine.monday).await;
-                checked = found.is_empty();
-                round.extend(found);
+            if !unchecked.is_empty() {
+                let checked =
+                    crate::sync::check::check_pairs(&unchecked, &engine.miro, &engine.monday).await;
+                unchecked = checked.failed;
+                round.extend(checked.problems);
             }
             for problem in &round {
-                tracing::warn!(%problem, "start-up check failed; will try again");
+                tracing::warn!(%problem, retry_in = ?wait, "start-up check failed; will try again");
             }
             let done = round.is_empty();
             *problems.lock().expect("problems lock") = round;
@@ -365,10 +375,29 @@ fn start_checks(
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(STARTUP_RETRY) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
+            wait = (wait * 2).min(STARTUP_RETRY_MAX);
         }
     });
+}
+
+/// Wakes the reconciler of each pair whose monday board got a new webhook: what happened on the
+/// board before the webhook was there is read now. (The reconciler's first round, at start,
+/// recorded the time from which items count as new.)
+fn wake_reconcilers(engine: &Engine, subs: &[crate::sync::subscriptions::Subscription]) {
+    let made: std::collections::HashSet<&str> = subs
+        .iter()
+        .filter(|s| s.api == "monday" && s.status == "created")
+        .map(|s| s.board.as_str())
+        .collect();
+    for pair in &engine.config.pairs {
+        if made.contains(pair.monday_board.as_str())
+            && let Some(wake) = engine.reconcile_wake(&pair.slug)
+        {
+            wake.notify_one();
+        }
+    }
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

@@ -38,6 +38,8 @@ pub struct Metrics {
     /// `boardsync_poll_ignored{pair,poller}`: what the last tag or connector poll left out.
     pub poll_ignored: IntGaugeVec,
     pub miro_credits_used: IntCounterVec,
+    /// `boardsync_monday_calls_waiting`: monday calls held until monday's next minute.
+    pub monday_calls_waiting: prometheus::IntGauge,
     /// `boardsync_worker_restarts_total{worker}`: background tasks restarted after they failed.
     pub worker_restarts: IntCounterVec,
     /// `boardsync_http_connections`: connections open now, within `[daemon] max_connections`.
@@ -156,6 +158,11 @@ impl Default for Metrics {
             &["purpose"],
         )
         .expect("valid metric");
+        let monday_calls_waiting = prometheus::IntGauge::new(
+            "boardsync_monday_calls_waiting",
+            "monday calls waiting for the next minute of monday's limits (complexity, calls)",
+        )
+        .expect("valid metric");
         let worker_restarts = IntCounterVec::new(
             Opts::new(
                 "boardsync_worker_restarts_total",
@@ -189,6 +196,7 @@ impl Default for Metrics {
             Box::new(poll_interval_seconds.clone()),
             Box::new(poll_ignored.clone()),
             Box::new(miro_credits_used.clone()),
+            Box::new(monday_calls_waiting.clone()),
             Box::new(worker_restarts.clone()),
         ] {
             registry.register(metric).expect("registered once");
@@ -214,6 +222,7 @@ impl Default for Metrics {
             poll_interval_seconds,
             poll_ignored,
             miro_credits_used,
+            monday_calls_waiting,
             worker_restarts,
             http_connections,
             http_connections_over_limit,

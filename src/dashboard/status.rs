@@ -162,6 +162,12 @@ pub(crate) struct PollerStatus {
     pub limited_by_credits: bool,
     pub in_turns: Option<String>,
     pub credit_share: f64,
+    /// This board's part of the pollers' credit share, as a fraction of Miro's limit: every Miro
+    /// board polled gets an equal part of `credit_share`, and its rounds are paced against it.
+    pub board_credit_share: f64,
+    /// That part in credits per minute, as the last round reckoned it from Miro's limit; 0
+    /// before Miro has told the limit.
+    pub board_credits_per_minute: u64,
     pub content_log: bool,
     /// How far the content-logs feed has been read (Unix ms), when it is on.
     pub content_log_until: Option<i64>,
@@ -397,9 +403,18 @@ async fn poller(
         limited_by_credits: state.limited_by_credits,
         in_turns: state.in_turns,
         credit_share: config.poller.credit_share.0,
+        board_credit_share: config.poller.credit_share.0 / miro_boards(config) as f64,
+        board_credits_per_minute: state.credits_per_minute,
         content_log: config.miro.org_id.is_some(),
         content_log_until,
     })
+}
+
+/// How many Miro boards the pollers share their credits among.
+fn miro_boards(config: &Config) -> usize {
+    let boards: std::collections::HashSet<&str> =
+        config.pairs.iter().map(|p| p.miro_board.as_str()).collect();
+    boards.len().max(1)
 }
 
 /// A cursor that holds a time (Unix ms).

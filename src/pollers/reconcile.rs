@@ -9,6 +9,10 @@
 //! - an unlinked item created after the previous completed round, by someone other than
 //!   boardsync, becomes a `Created` change.
 //!
+//! Start-up wakes a pair's reconciler for a round as soon as it has made webhooks for the pair's
+//! board: with hundreds of boards, making them all takes minutes within monday's limits, and an
+//! item created on a board before its webhooks existed would otherwise wait an hour.
+//!
 //! The changes go into the inbox like any other, and the planner decides. What a webhook already
 //! delivered is never applied twice: its value equals the link's, so nothing is emitted, or, when
 //! the webhook's change is still waiting in the inbox, the planner finds one of the two stale (a
@@ -108,7 +112,15 @@ pub(crate) async fn run_pair(
             .polls
             .with_label_values(&[&pair.name, "monday_reconcile", outcome])
             .inc();
-        let pause = tokio::time::sleep(wait);
+        // Until the interval, or until start-up has made webhooks for this board: an item made
+        // before they were there reached no webhook, and waits for this round, not the next hour.
+        let woken = engine.reconcile_wake(&pair.slug).unwrap_or_default();
+        let pause = async {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = woken.notified() => {}
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
             held = super::schedule::while_held(&mut lease, &engine, pause) => if held.is_none() { continue },

@@ -85,6 +85,12 @@ fn floor(credits: u64, budget: f64) -> Duration {
     }
 }
 
+/// The credits per minute the pollers of one of `boards` boards may use: an equal part of
+/// `share` of Miro's `limit`; 0 (no stretching) until an answer has told the limit.
+fn board_budget(limit: Option<u64>, share: f64, boards: usize) -> f64 {
+    limit.map_or(0.0, |limit| limit as f64 * share / boards.max(1) as f64)
+}
+
 /// The Miro boards to scan, each with the pairs on it: one scan worker per board.
 pub(crate) fn boards(config: &crate::config::Config) -> BTreeMap<String, Vec<PairConfig>> {
     let mut boards: BTreeMap<String, Vec<PairConfig>> = BTreeMap::new();
@@ -112,12 +118,9 @@ pub(crate) async fn run_board(
     let mut lease =
         Lease::new(keys::board_poll_lease(&board), holder, settings.lease.0).reporting(&status);
     let mut pace = Pace::new(settings, engine.config.miro.org_id.is_some());
-    // What the pollers of one board may spend per minute, once Miro has said its limit.
-    let budget = || {
-        engine.miro.credit_limit().map_or(0.0, |limit| {
-            limit as f64 * settings.credit_share.0 / boards as f64
-        })
-    };
+    // What the pollers of one board may spend per minute, once Miro has said its limit: an
+    // equal part of the pollers' share, set against what this board's own rounds cost.
+    let budget = || board_budget(engine.miro.credit_limit(), settings.credit_share.0, boards);
     let (mut limited, mut turn) = (false, 0usize);
     'rounds: loop {
         if !lease.acquire(&engine, &shutdown).await {
@@ -163,6 +166,8 @@ pub(crate) async fn run_board(
                 credits,
                 limited_by_credits: stretched || limited,
                 in_turns: only.map(|t| t.as_str().to_owned()),
+                credits_per_minute: budget().round() as u64,
+                board_share: settings.credit_share.0 / boards as f64,
             };
             let text = serde_json::to_string(&state).expect("poll state serialises");
             if let Err(e) = engine
@@ -209,7 +214,11 @@ pub(super) async fn while_held<T>(
 /// One round over the board's pairs (each scanned whole, or only the type given): the changes
 /// found and the credits used.
 async fn round(engine: &Engine, scans: &[(PairConfig, Option<ItemType>)]) -> (usize, u64) {
-    let spent_before = engine.miro.poll_credits_spent();
+    crate::clients::miro::MiroClient::metered(scan_all(engine, scans)).await
+}
+
+/// The scans of one round, each pair's tags and connectors after its items; the changes found.
+async fn scan_all(engine: &Engine, scans: &[(PairConfig, Option<ItemType>)]) -> usize {
     let mut changes = 0;
     for (pair, only) in scans {
         let outcome = match super::scan::scan_pair_of(engine, pair, *only).await {
@@ -239,7 +248,7 @@ async fn round(engine: &Engine, scans: &[(PairConfig, Option<ItemType>)]) -> (us
             changes += record_poll(engine, pair, "miro_connectors", polled);
         }
     }
-    (changes, engine.miro.poll_credits_spent() - spent_before)
+    changes
 }
 
 /// Counts a tag or connector poll (`boardsync_polls_total`, `boardsync_poll_ignored`); the
@@ -312,6 +321,19 @@ mod tests {
             (Duration::from_secs(15), true)
         );
         assert_eq!(pace.next(1, 50, 10_000.0), (Duration::from_secs(1), false));
+    }
+
+    #[test]
+    fn each_board_paces_its_own_rounds_against_its_own_part_of_the_share() {
+        // 200 boards on Miro's 100,000 credits at half: 250 credits a minute each. A round of
+        // one page (100 credits) may come every 30 s, planned at 80%.
+        let budget = board_budget(Some(100_000), 0.5, 200);
+        assert_eq!(budget, 250.0);
+        let mut pace = Pace::new(&settings(), false);
+        assert_eq!(pace.next(0, 100, budget), (Duration::from_secs(30), true));
+        // Counted as its own, the credits of every board's round (20,000) held it to the cap.
+        assert_eq!(pace.next(0, 20_000, budget).0, Duration::from_secs(3600));
+        assert_eq!(board_budget(None, 0.5, 200), 0.0);
     }
 
     #[test]

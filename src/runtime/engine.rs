@@ -37,6 +37,8 @@ pub struct Engine {
     pub monday: MondayClient,
     pub wake_processor: Arc<Notify>,
     pub wake_dispatcher: Arc<Notify>,
+    /// Asks a pair's monday reconciler (by slug) for a round now rather than at its interval.
+    wake_reconcilers: Arc<HashMap<String, Arc<Notify>>>,
     pub events: broadcast::Sender<SyncEvent>,
     /// The time every part of the engine reads; tests move it forward.
     pub clock: Clock,
@@ -62,6 +64,14 @@ impl Engine {
             config.poller.credit_share.0,
             metrics.miro_credits_used.clone(),
         );
+        let monday = monday.counted(metrics.monday_calls_waiting.clone());
+        let wake_reconcilers = Arc::new(
+            config
+                .pairs
+                .iter()
+                .map(|p| (p.slug.clone(), Arc::default()))
+                .collect(),
+        );
         Engine {
             store,
             config,
@@ -70,10 +80,17 @@ impl Engine {
             monday,
             wake_processor: Arc::default(),
             wake_dispatcher: Arc::default(),
+            wake_reconcilers,
             events: broadcast::channel(1024).0,
             clock,
             own_users: Arc::default(),
         }
+    }
+
+    /// What wakes the reconciler of the pair `slug`: a wake-up that comes while its round runs
+    /// is kept for when it next waits.
+    pub(crate) fn reconcile_wake(&self, slug: &str) -> Option<Arc<Notify>> {
+        self.wake_reconcilers.get(slug).cloned()
     }
 
     /// boardsync's own user id on `side`, once known (monday: asked at start; Miro: read off the

@@ -87,4 +87,11 @@ pub(crate) struct PollState {
     /// `None`: the whole board.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_turns: Option<String>,
+    /// The credits per minute this board's rounds may use: its equal part of the pollers' share
+    /// of Miro's limit (0 until Miro has told the limit).
+    #[serde(default)]
+    pub credits_per_minute: u64,
+    /// That part as a fraction of Miro's limit: `[poller] credit_share` over the boards polled.
+    #[serde(default)]
+    pub board_share: f64,
 }

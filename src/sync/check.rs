@@ -24,21 +24,44 @@ struct MondayBoard {
     columns: HashMap<String, (String, BTreeSet<String>)>,
 }
 
+/// monday board ids asked for in one `boards` query. monday answers 25 boards unless told a
+/// `limit`, even when asked by ids, so each query names at most this many and says as much.
+const BOARDS_PAGE: usize = 50;
+
 /// Every problem found, in file order; empty when the mapping fits the boards.
 pub(crate) async fn check(
     config: &Config,
     miro: &MiroClient,
     monday: &MondayClient,
 ) -> Vec<String> {
+    let pairs: Vec<&PairConfig> = config.pairs.iter().collect();
+    check_pairs(&pairs, miro, monday).await.problems
+}
+
+/// What checking some pairs found: every problem, in file order, and the pairs that had one or
+/// could not be checked, which are all a later round needs to check again.
+pub(crate) struct Checked<'a> {
+    pub problems: Vec<String>,
+    pub failed: Vec<&'a PairConfig>,
+}
+
+/// Checks `pairs` against the live boards.
+pub(crate) async fn check_pairs<'a>(
+    pairs: &[&'a PairConfig],
+    miro: &MiroClient,
+    monday: &MondayClient,
+) -> Checked<'a> {
     let mut problems = Vec::new();
-    let boards = match monday_boards(config, monday).await {
+    let mut failed = Vec::new();
+    let boards = match monday_boards(pairs, monday).await {
         Ok(b) => Some(b),
         Err(e) => {
             problems.push(format!("cannot read the monday boards: {e}"));
             None
         }
     };
-    for pair in &config.pairs {
+    for pair in pairs {
+        let before = problems.len();
         let mut say = |message: String| problems.push(format!("pair `{}`: {message}", pair.name));
         if let Err(e) = check_miro(pair, miro, &mut say).await {
             say(format!("cannot read Miro board {}: {e}", pair.miro_board));
@@ -52,8 +75,11 @@ pub(crate) async fn check(
                 )),
             }
         }
+        if problems.len() > before || boards.is_none() {
+            failed.push(*pair);
+        }
     }
-    problems
+    Checked { problems, failed }
 }
 
 async fn check_miro(
@@ -163,30 +189,25 @@ fn check_column(
     }
 }
 
-/// Every mapped monday board in one query, by id.
+/// The monday boards of `pairs`, by id, asked for by id [`BOARDS_PAGE`] at a time.
 async fn monday_boards(
-    config: &Config,
+    pairs: &[&PairConfig],
     monday: &MondayClient,
 ) -> Result<HashMap<String, MondayBoard>, ApiError> {
-    let ids: BTreeSet<String> = config
-        .pairs
-        .iter()
-        .map(|p| p.monday_board.to_string())
-        .collect();
-    let data = monday
-        .run::<Board>(
-            board::Variables {
-                ids: Some(ids.into_iter().collect()),
-            },
-            None,
-        )
-        .await?;
-    Ok(data
-        .boards
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|b| {
+    let ids: BTreeSet<String> = pairs.iter().map(|p| p.monday_board.to_string()).collect();
+    let ids: Vec<String> = ids.into_iter().collect();
+    let mut boards = HashMap::new();
+    for page in ids.chunks(BOARDS_PAGE) {
+        let data = monday
+            .run::<Board>(
+                board::Variables {
+                    ids: Some(page.to_vec()),
+                    limit: Some(page.len() as i64),
+                },
+                None,
+            )
+            .await?;
+        boards.extend(data.boards.into_iter().flatten().flatten().map(|b| {
             let groups = b.groups.into_iter().flatten().flatten().map(|g| g.id);
             let columns = b.columns.into_iter().flatten().flatten().map(|c| {
                 let labels = status_labels(&c.settings_str);
@@ -199,8 +220,9 @@ async fn monday_boards(
                     columns: columns.collect(),
                 },
             )
-        })
-        .collect())
+        }));
+    }
+    Ok(boards)
 }
 
 /// The labels in a status column's `settings_str` (`{"labels": {"0": "Working on it", ...}}`).

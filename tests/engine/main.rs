@@ -10,6 +10,7 @@ mod backfill;
 mod comments;
 mod connectors;
 mod dispatcher;
+mod many_pairs;
 mod metrics;
 mod pollers;
 mod reconcile;

@@ -19,6 +19,12 @@ const CREDIT_RESERVE: u64 = 500;
 /// Items per page of the board listing (Miro's maximum).
 pub(crate) const PAGE_LIMIT: u32 = 50;
 
+tokio::task_local! {
+    /// The credits booked by the task running inside [`MiroClient::metered`]: what one poller's
+    /// round cost, apart from the rounds of every other board running at the same time.
+    static METER: std::cell::Cell<u64>;
+}
+
 #[derive(Debug, Deserialize)]
 struct CursorPage<T> {
     data: Vec<T>,
@@ -63,9 +69,6 @@ struct Budget {
     reset_at: i64,
     /// Credits pollers booked in this window.
     polled: u64,
-    /// Credits booked since start, by purpose.
-    spent_poll: u64,
-    spent_write: u64,
 }
 
 impl Budget {
@@ -99,12 +102,8 @@ impl Budget {
         if let Some(r) = self.remaining.as_mut() {
             *r -= cost;
         }
-        match purpose {
-            Purpose::Poll => {
-                self.polled += cost;
-                self.spent_poll += cost;
-            }
-            Purpose::Write => self.spent_write += cost,
+        if purpose == Purpose::Poll {
+            self.polled += cost;
         }
         Ok(())
     }
@@ -169,9 +168,18 @@ impl MiroClient {
         self.budget.lock().expect("credits lock").limit
     }
 
-    /// The credits booked by pollers since start.
-    pub(crate) fn poll_credits_spent(&self) -> u64 {
-        self.budget.lock().expect("credits lock").spent_poll
+    /// Runs `work` and answers with the credits its own calls booked. The budget is shared by
+    /// every board's poller, so its totals cannot say what one round cost: with 200 boards
+    /// scanning at once, the difference of the totals before and after a 100-credit round was
+    /// 20,000. The meter is the task's own, so only calls made by `work` itself count (not those
+    /// of tasks it spawns).
+    pub(crate) async fn metered<T>(work: impl std::future::Future<Output = T>) -> (T, u64) {
+        METER
+            .scope(std::cell::Cell::new(0), async {
+                let out = work.await;
+                (out, METER.with(std::cell::Cell::get))
+            })
+            .await
     }
 
     /// The id of the user the token acts as: boardsync's own user, whose changes are its own.
@@ -310,6 +318,7 @@ impl MiroClient {
                 .with_label_values(&[self.purpose.as_str()])
                 .inc_by(cost);
         }
+        let _ = METER.try_with(|spent| spent.set(spent.get() + cost));
     }
 
     fn note_credits(&self, headers: &reqwest::header::HeaderMap) {
@@ -436,6 +445,28 @@ mod tests {
         assert_eq!(retry_at - now, 31_000);
     }
 
+    #[tokio::test]
+    async fn a_meter_counts_only_the_credits_of_its_own_task() {
+        let client = MiroClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9".parse().unwrap(),
+            "t",
+            Clock::default(),
+        )
+        .polling();
+        let other = client.clone();
+        let ((), mine) = MiroClient::metered(async {
+            client.wait_for_credits(LEVEL_2).await;
+            // Another board's poller books meanwhile, outside this meter.
+            tokio::spawn(async move { other.wait_for_credits(LEVEL_4).await })
+                .await
+                .unwrap();
+            client.wait_for_credits(LEVEL_1).await;
+        })
+        .await;
+        assert_eq!(mine, LEVEL_2 + LEVEL_1);
+    }
+
     #[test]
     fn path_segments_are_percent_encoded_not_form_encoded() {
         assert_eq!(enc("uXjVOD6LSME="), "uXjVOD6LSME%3D");
@@ -460,7 +491,7 @@ mod tests {
             b.book(Purpose::Write, 100, 0.5, 0).unwrap();
         }
         assert_eq!(b.book(Purpose::Write, 100, 0.5, 0), Err(60_000));
-        assert_eq!((b.spent_poll, b.spent_write), (5_000, 4_500));
+        assert_eq!((b.polled, b.remaining), (5_000, Some(500)));
         // The next window: both may go again, before any answer has told the new count.
         b.book(Purpose::Poll, 100, 0.5, 60_000).unwrap();
         assert_eq!((b.polled, b.remaining), (100, None));

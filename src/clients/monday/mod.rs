@@ -5,6 +5,7 @@
 //! monday answers application errors with HTTP 200 and `errors[].extensions.code`, and limits
 //! with 429 and `retry_in_seconds`; [`classify`] turns both into an [`ApiError`] in one place.
 
+mod limits;
 mod operations;
 
 pub(crate) use operations::*;
@@ -33,6 +34,11 @@ pub struct MondayClient {
     tag_ids: Arc<Mutex<HashMap<(MondayBoardId, String), i64>>>,
     /// The daemon's clock: rate-limit waits are reckoned on it.
     clock: Clock,
+    /// monday's per-minute limits, shared by every clone: calls wait for the next window
+    /// rather than draw 429s.
+    limits: Arc<Mutex<limits::Limits>>,
+    /// `boardsync_monday_calls_waiting`, when the engine counts.
+    waiting: Option<prometheus::IntGauge>,
 }
 
 impl std::fmt::Debug for MondayClient {
@@ -58,7 +64,15 @@ impl MondayClient {
             token: token.to_owned(),
             api_version: api_version.to_owned(),
             tag_ids: Arc::default(),
+            limits: Arc::default(),
+            waiting: None,
         }
+    }
+
+    /// This client counting the calls that wait for monday's next window in `gauge`.
+    pub(crate) fn counted(mut self, gauge: prometheus::IntGauge) -> MondayClient {
+        self.waiting = Some(gauge);
+        self
     }
 
     /// The id of the tag named `name`, made when the account has none by that name.
@@ -93,22 +107,52 @@ impl MondayClient {
         idempotency_key: Option<&str>,
     ) -> Result<Q::ResponseData, ApiError> {
         let body: QueryBody<Q::Variables> = Q::build_query(variables);
+        let mutation = body.query.trim_start().starts_with("mutation");
+        let ticket = limits::wait_turn(
+            &self.limits,
+            body.operation_name,
+            mutation,
+            &self.clock,
+            self.waiting.as_ref(),
+        )
+        .await;
+        let answer = self.exchange::<Q>(&body, idempotency_key).await;
+        let (told, retry_at) = match &answer {
+            Ok((_, told)) => (Some(told), None),
+            Err((ApiError::RateLimited { retry_at, .. }, told)) => (told.as_ref(), Some(*retry_at)),
+            Err((_, told)) => (told.as_ref(), None),
+        };
+        ticket.finish(told, retry_at, self.clock.now_ms());
+        answer.map(|(data, _)| data).map_err(|(e, _)| e)
+    }
+
+    /// One request and its answer, with the answer's limit headers when there was an answer.
+    async fn exchange<Q: GraphQLQuery>(
+        &self,
+        body: &QueryBody<Q::Variables>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Q::ResponseData, limits::HeaderReading), (ApiError, Option<limits::HeaderReading>)>
+    {
         let mut request = self
             .http
             .post(self.url.clone())
             .header("Authorization", &self.token)
             .header("API-Version", &self.api_version)
-            .json(&body);
+            .json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        let response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(|e| (transport(e), None))?;
+        let told = limits::HeaderReading::read(response.headers());
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get("Retry-After")
             .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
-        let text = response.text().await.map_err(transport)?;
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(e) => return Err((transport(e), Some(told))),
+        };
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
         if let Some(e) = classify(
             status,
@@ -117,20 +161,25 @@ impl MondayClient {
             &text,
             self.clock.now_ms(),
         ) {
-            return Err(e);
+            return Err((e, Some(told)));
         }
         let data = parsed
             .as_ref()
             .and_then(|v| v.get("data"))
-            .filter(|d| !d.is_null())
-            .ok_or_else(|| {
-                ApiError::Rejected(format!("monday answered without data: {}", excerpt(&text)))
-            })?;
-        serde_json::from_value(data.clone()).map_err(|e| {
-            ApiError::Rejected(format!(
-                "monday's answer is not what boardsync expects: {e}"
-            ))
-        })
+            .filter(|d| !d.is_null());
+        let Some(data) = data else {
+            let e = ApiError::Rejected(format!("monday answered without data: {}", excerpt(&text)));
+            return Err((e, Some(told)));
+        };
+        match serde_json::from_value(data.clone()) {
+            Ok(data) => Ok((data, told)),
+            Err(e) => Err((
+                ApiError::Rejected(format!(
+                    "monday's answer is not what boardsync expects: {e}"
+                )),
+                Some(told),
+            )),
+        }
     }
 }
 

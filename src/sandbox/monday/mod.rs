@@ -193,6 +193,26 @@ fn estimate(query: &str) -> u64 {
     10 * fields * limit.clamp(1, 500) + if mutation { 10_000 } else { 0 }
 }
 
+/// The IETF `RateLimit-Policy` and `RateLimit` headers monday puts on every answer, for the
+/// complexity budget (the only per-minute limit the sandbox keeps): its size, and what is left of
+/// the caller's window and when it resets.
+fn limit_headers(ctx: &MondayCtx, user: &str) -> (String, String) {
+    let quota = ctx.complexity_per_minute;
+    let now = ctx.shared.clock.now_ms();
+    let budgets = ctx.budgets.lock().expect("budgets");
+    let (left, reset_in) = match budgets.get(user) {
+        Some(b) if now - b.minute_start < 60_000 => (
+            quota.saturating_sub(b.points),
+            (b.minute_start + 60_000 - now + 999) / 1000,
+        ),
+        _ => (quota, 60),
+    };
+    (
+        format!("\"complexityMinute\";q={quota};w=60;qu=\"complexity-points\""),
+        format!("\"complexityMinute\";r={left};t={reset_in}"),
+    )
+}
+
 fn valid_version(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 7
@@ -220,6 +240,12 @@ async fn graphql(State(ctx): State<MondayCtx>, headers: HeaderMap, body: Bytes) 
         .unwrap_or("2026-10")
         .to_owned();
     let mut response = answer(&ctx, &headers, &body, user.clone(), &version).await;
+    let (policy, left) = limit_headers(&ctx, &user.name);
+    for (name, value) in [("RateLimit-Policy", policy), ("RateLimit", left)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
     response.extensions_mut().insert(Caller(user.name));
     if let Ok(v) = HeaderValue::from_str(&version) {
         response.headers_mut().insert("api-version", v);

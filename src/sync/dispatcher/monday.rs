@@ -35,6 +35,7 @@ async fn column_types(
         .run::<Board>(
             board::Variables {
                 ids: Some(vec![board_id.to_owned()]),
+                limit: Some(1),
             },
             None,
         )
