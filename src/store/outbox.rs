@@ -89,10 +89,11 @@ impl Store {
         )
     }
 
-    /// Claims rows that are due (or whose claim expired) for `lease_ms`, leaving out those of
-    /// paused pairs.
+    /// Claims rows that are due (or whose claim expired) for `claimer`, for `lease_ms`, leaving
+    /// out those of paused pairs.
     pub async fn claim_due(
         &self,
+        claimer: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
@@ -102,7 +103,8 @@ impl Store {
             Backend::Sqlite => "",
         };
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET status = 'in_flight', claimed_until = $2, attempts = attempts + 1
+            "UPDATE outbox SET status = 'in_flight', claimed_until = $2, claimed_by = $4,
+               attempts = attempts + 1
              WHERE id IN (
                SELECT id FROM outbox
                WHERE ((status = 'pending' AND due_at <= $1) OR (status = 'in_flight' AND claimed_until <= $1))
@@ -113,6 +115,7 @@ impl Store {
         .bind(now)
         .bind(now + lease_ms)
         .bind(limit)
+        .bind(claimer)
         .fetch_all(&self.pool)
         .await?;
         let mut entries = rows
@@ -128,22 +131,38 @@ impl Store {
     /// them, or an old value would overwrite a new one.
     pub(crate) async fn claim_link_rows(
         &self,
+        claimer: &str,
         link_id: i64,
         target: Side,
         now: i64,
         lease_ms: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET status = 'in_flight', claimed_until = $3, attempts = attempts + 1
+            "UPDATE outbox SET status = 'in_flight', claimed_until = $3, claimed_by = $4,
+               attempts = attempts + 1
              WHERE link_id = $1 AND target = $2 AND status = 'pending'
              RETURNING {COLUMNS}"
         ))
         .bind(link_id)
         .bind(target.as_str())
         .bind(now + lease_ms)
+        .bind(claimer)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(outbox_entry).collect()
+    }
+
+    /// Extends to `until` the claims `claimer` still holds: a dispatcher at work renews its
+    /// rows, so only a dead one's claims lapse. Answers how many were renewed.
+    pub async fn renew_claims(&self, claimer: &str, until: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET claimed_until = $2 WHERE claimed_by = $1 AND status = 'in_flight'",
+        )
+        .bind(claimer)
+        .bind(until)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     pub async fn complete(&self, id: i64, now: i64) -> Result<(), StoreError> {

@@ -58,6 +58,15 @@ impl Store {
         Ok(taken == 1)
     }
 
+    /// When the lease `name` lapses (Unix ms), if anyone holds it.
+    pub async fn lease_expiry(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("expires_at")).transpose()?)
+    }
+
     /// Gives the lease up, if `holder` has it, so another replica takes over at once.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")

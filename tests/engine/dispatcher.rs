@@ -117,7 +117,14 @@ monday_group = "topics"
         })
         .await
         .unwrap();
-    assert_eq!(store.claim_due(now, 60_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due("test", now, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     store
         .schedule_retry(row, now, "the answer was lost")
         .await

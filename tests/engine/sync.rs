@@ -403,7 +403,7 @@ async fn boards_converge_under_a_seeded_workload(postgres: bool, ops_per_person:
             let only_monday = minus(&monday, &miro);
             let store = Store::open(&w.database_url).await.unwrap();
             let dead = store.dead_entries(None).await.unwrap();
-            let waiting = store.claim_due(i64::MAX / 2, 1, 100).await.unwrap();
+            let waiting = store.claim_due("test", i64::MAX / 2, 1, 100).await.unwrap();
             // What boardsync knows of each item that differs, to tell why.
             let mut trail = String::new();
             for (title, _) in only_miro.iter().chain(only_monday.iter()) {

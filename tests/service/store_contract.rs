@@ -59,6 +59,7 @@ contract!(
     a_link_cannot_join_one_monday_item_to_two_miro_items,
     enqueueing_the_same_write_twice_keeps_one_row,
     due_rows_are_claimed_once_and_reclaimed_after_the_lease,
+    a_claim_renewed_by_its_dispatcher_holds_and_one_left_alone_lapses,
     failed_rows_wait_for_their_retry_time,
     dead_rows_stay_until_requeued,
     cursors_keep_the_last_value,
@@ -315,7 +316,7 @@ async fn enqueueing_the_same_write_twice_keeps_one_row(store: Store) {
     let a = store.enqueue(&write("w-1", 1_000)).await.unwrap();
     let b = store.enqueue(&write("w-1", 5_000)).await.unwrap();
     assert_eq!(a, b);
-    let claimed = store.claim_due(10_000, 30_000, 10).await.unwrap();
+    let claimed = store.claim_due("test", 10_000, 30_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].due_at, 1_000, "the first enqueue wins");
 }
@@ -325,7 +326,7 @@ async fn due_rows_are_claimed_once_and_reclaimed_after_the_lease(store: Store) {
     store.enqueue(&write("later", 2_000)).await.unwrap();
     store.enqueue(&write("future", 9_000)).await.unwrap();
 
-    let claimed = store.claim_due(5_000, 1_000, 10).await.unwrap();
+    let claimed = store.claim_due("test", 5_000, 1_000, 10).await.unwrap();
     let keys: Vec<&str> = claimed.iter().map(|e| e.idempotency_key.as_str()).collect();
     assert_eq!(keys, ["early", "later"]);
     assert!(
@@ -334,12 +335,16 @@ async fn due_rows_are_claimed_once_and_reclaimed_after_the_lease(store: Store) {
             .all(|e| e.status == OutboxStatus::InFlight && e.attempts == 1)
     );
     assert!(
-        store.claim_due(5_500, 1_000, 10).await.unwrap().is_empty(),
+        store
+            .claim_due("test", 5_500, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "leased"
     );
 
     store.complete(claimed[0].id, 5_600).await.unwrap();
-    let reclaimed = store.claim_due(6_000, 1_000, 10).await.unwrap();
+    let reclaimed = store.claim_due("test", 6_000, 1_000, 10).await.unwrap();
     assert_eq!(
         reclaimed.len(),
         1,
@@ -349,12 +354,39 @@ async fn due_rows_are_claimed_once_and_reclaimed_after_the_lease(store: Store) {
     assert_eq!(reclaimed[0].attempts, 2);
 }
 
+async fn a_claim_renewed_by_its_dispatcher_holds_and_one_left_alone_lapses(store: Store) {
+    store.enqueue(&write("kept", 1_000)).await.unwrap();
+    store.enqueue(&write("dropped", 1_000)).await.unwrap();
+    let alive = store.claim_due("alive", 1_000, 1_000, 1).await.unwrap();
+    let dead = store.claim_due("dead", 1_000, 1_000, 1).await.unwrap();
+    assert_eq!((alive.len(), dead.len()), (1, 1));
+    assert_eq!(store.renew_claims("alive", 10_000).await.unwrap(), 1);
+    // Past the first lease: only the row of the dispatcher that stopped renewing comes back.
+    let taken = store.claim_due("other", 5_000, 1_000, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].idempotency_key, dead[0].idempotency_key);
+    // Its old claimer can no longer renew it.
+    assert_eq!(store.renew_claims("dead", 20_000).await.unwrap(), 0);
+    store.complete(alive[0].id, 6_000).await.unwrap();
+    assert_eq!(
+        store.renew_claims("alive", 20_000).await.unwrap(),
+        0,
+        "settled rows are not claims"
+    );
+}
+
 async fn failed_rows_wait_for_their_retry_time(store: Store) {
     let id = store.enqueue(&write("retry", 1_000)).await.unwrap();
-    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store.claim_due("test", 1_000, 1_000, 10).await.unwrap();
     store.schedule_retry(id, 8_000, "HTTP 503").await.unwrap();
-    assert!(store.claim_due(7_999, 1_000, 10).await.unwrap().is_empty());
-    let again = store.claim_due(8_000, 1_000, 10).await.unwrap();
+    assert!(
+        store
+            .claim_due("test", 7_999, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_due("test", 8_000, 1_000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
     assert_eq!(again[0].attempts, 2);
@@ -362,14 +394,14 @@ async fn failed_rows_wait_for_their_retry_time(store: Store) {
 
 async fn dead_rows_stay_until_requeued(store: Store) {
     let id = store.enqueue(&write("doomed", 1_000)).await.unwrap();
-    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store.claim_due("test", 1_000, 1_000, 10).await.unwrap();
     store
         .mark_dead(id, "400 invalidParameters", 1_500)
         .await
         .unwrap();
     assert!(
         store
-            .claim_due(100_000, 1_000, 10)
+            .claim_due("test", 100_000, 1_000, 10)
             .await
             .unwrap()
             .is_empty()
@@ -392,7 +424,7 @@ async fn dead_rows_stay_until_requeued(store: Store) {
             .unwrap(),
         1
     );
-    let back = store.claim_due(3_000, 1_000, 10).await.unwrap();
+    let back = store.claim_due("test", 3_000, 1_000, 10).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].attempts, 1, "attempts start over");
 }
@@ -582,7 +614,7 @@ async fn pruning_removes_only_finished_old_rows(store: Store) {
         .await
         .unwrap();
     let done = store.enqueue(&write("done", 1_000)).await.unwrap();
-    store.claim_due(1_000, 10, 10).await.unwrap();
+    store.claim_due("test", 1_000, 10, 10).await.unwrap();
     store.complete(done, 1_200).await.unwrap();
     let pending = store.enqueue(&write("pending", 1_000_000)).await.unwrap();
 
@@ -653,7 +685,13 @@ async fn a_paused_pair_keeps_its_work_until_resumed(store: Store) {
         "the first pause counts"
     );
     assert!(store.pending_inbox(10).await.unwrap().is_empty());
-    assert!(store.claim_due(5_000, 1_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due("test", 5_000, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.oldest_waiting("sprint").await.unwrap(),
         Some(1_000),
@@ -667,7 +705,14 @@ async fn a_paused_pair_keeps_its_work_until_resumed(store: Store) {
     );
     assert_eq!(store.paused_since("sprint").await.unwrap(), None);
     assert_eq!(store.pending_inbox(10).await.unwrap().len(), 1);
-    assert_eq!(store.claim_due(5_000, 1_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due("test", 5_000, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn one_dead_row_is_retried_or_discarded(store: Store) {
@@ -675,7 +720,7 @@ async fn one_dead_row_is_retried_or_discarded(store: Store) {
         store.enqueue(&write("dead-1", 1_000)).await.unwrap(),
         store.enqueue(&write("dead-2", 1_000)).await.unwrap(),
     );
-    store.claim_due(1_000, 1_000, 10).await.unwrap();
+    store.claim_due("test", 1_000, 1_000, 10).await.unwrap();
     store.mark_dead(one, "HTTP 400", 1_500).await.unwrap();
     store.mark_dead(two, "HTTP 400", 1_500).await.unwrap();
 
@@ -694,7 +739,7 @@ async fn one_dead_row_is_retried_or_discarded(store: Store) {
     assert_eq!(discarded.status, OutboxStatus::Discarded);
     assert_eq!(store.outbox_counts("sprint").await.unwrap(), (1, 0));
 
-    let back = store.claim_due(2_000, 1_000, 10).await.unwrap();
+    let back = store.claim_due("test", 2_000, 1_000, 10).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!((back[0].id, back[0].attempts), (one, 1));
     store.prune(1_000_000, 1_000_000, 1_000_000).await.unwrap();

@@ -21,17 +21,28 @@ use tokio_util::sync::CancellationToken;
 const CLAIM: i64 = 100;
 /// Items written at once.
 const IN_FLIGHT: usize = 8;
-/// How long a claim holds before another dispatcher may take the row (a crashed one's rows).
-const LEASE_MS: i64 = 60_000;
+/// How long a claim holds before another dispatcher may take the row: a dispatcher renews its
+/// claims every [`RENEW_EVERY`] while it lives, so this is how soon a dead one's rows (kill -9, a
+/// lost machine) are taken up by another.
+const LEASE_MS: i64 = 15_000;
+/// How often a dispatcher renews its claims: a third of their length, so two renewals may fail
+/// before a claim lapses under a call still running.
+const RENEW_EVERY: Duration = Duration::from_millis(LEASE_MS as u64 / 3);
 /// How long the dispatcher sleeps when nothing is due and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(200);
 /// How long a write waits for the create of its item, which another row is making.
 const WAIT_FOR_CREATE_MS: i64 = 1_000;
 pub async fn run(engine: Engine, shutdown: CancellationToken) {
     let columns = ColumnTypes::default();
+    // This run's name on its claims, renewed for as long as it runs.
+    let claimer = format!("dispatcher-{}", uuid::Uuid::new_v4().simple());
+    let _renewing = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(renew(
+        engine.clone(),
+        claimer.clone(),
+    )));
     loop {
         let now = engine.clock.now_ms();
-        let claimed = match engine.store.claim_due(now, LEASE_MS, CLAIM).await {
+        let claimed = match engine.store.claim_due(&claimer, now, LEASE_MS, CLAIM).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim outbox rows");
@@ -45,9 +56,9 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             while running.len() >= IN_FLIGHT {
                 running.join_next().await;
             }
-            let (engine, columns) = (engine.clone(), columns.clone());
+            let (engine, columns, claimer) = (engine.clone(), columns.clone(), claimer.clone());
             running.spawn(async move {
-                if let Err(e) = dispatch(&engine, &columns, group).await {
+                if let Err(e) = dispatch(&engine, &columns, &claimer, group).await {
                     tracing::warn!(error = %e, "cannot settle outbox rows; their lease will expire and they run again");
                 }
             });
@@ -62,6 +73,18 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             }
         } else if shutdown.is_cancelled() {
             return;
+        }
+    }
+}
+
+/// Keeps `claimer`'s claims from lapsing while it works, until the dispatcher stops (the task is
+/// aborted with it).
+async fn renew(engine: Engine, claimer: String) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let until = engine.clock.now_ms() + LEASE_MS;
+        if let Err(e) = engine.store.renew_claims(&claimer, until).await {
+            tracing::warn!(error = %e, "cannot renew the dispatcher's claims; they lapse unless a later renewal succeeds");
         }
     }
 }
@@ -81,6 +104,7 @@ async fn update_depth(engine: &Engine) {
 async fn dispatch(
     engine: &Engine,
     columns: &ColumnTypes,
+    claimer: &str,
     mut rows: Vec<OutboxEntry>,
 ) -> Result<(), StoreError> {
     let now = engine.clock.now_ms();
@@ -89,7 +113,7 @@ async fn dispatch(
         // old value can never land after a newer one.
         let waiting = engine
             .store
-            .claim_link_rows(link_id, rows[0].target.side(), now, LEASE_MS)
+            .claim_link_rows(claimer, link_id, rows[0].target.side(), now, LEASE_MS)
             .await?;
         rows.extend(waiting);
         rows.sort_by_key(|r| r.id);
