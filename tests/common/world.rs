@@ -120,7 +120,7 @@ impl Setup<'_> {
     }
 
     /// The mappings file for a daemon at `addr` on `database_url`, syncing the pair on `sandbox`.
-    fn mappings(
+    pub fn mappings(
         &self,
         sandbox: &Sandbox,
         addr: std::net::SocketAddr,

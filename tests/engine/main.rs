@@ -14,6 +14,7 @@ mod many_pairs;
 mod metrics;
 mod pollers;
 mod reconcile;
+mod replicas;
 mod right_value;
 mod sync;
 mod tags;
