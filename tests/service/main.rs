@@ -12,6 +12,7 @@ mod compose;
 mod connections;
 mod daemon;
 mod dedupe;
+mod fuzz_corpora;
 mod ingress;
 mod ingress_parsers;
 mod ingress_property;
