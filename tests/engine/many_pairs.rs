@@ -276,7 +276,8 @@ async fn two_hundred_pairs_start_clean_keep_to_both_limits_and_sync_the_last_pai
     );
     let meanwhile = world.create_on_monday(last, "Made meanwhile").await;
 
-    wait_for("1,000 webhooks", Duration::from_secs(40), || {
+    // A bound for a failure, not a figure: 16 s alone, longer beside the other tests on 2 cores.
+    wait_for("1,000 webhooks", Duration::from_secs(120), || {
         world.next_minute_if_waiting(&mut moves);
         async { (world.webhooks().await >= 1_000).then_some(()) }
     })
@@ -284,7 +285,7 @@ async fn two_hundred_pairs_start_clean_keep_to_both_limits_and_sync_the_last_pai
     let webhooks_made = started.elapsed();
     wait_for(
         "the item made meanwhile on Miro",
-        Duration::from_secs(40),
+        Duration::from_secs(60),
         || {
             world.next_minute_if_waiting(&mut moves);
             async { world.sticky(last, "Made meanwhile").await }
